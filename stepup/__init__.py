@@ -1,0 +1,1 @@
+"""The `stepup` command and the configuration file shared by the provider and the demo API."""
