@@ -1,0 +1,106 @@
+"""RFC 9470 step-up enforcement for Flask APIs, and the demo bank API.
+
+Protect a Flask API in a few lines::
+
+    from resource_api import JwtAccessTokenValidator, StepUp
+
+    step_up = StepUp(app, validator=JwtAccessTokenValidator(issuer, audience),
+                     acr_order=["urn:stepup:loa:1", "urn:stepup:loa:2"])
+
+    @app.post("/transfers")
+    @step_up.require(acr_values=["urn:stepup:loa:2"], max_age=300)
+    def transfer(): ...
+
+Modules: :mod:`.step_up` (the pure decision), :mod:`.challenges` (``WWW-Authenticate`` values),
+:mod:`.validation` (RFC 9068 §4, JWKS cache), :mod:`.introspection` (RFC 7662),
+:mod:`.flask_ext` (the Flask glue), :mod:`.bank` (the demo API, ``create_app``). The Flask names are
+imported lazily, so the pure modules work without Flask being imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .challenges import bearer_challenge
+from .errors import (
+    BearerError,
+    ConfigurationError,
+    InvalidRequest,
+    InvalidToken,
+    KeySetUnavailable,
+    ResourceApiError,
+)
+from .introspection import IntrospectionValidator
+from .step_up import (
+    AcrOrder,
+    Allow,
+    AuthContext,
+    Challenge,
+    Decision,
+    InsufficientScope,
+    Requirement,
+    combine,
+    decide,
+)
+from .validation import (
+    DEFAULT_ALGORITHMS,
+    FetchError,
+    JwksCache,
+    JwtAccessTokenValidator,
+    TokenValidator,
+    http_fetch,
+)
+
+if TYPE_CHECKING:
+    from .bank import create_app
+    from .flask_ext import StepUp, current_auth, public, require
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "AcrOrder",
+    "Allow",
+    "AuthContext",
+    "BearerError",
+    "Challenge",
+    "ConfigurationError",
+    "Decision",
+    "FetchError",
+    "InsufficientScope",
+    "IntrospectionValidator",
+    "InvalidRequest",
+    "InvalidToken",
+    "JwksCache",
+    "JwtAccessTokenValidator",
+    "KeySetUnavailable",
+    "Requirement",
+    "ResourceApiError",
+    "StepUp",
+    "TokenValidator",
+    "bearer_challenge",
+    "combine",
+    "create_app",
+    "current_auth",
+    "decide",
+    "http_fetch",
+    "public",
+    "require",
+]
+
+_LAZY = {
+    "StepUp": "flask_ext",
+    "current_auth": "flask_ext",
+    "public": "flask_ext",
+    "require": "flask_ext",
+    "create_app": "bank",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resource_api' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"resource_api.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,69 @@
+"""``create_app``: the demo bank API, guarded by :class:`resource_api.StepUp`.
+
+What ``stepup api`` and ``stepup sandbox`` serve. It trusts ``config.api_issuer`` for the audience
+``config.api.audience``, takes route requirements from ``config.api.routes`` and orders ACR values
+by ``config.api.acr_order`` or, when that is empty, by ``config.acr_levels`` (a level's value and
+its aliases are equivalent; later levels are stronger).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from stepup.config import StepupConfig
+
+from ..flask_ext import StepUp
+from ..step_up import AcrOrder
+from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch
+from .store import BankStore, make_engine
+from .views import bp
+
+__all__ = ["acr_order_from_config", "create_app"]
+
+
+def acr_order_from_config(config: StepupConfig) -> AcrOrder:
+    """``[api].acr_order`` if set, else the provider's ``[[acr_levels]]`` with their aliases."""
+    if config.api.acr_order:
+        return AcrOrder.from_values(config.api.acr_order)
+    return AcrOrder.from_levels((lv.value, *lv.aliases) for lv in config.acr_levels)
+
+
+def create_app(
+    config: StepupConfig,
+    *,
+    database_url: str,
+    token_validator: TokenValidator | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Flask:
+    """The demo bank API. Discovery and the JWKS are fetched on the first request, not here, so the
+    provider may start after the API (the sandbox runs both in one process)."""
+    now = clock or time.time
+    app = Flask("resource_api.bank")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    validator = token_validator or JwtAccessTokenValidator(
+        config.api_issuer, config.api.audience, fetch=http_fetch(timeout=5.0), clock=now
+    )
+    step_up = StepUp(
+        app, validator=validator, acr_order=acr_order_from_config(config),
+        routes=config.api.routes, clock=now,
+    )  # fmt: skip
+    app.extensions["bank"] = BankStore(make_engine(database_url), now)
+    app.register_blueprint(bp)
+    step_up.check_routes(app)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        names = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+                 413: "request_too_large"}  # fmt: skip
+        response = jsonify(error=names.get(code, "http_error"), error_description=exc.description)
+        if code == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response, code
+
+    return app

@@ -1,0 +1,348 @@
+"""Flask integration: validate the bearer token, apply the route's requirement, challenge.
+
+The protocol lives elsewhere (:mod:`.step_up` decides, :mod:`.challenges` formats,
+:mod:`.validation` verifies); this module is the thin glue. It implements:
+
+- RFC 6750 §2.1 — the token comes in ``Authorization: Bearer <b64token>``. The form-body (§2.2) and
+  query (§2.3) methods are not accepted (the latter "SHOULD NOT be used"); a request that uses them,
+  or more than one method, is ``400 invalid_request`` (§3.1: "uses more than one method for
+  including an access token").
+- RFC 6750 §3 — "If the request lacks any authentication information ..., the resource server SHOULD
+  NOT include an error code or other error information": a bare ``Bearer`` challenge. Otherwise
+  ``400 invalid_request``, ``401 invalid_token``, ``403 insufficient_scope`` (with ``scope``).
+- RFC 9470 §3 — ``401`` with ``error="insufficient_user_authentication"``, ``acr_values``,
+  ``max_age`` when the authentication behind the token is too weak or too old.
+
+Every error also has a JSON body with the same ``error`` and ``error_description``.
+
+Usage::
+
+    step_up = StepUp(app, validator=JwtAccessTokenValidator(issuer, audience),
+                     acr_order=["urn:stepup:loa:1", "urn:stepup:loa:2"])
+
+    @app.post("/transfers")
+    @step_up.require(acr_values=["urn:stepup:loa:2"], max_age=3600)
+    def transfer(): ...
+
+By default every view of the app needs a valid token (``protect_all=True``); mark open ones with
+``@step_up.public``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from flask import Flask, Request, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+
+from .challenges import bearer_challenge
+from .errors import BearerError, ConfigurationError, InvalidRequest, KeySetUnavailable
+from .step_up import (
+    AcrOrder,
+    AuthContext,
+    Challenge,
+    InsufficientScope,
+    Requirement,
+    combine,
+    decide,
+)
+from .validation import TokenValidator
+
+__all__ = ["DynamicRequirement", "RouteSpec", "StepUp", "current_auth", "public", "require"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: A requirement computed from the request itself (e.g. the amount of a transfer). Return ``None``
+#: to add nothing. It runs after the token is validated; read the body leniently
+#: (``request.get_json(silent=True)``) and leave rejecting a bad body to the view.
+DynamicRequirement = Callable[[Request], Requirement | None]
+
+_MARKS = "__stepup_marks__"
+_PUBLIC = "__stepup_public__"
+_G_KEY = "_stepup_auth"
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
+
+
+class RouteSpec(Protocol):
+    """A requirement on one route, as ``[[api.routes]]`` gives it (
+    ``stepup.config.RouteConfig``).
+    """
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def acr_values(self) -> Sequence[str]: ...
+    @property
+    def max_age(self) -> int | None: ...
+    @property
+    def scope(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class _Plan:
+    protected: bool
+    static: Requirement
+    dynamic: tuple[DynamicRequirement, ...]
+
+
+def current_auth() -> AuthContext:
+    """The authentication context of the current call (only inside a protected view)."""
+    ctx: AuthContext | None = g.get(_G_KEY)
+    if ctx is None:
+        raise ConfigurationError("current_auth() called outside a view protected by StepUp")
+    return ctx
+
+
+def require(
+    acr_values: Sequence[str] = (),
+    max_age: int | None = None,
+    scope: Sequence[str] = (),
+    *,
+    when: DynamicRequirement | None = None,
+) -> Callable[[F], F]:
+    """:meth:`StepUp.require` without the instance, for blueprints written before the app exists.
+
+    The requirement is stored on the view function; whichever :class:`StepUp` guards the app reads
+    it, so the order of decorators does not matter.
+    """
+    static = Requirement(tuple(acr_values), max_age, tuple(scope))
+
+    def mark(view: F) -> F:
+        marks: list[tuple[Requirement, DynamicRequirement | None]] = getattr(view, _MARKS, [])
+        setattr(view, _MARKS, [*marks, (static, when)])
+        return view
+
+    return mark
+
+
+def public(view: F) -> F:
+    """Mark a view that needs no token, whatever ``protect_all`` says."""
+    setattr(view, _PUBLIC, True)
+    return view
+
+
+class StepUp:
+    """Bearer-token and step-up enforcement for one Flask app.
+
+    ``acr_order``: levels weakest first — an :class:`AcrOrder` (levels with aliases) or plain
+    values.
+    ``routes``: requirements by method and path (the Flask rule such as ``/accounts/<account_id>``,
+    or a literal path), typically ``config.api.routes``. ``clock``: "now" for ``max_age``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        validator: TokenValidator,
+        acr_order: AcrOrder | Sequence[str] = (),
+        routes: Iterable[RouteSpec] = (),
+        clock: Callable[[], float] = time.time,
+        realm: str | None = None,
+        protect_all: bool = True,
+    ) -> None:
+        self.validator = validator
+        self.order = (
+            acr_order if isinstance(acr_order, AcrOrder) else AcrOrder.from_values(acr_order)
+        )
+        self.clock = clock
+        self.realm = realm
+        self.protect_all = protect_all
+        self._routes: dict[tuple[str, str], Requirement] = {}
+        for route in routes:
+            self.add_route(route.method, route.path, Requirement(
+                tuple(route.acr_values), route.max_age, tuple(route.scope)))  # fmt: skip
+        self._plans: dict[tuple[str, str, str], _Plan] = {}
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["stepup"] = self
+        app.before_request(self._enforce)
+
+    # -- declaring requirements -------------------------------------------------------------------
+
+    def add_route(self, method: str, path: str, requirement: Requirement) -> None:
+        """Require ``requirement`` on ``method path`` (combined with any decorator on the view)."""
+        key = (method.upper(), path)
+        self._routes[key] = combine((self._routes.get(key), requirement), self.order)
+        self._plans.clear()
+
+    def require(
+        self,
+        acr_values: Sequence[str] = (),
+        max_age: int | None = None,
+        scope: Sequence[str] = (),
+        *,
+        when: DynamicRequirement | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a view: it needs a valid token meeting this requirement, plus whatever ``when``
+        returns for the request at hand. Stacks with other ``require`` and with config routes."""
+        return require(acr_values, max_age, scope, when=when)
+
+    def public(self, view: F) -> F:
+        """Decorate a view that needs no token (e.g. a health check)."""
+        return public(view)
+
+    def check_routes(self, app: Flask) -> None:
+        """Raise :class:`ConfigurationError` if a configured route matches no view of ``app`` — a
+        typo in a path must not silently switch a requirement off."""
+        adapter = app.url_map.bind("localhost")
+        unmatched = []
+        for method, path in self._routes:
+            if any(
+                r.rule == path and method in (r.methods or ()) for r in app.url_map.iter_rules()
+            ):
+                continue
+            try:
+                adapter.match(path, method=method)
+            except RequestRedirect:
+                continue
+            except HTTPException:
+                unmatched.append(f"{method} {path}")
+        if unmatched:
+            raise ConfigurationError(
+                "these configured routes match no endpoint of the API: " + ", ".join(unmatched)
+            )
+
+    # -- enforcement ------------------------------------------------------------------------------
+
+    def _plan(self, endpoint: str, method: str, rule: str, path: str) -> _Plan:
+        # A configured literal path (``/accounts/acc-1``) is more specific than the rule it falls
+        # under, so plans are cached per path for those and per rule for everything else.
+        literal = (method, path) in self._routes and path != rule
+        key = (endpoint, method, path if literal else rule)
+        plan = self._plans.get(key)
+        if plan is None:
+            view = current_app.view_functions.get(endpoint)
+            marks = getattr(view, _MARKS, [])
+            if getattr(view, _PUBLIC, False):
+                plan = _Plan(False, Requirement(), ())
+            else:
+                route = combine(
+                    (self._routes.get((method, rule)), self._routes.get((method, path))),
+                    self.order,
+                )
+                plan = _Plan(
+                    self.protect_all or bool(marks) or route != Requirement(),
+                    combine([route, *(m[0] for m in marks)], self.order),
+                    tuple(m[1] for m in marks if m[1] is not None),
+                )
+            self._plans[key] = plan
+        return plan
+
+    def _enforce(self) -> Response | None:
+        rule = request.url_rule
+        if rule is None or request.endpoint is None:
+            return None  # 404/405: Flask answers
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return None
+        plan = self._plan(request.endpoint, method, rule.rule, request.path)
+        if not plan.protected:
+            return None
+        try:
+            token = _bearer_token(request)
+            if token is None:
+                return self._response(
+                    401, bearer_challenge(realm=self.realm),
+                    {"error_description": "this API needs an access token: "
+                     "send it as Authorization: Bearer <token>"},
+                )  # fmt: skip
+            claims = self.validator.validate(token)
+        except BearerError as exc:
+            return self._response(
+                exc.status_code,
+                bearer_challenge(realm=self.realm, error=exc.error,
+                                 error_description=exc.description),
+                {"error": exc.error, "error_description": exc.description},
+            )  # fmt: skip
+        except KeySetUnavailable:
+            response = self._response(None, None, {
+                "error": "temporarily_unavailable",
+                "error_description": "the API cannot verify tokens right now; try again shortly",
+            })  # fmt: skip
+            response.status_code = 503
+            response.headers["Retry-After"] = "30"
+            return response
+        context = AuthContext.from_claims(claims, self.clock())
+        requirement = plan.static
+        if plan.dynamic:
+            requirement = combine([requirement, *(d(request) for d in plan.dynamic)], self.order)
+        decision = decide(context, requirement, self.order)
+        if isinstance(decision, InsufficientScope):
+            return self._response(
+                403,
+                bearer_challenge(realm=self.realm, error=decision.error,
+                                 error_description=decision.description, scope=decision.scope),
+                {"error": decision.error, "error_description": decision.description,
+                 "scope": " ".join(decision.scope)},
+            )  # fmt: skip
+        if isinstance(decision, Challenge):
+            body: dict[str, Any] = {"error": decision.error,
+                                    "error_description": decision.description}  # fmt: skip
+            if decision.acr_values:
+                body["acr_values"] = " ".join(decision.acr_values)
+            if decision.max_age is not None:
+                body["max_age"] = decision.max_age
+            return self._response(
+                401,
+                bearer_challenge(realm=self.realm, error=decision.error,
+                                 error_description=decision.description,
+                                 acr_values=decision.acr_values, max_age=decision.max_age),
+                body,
+            )  # fmt: skip
+        setattr(g, _G_KEY, context)
+        return None
+
+    @staticmethod
+    def _response(status: int | None, challenge: str | None, body: dict[str, Any]) -> Response:
+        response = Response(json.dumps(body), status=status or 200, mimetype="application/json")
+        if challenge is not None:
+            response.headers["WWW-Authenticate"] = challenge
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _bearer_token(req: Request) -> str | None:
+    """The token from ``Authorization: Bearer``, ``None`` when the request carries no credentials
+    we support, :class:`InvalidRequest` when it is malformed or uses several methods."""
+    header = req.headers.get("Authorization")
+    in_query = b"access_token" in req.query_string and "access_token" in req.args
+    in_body = (
+        req.mimetype == "application/x-www-form-urlencoded"
+        and req.method not in ("GET", "HEAD")
+        and "access_token" in req.form
+    )
+    if (header is not None and (in_query or in_body)) or (in_query and in_body):
+        raise InvalidRequest("the access token must be sent one way only, not in several places")
+    if in_query or in_body:
+        raise InvalidRequest(
+            "send the access token in the Authorization header (Bearer); "
+            "tokens in the URI or the form body are not accepted"
+        )
+    if header is None:
+        return None
+    match = _CREDENTIALS.fullmatch(header.strip())
+    if match is None:
+        raise InvalidRequest("the Authorization header is malformed")
+    scheme, rest = match.group(1), match.group(2)
+    if "," in header:
+        raise InvalidRequest("the request carries more than one set of credentials")
+    if scheme.lower() != "bearer":
+        return None  # another scheme: "lacks any authentication information" we support (§3)
+    if rest is None or not _B64TOKEN.fullmatch(rest.strip()):
+        raise InvalidRequest("the Authorization header does not hold a valid Bearer token")
+    return rest.strip()
