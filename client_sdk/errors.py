@@ -2,11 +2,52 @@
 
 Each class subclasses the builtin it resembles where one exists (``ChallengeParseError`` is a
 ``ValueError``), the way ``requests.exceptions`` do.
+
+::
+
+    StepUpError
+    ├── ChallengeParseError (ValueError)   a WWW-Authenticate value is malformed
+    ├── ConfigurationError (ValueError)    the SDK was set up in a way that cannot work
+    ├── StepUpRequired                     web apps: redirect the user, then finish on the callback
+    └── StepUpFailed                       no token that meets the challenge could be obtained
+        ├── ProviderError                  discovery, JWKS or the token endpoint answered wrongly
+        ├── AuthorizationError             the authorization endpoint answered with an error
+        │   └── UnmetAuthenticationRequirements
+        ├── InvalidCallback                state / iss / code of the callback do not check out
+        ├── InvalidIDToken                 OIDC Core §3.1.3.7 validation failed
+        │   ├── LevelNotReached            acr not one requested, or auth_time older than max_age
+        │   └── SubjectMismatch            a different user stepped up
+        └── AuthenticatorError             the authenticator could not log the user in
+            ├── LoginFailed                the provider's page said why (wrong password, code)
+            └── AuthenticationTimeout      the browser never came back
 """
 
 from __future__ import annotations
 
-__all__ = ["ChallengeParseError", "StepUpError", "StepUpFailed"]
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from client_sdk.challenges import StepUpChallenge
+    from client_sdk.protocol import PendingAuthorization, Requirement
+
+__all__ = [
+    "AuthenticationTimeout",
+    "AuthenticatorError",
+    "AuthorizationError",
+    "ChallengeParseError",
+    "ConfigurationError",
+    "InvalidCallback",
+    "InvalidIDToken",
+    "LevelNotReached",
+    "LoginFailed",
+    "ProviderError",
+    "StepUpError",
+    "StepUpFailed",
+    "StepUpRequired",
+    "SubjectMismatch",
+    "UnmetAuthenticationRequirements",
+]
 
 
 class StepUpError(Exception):
@@ -17,9 +58,120 @@ class ChallengeParseError(StepUpError, ValueError):
     """A ``WWW-Authenticate`` value does not follow the RFC 9110 §11 grammar."""
 
 
+class ConfigurationError(StepUpError, ValueError):
+    """The SDK was configured in a way that cannot work (says which argument to change)."""
+
+
+class StepUpRequired(StepUpError):
+    """The user must be sent to the provider; raised by :class:`RedirectAuthenticator`.
+
+    A web app cannot block a request while the user logs in, so the SDK hands it the
+    authorization URL instead: store :attr:`pending` (see ``PendingAuthorization.to_dict``) in the
+    user's session, redirect the browser to :attr:`authorization_url`, and on the redirect URI call
+    ``auth.complete_authorization(callback_url, pending)``; then repeat the original call.
+    """
+
+    def __init__(
+        self,
+        authorization_url: str,
+        pending: PendingAuthorization,
+        challenge: StepUpChallenge | None = None,
+    ) -> None:
+        self.authorization_url = authorization_url
+        self.pending = pending
+        self.challenge = challenge
+        self.requirement: Requirement = pending.requirement
+        super().__init__(
+            "the user must authenticate at the provider: redirect them to authorization_url "
+            "and call complete_authorization() on the callback"
+        )
+
+
 class StepUpFailed(StepUpError):
     """A step-up could not produce a token that meets the challenge.
 
     Raised when the provider did not reach the level, the user failed to authenticate, or the API
-    challenged the new token again. More specific errors subclass it.
+    challenged the new token again. More specific errors subclass it. :attr:`challenges` holds the
+    RFC 9470 challenges seen, in order: two when the API challenged the stepped-up token again.
     """
+
+    def __init__(self, message: str, *, challenges: Sequence[StepUpChallenge] = ()) -> None:
+        super().__init__(message)
+        self.challenges: tuple[StepUpChallenge, ...] = tuple(challenges)
+
+
+class ProviderError(StepUpFailed):
+    """Discovery, the JWKS or the token endpoint answered with an error or an invalid document."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.error_description = error_description
+
+
+class AuthorizationError(StepUpFailed):
+    """The authorization endpoint redirected back with ``error=…`` (RFC 6749 §4.1.2.1)."""
+
+    def __init__(
+        self, error: str, error_description: str | None = None, error_uri: str | None = None
+    ) -> None:
+        message = f"the provider refused the authorization request: {error}"
+        if error_description:
+            message += f" ({error_description})"
+        super().__init__(message)
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+
+
+class UnmetAuthenticationRequirements(AuthorizationError):
+    """The provider cannot authenticate the user at the essential ``acr`` asked for.
+
+    OpenID Connect Core Unmet Authentication Requirements 1.0: the error
+    ``unmet_authentication_requirements``.
+    """
+
+
+class InvalidCallback(StepUpFailed):
+    """The authorization response fails its checks (``state``, RFC 9207 ``iss``, ``code``)."""
+
+
+class InvalidIDToken(StepUpFailed):
+    """The ID token fails OIDC Core §3.1.3.7 validation. :attr:`claim` names the claim at fault."""
+
+    def __init__(self, message: str, *, claim: str | None = None) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class LevelNotReached(InvalidIDToken):
+    """The provider issued a token below the requirement: wrong ``acr`` or too old ``auth_time``."""
+
+
+class SubjectMismatch(InvalidIDToken):
+    """The step-up authenticated another user (``sub`` differs from the token it replaces)."""
+
+
+class AuthenticatorError(StepUpFailed):
+    """The authenticator could not take the user through the provider's login."""
+
+
+class LoginFailed(AuthenticatorError):
+    """The provider refused the credentials; :attr:`alert` is the text its page showed."""
+
+    def __init__(self, message: str, *, alert: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.alert = alert
+        self.url = url
+
+
+class AuthenticationTimeout(AuthenticatorError):
+    """The browser did not come back to the loopback redirect URI in time."""

@@ -1,0 +1,416 @@
+"""The OpenID Connect client steps, without I/O: plain data in, plain data out.
+
+Each operation is a *build request* / *process response* pair (the oauth4webapi shape):
+
+- discovery: :func:`parse_provider_metadata` (OIDC Discovery 1.0 §4.3);
+- the authorization request: :func:`new_authorization`, :func:`authorization_url` — PKCE S256
+  (RFC 7636 §4.1-4.3), ``state`` (RFC 6749 §10.12), ``nonce`` (OIDC Core §3.1.2.1), ``acr_values``
+  and ``max_age`` as RFC 9470 §4 asks, ``prompt``, ``login_hint``, an essential ``acr`` through
+  ``claims`` (OIDC Core §5.5.1.1);
+- the callback: :func:`parse_callback` — ``state``, RFC 9207 ``iss``, RFC 6749 §4.1.2.1 errors;
+- the code exchange and refresh: :func:`code_token_request`, :func:`refresh_token_request`,
+  :func:`parse_token_response` (RFC 6749 §4.1.3, §5.1, §5.2, §6; RFC 7636 §4.5).
+
+ID token validation (OIDC Core §3.1.3.7) is in :mod:`client_sdk.id_token`. Nothing here imports an
+HTTP library: requests are :class:`HttpRequest` values the caller sends however it likes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from client_sdk.errors import (
+    AuthorizationError,
+    InvalidCallback,
+    ProviderError,
+    UnmetAuthenticationRequirements,
+)
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "PendingAuthorization",
+    "ProviderMetadata",
+    "Requirement",
+    "TokenResponse",
+    "authorization_params",
+    "authorization_url",
+    "code_challenge_s256",
+    "code_token_request",
+    "new_authorization",
+    "new_code_verifier",
+    "parse_callback",
+    "parse_provider_metadata",
+    "parse_token_response",
+    "refresh_token_request",
+]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request to send: the form body is already encoded."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A response as plain data. ``headers`` keys are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a token must show: one of ``acr_values`` and an ``auth_time`` within ``max_age``.
+
+    The default ``Requirement()`` asks for nothing: it is the everyday token's key in the cache.
+    """
+
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return not self.acr_values and self.max_age is None
+
+    def describe(self) -> str:
+        parts = []
+        if self.acr_values:
+            parts.append("acr_values=" + " ".join(self.acr_values))
+        if self.max_age is not None:
+            parts.append(f"max_age={self.max_age}")
+        return ", ".join(parts) or "no requirement"
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+    iss_parameter_supported: bool = False
+    token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic",)
+    id_token_signing_algs: tuple[str, ...] = ("RS256",)
+
+
+def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> ProviderMetadata:
+    """Read the discovery document fetched from ``{issuer}/.well-known/openid-configuration``."""
+    # OIDC Discovery §4.3: "The issuer value returned MUST be identical to the Issuer URL that was
+    # used as the prefix to /.well-known/openid-configuration to retrieve the configuration
+    # information."
+    if document.get("issuer") != issuer:
+        raise ProviderError(
+            f"discovery document names issuer {document.get('issuer')!r}, expected {issuer!r}"
+        )
+    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not isinstance(document.get(name), str):
+            raise ProviderError(f"discovery document has no {name}")
+    methods = document.get("code_challenge_methods_supported")
+    # RFC 7636 §4.2: "If the client is capable of using "S256", it MUST use "S256"". A provider
+    # that says it lacks S256 cannot be used; we never fall back to "plain".
+    if isinstance(methods, list) and "S256" not in methods:
+        raise ProviderError("the provider does not support PKCE S256 (code_challenge_methods)")
+    auth_methods = document.get("token_endpoint_auth_methods_supported")
+    algs = document.get("id_token_signing_alg_values_supported")
+    return ProviderMetadata(
+        issuer=issuer,
+        authorization_endpoint=document["authorization_endpoint"],
+        token_endpoint=document["token_endpoint"],
+        jwks_uri=document["jwks_uri"],
+        userinfo_endpoint=document.get("userinfo_endpoint"),
+        end_session_endpoint=document.get("end_session_endpoint"),
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
+        token_endpoint_auth_methods=tuple(auth_methods)
+        if isinstance(auth_methods, list)
+        else ("client_secret_basic",),
+        id_token_signing_algs=tuple(a for a in algs if a != "none")
+        if isinstance(algs, list)
+        else ("RS256",),
+    )
+
+
+def new_code_verifier() -> str:
+    """RFC 7636 §4.1: 32 random octets, base64url-encoded: 43 unreserved characters."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+
+
+def code_challenge_s256(verifier: str) -> str:
+    """RFC 7636 §4.2: ``code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))``."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """Everything needed to finish an authorization request when its callback arrives.
+
+    It holds secrets (``code_verifier``, ``nonce``): keep it server-side (e.g. in a signed,
+    server-side session), never in a URL.
+    """
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str
+    nonce: str
+    code_verifier: str
+    requirement: Requirement = field(default_factory=Requirement)
+    prompt: str | None = None
+    login_hint: str | None = None
+    essential_acr: bool = False
+    previous_sub: str | None = None
+    created_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "requirement"}
+        data["acr_values"] = list(self.requirement.acr_values)
+        data["max_age"] = self.requirement.max_age
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PendingAuthorization:
+        fields = {k: v for k, v in data.items() if k not in ("acr_values", "max_age")}
+        requirement = Requirement(tuple(data.get("acr_values") or ()), data.get("max_age"))
+        return cls(requirement=requirement, **fields)
+
+
+def new_authorization(
+    *,
+    issuer: str,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    requirement: Requirement,
+    now: float,
+    prompt: str | None = None,
+    login_hint: str | None = None,
+    essential_acr: bool = False,
+    previous_sub: str | None = None,
+    random: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+) -> PendingAuthorization:
+    """Create fresh ``state``, ``nonce`` and PKCE verifier for one authorization request."""
+    if essential_acr and not requirement.acr_values:
+        essential_acr = False  # nothing to make essential
+    return PendingAuthorization(
+        issuer=issuer,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=random(),
+        nonce=random(),
+        code_verifier=new_code_verifier(),
+        requirement=requirement,
+        prompt=prompt,
+        login_hint=login_hint,
+        essential_acr=essential_acr,
+        previous_sub=previous_sub,
+        created_at=now,
+    )
+
+
+def authorization_params(pending: PendingAuthorization) -> dict[str, str]:
+    """The query parameters of the authorization request (OIDC Core §3.1.2.1, RFC 9470 §4)."""
+    params = {
+        "response_type": "code",
+        "client_id": pending.client_id,
+        "redirect_uri": pending.redirect_uri,
+        "scope": pending.scope,
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "code_challenge": code_challenge_s256(pending.code_verifier),
+        "code_challenge_method": "S256",
+    }
+    requirement = pending.requirement
+    # RFC 9470 §4: the client uses the challenge's acr_values and max_age, when present, as the
+    # OIDC authorization request parameters of the same names.
+    if requirement.acr_values:
+        params["acr_values"] = " ".join(requirement.acr_values)
+    if requirement.max_age is not None:
+        params["max_age"] = str(requirement.max_age)
+    if pending.essential_acr:
+        # OIDC Core §5.5.1.1: an essential acr request; the provider answers
+        # unmet_authentication_requirements rather than issue a lower level.
+        acr = {"essential": True, "values": list(requirement.acr_values)}
+        params["claims"] = json.dumps({"id_token": {"acr": acr}}, separators=(",", ":"))
+    if pending.prompt is not None:
+        params["prompt"] = pending.prompt
+    if pending.login_hint is not None:
+        params["login_hint"] = pending.login_hint
+    return params
+
+
+def authorization_url(metadata: ProviderMetadata, pending: PendingAuthorization) -> str:
+    endpoint = metadata.authorization_endpoint
+    separator = "&" if urlsplit(endpoint).query else "?"
+    return endpoint + separator + urlencode(authorization_params(pending))
+
+
+def _single(query: Mapping[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        # RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+        raise InvalidCallback(f"the callback repeats the {name!r} parameter")
+    return values[0]
+
+
+def parse_callback(
+    callback_url: str, pending: PendingAuthorization, metadata: ProviderMetadata
+) -> str:
+    """Check the authorization response and return its ``code``.
+
+    Raises :class:`InvalidCallback` when ``state`` or ``iss`` do not match,
+    :class:`UnmetAuthenticationRequirements` / :class:`AuthorizationError` for error responses.
+    """
+    parts = urlsplit(callback_url)
+    expected = urlsplit(pending.redirect_uri)
+    if (parts.scheme, parts.hostname, parts.path) != (
+        expected.scheme,
+        expected.hostname,
+        expected.path,
+    ):
+        raise InvalidCallback("the callback URL is not the redirect URI of this request")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    # RFC 6749 §10.12: the client "MUST implement CSRF protection for its redirection URI" — the
+    # state value binds the response to this user agent's request.
+    if _single(query, "state") != pending.state:
+        raise InvalidCallback("the callback's state does not match the request (possible CSRF)")
+    iss = _single(query, "iss")
+    # RFC 9207 §2.4: "If the value does not match the expected issuer identifier, clients MUST
+    # reject the authorization response and MUST NOT proceed with the authorization grant."
+    if iss is not None and iss != metadata.issuer:
+        raise InvalidCallback(f"the callback's iss {iss!r} is not the issuer {metadata.issuer!r}")
+    # RFC 9207 §2.4: clients "MUST reject authorization responses without the iss parameter from
+    # authorization servers that do support the parameter".
+    if iss is None and metadata.iss_parameter_supported:
+        raise InvalidCallback("the callback has no iss parameter, but the provider sends one")
+    error = _single(query, "error")
+    if error is not None:
+        description = _single(query, "error_description")
+        uri = _single(query, "error_uri")
+        if error == "unmet_authentication_requirements":
+            raise UnmetAuthenticationRequirements(error, description, uri)
+        raise AuthorizationError(error, description, uri)
+    code = _single(query, "code")
+    if not code:
+        raise InvalidCallback("the callback has neither code nor error")
+    return code
+
+
+def _client_auth(
+    metadata: ProviderMetadata, client_id: str, client_secret: str | None, form: dict[str, str]
+) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    if client_secret is None:
+        form["client_id"] = client_id  # RFC 6749 §4.1.3: a public client identifies itself
+    elif "client_secret_basic" in metadata.token_endpoint_auth_methods:
+        # RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
+        pair = f"{_form_escape(client_id)}:{_form_escape(client_secret)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    else:
+        form["client_id"] = client_id
+        form["client_secret"] = client_secret
+    return headers
+
+
+def _form_escape(value: str) -> str:
+    return urlencode({"": value})[1:]
+
+
+def code_token_request(
+    metadata: ProviderMetadata,
+    pending: PendingAuthorization,
+    code: str,
+    client_secret: str | None = None,
+) -> HttpRequest:
+    """RFC 6749 §4.1.3 with the RFC 7636 §4.5 ``code_verifier``."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        # RFC 6749 §4.1.3: redirect_uri is "REQUIRED, if the "redirect_uri" parameter was
+        # included in the authorization request ... and their values MUST be identical."
+        "redirect_uri": pending.redirect_uri,
+        "code_verifier": pending.code_verifier,
+    }
+    headers = _client_auth(metadata, pending.client_id, client_secret, form)
+    return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode())
+
+
+def refresh_token_request(
+    metadata: ProviderMetadata, client_id: str, refresh_token: str, client_secret: str | None = None
+) -> HttpRequest:
+    """RFC 6749 §6."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    headers = _client_auth(metadata, client_id, client_secret, form)
+    return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode())
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    access_token: str
+    token_type: str
+    expires_in: int | None
+    refresh_token: str | None
+    id_token: str | None
+    scope: str | None
+
+
+def parse_token_response(response: HttpResponse) -> TokenResponse:
+    """RFC 6749 §5.1 (success) and §5.2 (error)."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if response.status != 200:
+        error = body.get("error") if isinstance(body, dict) else None
+        description = body.get("error_description") if isinstance(body, dict) else None
+        raise ProviderError(
+            f"the token endpoint answered {response.status}"
+            + (f": {error}" if error else "")
+            + (f" ({description})" if description else ""),
+            status_code=response.status,
+            error=error if isinstance(error, str) else None,
+            error_description=description if isinstance(description, str) else None,
+        )
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        raise ProviderError("the token response has no access_token", status_code=200)
+    token_type = body.get("token_type")
+    # RFC 6749 §7.1: "The client MUST NOT use an access token if it does not understand the token
+    # type." This SDK speaks Bearer (RFC 6750); the comparison is case-insensitive (§5.1).
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ProviderError(f"unsupported token_type {token_type!r}", status_code=200)
+    expires_in = body.get("expires_in")
+    return TokenResponse(
+        access_token=body["access_token"],
+        token_type="Bearer",
+        expires_in=expires_in if isinstance(expires_in, int) and expires_in >= 0 else None,
+        refresh_token=body.get("refresh_token")
+        if isinstance(body.get("refresh_token"), str)
+        else None,
+        id_token=body.get("id_token") if isinstance(body.get("id_token"), str) else None,
+        scope=body.get("scope") if isinstance(body.get("scope"), str) else None,
+    )
