@@ -1,9 +1,9 @@
 """The configuration file: one TOML file describes the whole stack.
 
-The keys below are a contract (DESIGN.md, "Contracts" §3): programs outside this repository write
-these files, so a key once published keeps its meaning. Parsing is strict — an unknown key or a value
-of the wrong type is a :class:`ConfigError` that names the key — because a typo in a security setting
-(``max_ag = 300``) must not silently turn a requirement off.
+The keys below are a contract (DESIGN.md, "Contracts" §3): programs outside this repository
+write these files, so a key once published keeps its meaning. Parsing is strict — an unknown key
+or a value of the wrong type is a :class:`ConfigError` that names the key — because a typo in a
+security setting (``max_ag = 300``) must not silently turn a requirement off.
 
 The provider reads ``issuer``, ``acr_levels``, ``users``, ``clients`` and ``provider``; the demo API
 reads ``api`` (and ``issuer`` as the default issuer it trusts). Each part receives only plain frozen
@@ -213,7 +213,9 @@ def _client(r: _Reader) -> ClientConfig:
     if "client_credentials" in client.grant_types and not client.is_confidential:
         raise ConfigError(f"{r.where}: client_credentials needs a client_secret")
     if "authorization_code" in client.grant_types and not client.redirect_uris:
-        raise ConfigError(f"{r.where}.redirect_uris: the authorization_code grant needs at least one")
+        raise ConfigError(
+            f"{r.where}.redirect_uris: the authorization_code grant needs at least one"
+        )
     return client
 
 

@@ -1,0 +1,141 @@
+"""``create_app(config)``: the OpenID provider as a Flask application.
+
+One :class:`Provider` holds what every request shares — database, keys, policy, Authlib server,
+clock — loaded once at start and kept in ``app.extensions["stepup_provider"]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app
+from flask_wtf.csrf import CSRFProtect
+
+from stepup.config import StepupConfig
+
+from . import store
+from .acr import AcrPolicy
+from .clock import Clock
+from .db import DEFAULT_DATABASE_URL, Database
+from .issuance import Issuance
+from .keys import KeyRing, load_key_ring
+from .models import Base
+from .oauth import Server, build_server
+from .tokens import TokenSigner
+
+__all__ = ["Provider", "create_app", "current_provider"]
+
+SCOPES = ["openid", "profile", "email", "offline_access", "accounts:read"]
+
+
+@dataclass
+class Provider:
+    config: StepupConfig
+    db: Database
+    clock: Clock
+    policy: AcrPolicy
+    keys: KeyRing
+    signer: TokenSigner
+    issuance: Issuance
+    server: Server
+    throttling: store.Throttling
+
+    @property
+    def issuer(self) -> str:
+        return self.config.issuer
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+def current_provider() -> Provider:
+    provider: Provider = current_app.extensions["stepup_provider"]
+    return provider
+
+
+def create_app(
+    config: StepupConfig,
+    *,
+    database_url: str | None = None,
+    database: Database | None = None,
+    clock: Clock | None = None,
+) -> Flask:
+    """Build the provider.
+
+    ``database`` lets the sandbox share one engine between the provider and the demo API;
+    otherwise ``database_url`` (default: an SQLite file under ``.stepup/``) is opened. Tables are
+    created if missing, the config's users and clients are seeded, and the signing keys are loaded
+    (generated on first start).
+    """
+    db = database or Database(database_url or DEFAULT_DATABASE_URL)
+    clock = clock or Clock()
+    Base.metadata.create_all(db.engine)
+    settings = config.provider
+    longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
+    with db.session() as s:
+        store.seed(s, config)
+        keys = load_key_ring(s, clock.now(), max_token_lifetime=longest)
+        secret_key = store.shared_secret(s, "flask_secret_key")
+
+    policy = AcrPolicy(config.acr_levels)
+    signer = TokenSigner(keys, issuer=config.issuer, audience=config.api.audience)
+    issuance = Issuance(db, signer, settings, clock)
+    server = build_server(issuance, config.issuer, SCOPES)
+    provider = Provider(
+        config, db, clock, policy, keys, signer, issuance, server, store.Throttling()
+    )
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_NAME="stepup_browser",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=provider.secure_cookies,
+        # The CSRF token is bound to the browser's session; its lifetime is the session's.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.config["STEPUP_SANDBOX"] = settings.sandbox
+    app.extensions["stepup_provider"] = provider
+    csrf = CSRFProtect(app)
+
+    from .views import discovery, endpoints, interaction, logout
+
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(interaction.bp)
+    app.register_blueprint(endpoints.bp)
+    app.register_blueprint(logout.bp)
+    # Endpoints that clients (not the provider's own pages) post to authenticate in other ways:
+    # client credentials, bearer tokens, or the authorization request itself.
+    csrf.exempt(endpoints.bp)
+    csrf.exempt(interaction.authorize)
+    csrf.exempt(logout.end_session)
+
+    if settings.sandbox:
+        from .views import sandbox
+
+        app.register_blueprint(sandbox.bp)
+
+    app.after_request(_security_headers)
+    from .views.errors import register_error_handlers
+
+    register_error_handlers(app)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    # Clickjacking: the login pages must never be framed (OWASP; RFC 6749 §10.13).
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
+        "https:; frame-ancestors 'none'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,254 @@
+"""Codes and tokens: what the grants store, look up, mint and revoke.
+
+The Authlib grants in :mod:`.oauth` call into one :class:`Issuance`, which owns the database, the
+signer and the clock, so the grants stay declarative and every token is minted in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from stepup.config import ProviderSettings
+
+from . import store
+from .clock import Clock
+from .db import Database
+from .models import AuthorizationCode, Grant, User
+from .oauth import AuthenticatedUser, ClientAdapter, GrantRecord, find_client
+from .tokens import AuthContext, TokenSigner
+
+__all__ = ["Issuance", "user_claims"]
+
+
+def user_claims(user: User, scope: str) -> dict[str, Any]:
+    """OIDC Core §5.4: the claims each standard scope asks for."""
+    scopes = scope.split()
+    claims: dict[str, Any] = {}
+    if "profile" in scopes:
+        claims["preferred_username"] = user.username
+        if user.name:
+            claims["name"] = user.name
+    if "email" in scopes and user.email:
+        claims["email"] = user.email
+        claims["email_verified"] = False
+    return claims
+
+
+class Issuance:
+    def __init__(
+        self, db: Database, signer: TokenSigner, settings: ProviderSettings, clock: Clock
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.settings = settings
+        self.clock = clock
+
+    # --- clients and users -------------------------------------------------------------------
+
+    def query_client(self, client_id: str) -> ClientAdapter | None:
+        with self.db.session() as s:
+            return find_client(s, client_id)
+
+    def user_by_id(self, user_id: int | None) -> User | None:
+        if user_id is None:
+            return None
+        with self.db.session() as s:
+            return s.get(User, user_id)
+
+    # --- authorization codes -----------------------------------------------------------------
+
+    def save_code(
+        self,
+        code: str,
+        client: ClientAdapter,
+        redirect_uri: str,
+        scope: str,
+        nonce: str | None,
+        code_challenge: str,
+        code_challenge_method: str,
+        granted: AuthenticatedUser,
+    ) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            s.add(
+                AuthorizationCode(
+                    code_hash=store.digest(code),
+                    client_id=client.client_id,
+                    user_id=granted.user.id,
+                    redirect_uri=redirect_uri,
+                    scope=scope,
+                    nonce=nonce,
+                    code_challenge=code_challenge,
+                    code_challenge_method=code_challenge_method,
+                    acr=granted.context.acr,
+                    amr=list(granted.context.amr),
+                    auth_time=granted.context.auth_time,
+                    session_id=granted.session_id,
+                    expires_at=now + self.settings.authorization_code_lifetime,
+                )
+            )
+            s.commit()
+
+    def consume_code(self, code: str, client_id: str) -> CodeRecord | None:
+        with self.db.session() as s:
+            row = store.consume_code(s, code, client_id, self.clock.now())
+            return CodeRecord(row) if row else None
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def issue(
+        self,
+        *,
+        client: ClientAdapter,
+        user: User | None,
+        scope: str,
+        context: AuthContext | None,
+        nonce: str | None,
+        family: str | None,
+        code_id: int | None,
+    ) -> dict[str, Any]:
+        """Mint the token response and record the grant, in one place for every grant type."""
+        now = self.clock.now()
+        s = self.settings
+        jti = store.new_secret(16)
+        subject = user.subject if user else client.client_id
+        access_token = self.signer.access_token(
+            subject=subject,
+            client_id=client.client_id,
+            scope=scope,
+            jti=jti,
+            now=now,
+            lifetime=s.access_token_lifetime,
+            context=context,
+        )
+        token: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": s.access_token_lifetime,
+            "scope": scope,
+        }
+        scopes = scope.split()
+        refresh_token = None
+        # OIDC Core §11: a refresh token for offline_access; registered clients need no consent.
+        if (
+            user is not None
+            and "offline_access" in scopes
+            and client.check_grant_type("refresh_token")
+        ):
+            refresh_token = store.new_secret()
+            token["refresh_token"] = refresh_token
+        if user is not None and context is not None and "openid" in scopes:
+            token["id_token"] = self.signer.id_token(
+                subject=user.subject,
+                client_id=client.client_id,
+                now=now,
+                lifetime=s.id_token_lifetime,
+                context=context,
+                nonce=nonce,
+                access_token=access_token,
+                user_claims=user_claims(user, scope),
+            )
+        with self.db.session() as db:
+            db.add(
+                Grant(
+                    family=family or store.new_secret(16),
+                    code_id=code_id,
+                    client_id=client.client_id,
+                    user_id=user.id if user else None,
+                    scope=scope,
+                    jti=jti,
+                    access_expires_at=now + s.access_token_lifetime,
+                    refresh_hash=store.digest(refresh_token) if refresh_token else None,
+                    refresh_expires_at=now + s.refresh_token_lifetime if refresh_token else None,
+                    acr=context.acr if context else None,
+                    amr=list(context.amr) if context else None,
+                    auth_time=context.auth_time if context else None,
+                    issued_at=now,
+                )
+            )
+            db.commit()
+        return token
+
+    def rotate_refresh_token(self, refresh_token: str, client_id: str) -> GrantRecord | None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = store.rotate_refresh_token(s, refresh_token, client_id, now)
+            return GrantRecord(row, now) if row else None
+
+    def find_token(self, token: str, hint: str | None) -> GrantRecord | None:
+        """A JWT access token (by its ``jti``) or a refresh token (by its digest)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            if hint != "refresh_token":
+                claims = self.signer.verify(token, typ="at+jwt")
+                if claims is not None:
+                    row = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))
+                    return GrantRecord(row, now, claims) if row else None
+            row = s.scalar(select(Grant).where(Grant.refresh_hash == store.digest(token)))
+            return GrantRecord(row, now) if row else None
+
+    def introspection_payload(self, token: GrantRecord) -> dict[str, Any]:
+        row = token.row
+        payload: dict[str, Any] = {
+            "active": True,
+            "client_id": row.client_id,
+            "scope": row.scope,
+            "iss": self.signer.issuer,
+        }
+        if token.claims is not None:
+            c = token.claims
+            payload.update(
+                token_type="Bearer",
+                sub=c["sub"],
+                aud=c["aud"],
+                iat=c["iat"],
+                exp=c["exp"],
+                jti=c["jti"],
+            )
+        else:
+            payload.update(token_type="refresh_token", exp=row.refresh_expires_at)
+            user = self.user_by_id(row.user_id)
+            if user is not None:
+                payload["sub"] = user.subject
+        if row.acr is not None:
+            payload.update(acr=row.acr, amr=list(row.amr or ()), auth_time=row.auth_time)
+        user = self.user_by_id(row.user_id)
+        if user is not None:
+            payload["username"] = user.username
+        return payload
+
+    def revoke(self, token: GrantRecord) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            if token.claims is not None:
+                store.revoke_grants(s, now, Grant.id == token.row.id)
+            else:
+                store.revoke_grants(s, now, Grant.family == token.row.family)
+
+    def grant_is_active(self, jti: str) -> bool:
+        with self.db.session() as s:
+            row = s.scalar(select(Grant).where(Grant.jti == jti))
+            return row is not None and row.revoked_at is None
+
+
+class CodeRecord:
+    """A consumed authorization code as Authlib's grant reads it."""
+
+    def __init__(self, row: AuthorizationCode) -> None:
+        self.row = row
+        self.id = row.id
+        self.user_id = row.user_id
+        self.acr = row.acr
+        self.amr = row.amr
+        self.auth_time = row.auth_time
+        self.nonce = row.nonce
+        self.code_challenge = row.code_challenge
+        self.code_challenge_method = row.code_challenge_method
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope

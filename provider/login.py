@@ -1,0 +1,110 @@
+"""Verifying a factor the user typed: password or TOTP code, with throttling and replay checks.
+
+Each function returns a :class:`Outcome` the login pages turn into a message; none of them raises
+for a wrong credential. Failures are throttled per account and factor in the database, so the limit
+holds across browser sessions and provider processes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import store
+from .factors import password, totp
+from .models import User
+
+__all__ = ["Outcome", "Result", "check_enrolment_code", "check_password", "check_totp"]
+
+# How far back a code is recognised as "expired" (rather than simply wrong), for a clearer message.
+EXPIRED_LOOKBACK_STEPS = 10
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    user: User | None = None
+    retry_after: int = 0
+    step: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def check_password(
+    session: Session, throttling: store.Throttling, username: str, pw: str, now: int
+) -> Result:
+    key = f"pwd:{username.strip().lower()}"
+    wait = throttling.retry_after(session, key, now)
+    if wait:
+        return Result(Outcome.THROTTLED, retry_after=wait)
+    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None:
+        password.verify_dummy(pw)  # same cost as a real check: no user enumeration by timing
+    elif password.verify_password(user.password_hash, pw):
+        throttling.success(session, key)
+        return Result(Outcome.OK, user=user)
+    lock = throttling.failure(session, key, now)
+    return Result(Outcome.WRONG, retry_after=lock)
+
+
+def check_totp(
+    session: Session, throttling: store.Throttling, user: User, code: str, now: int
+) -> Result:
+    key = f"otp:{user.id}"
+    wait = throttling.retry_after(session, key, now)
+    if wait:
+        return Result(Outcome.THROTTLED, retry_after=wait)
+    if user.totp_secret is None:
+        return Result(Outcome.WRONG)
+    step = totp.verify(user.totp_secret, code, now)
+    if step is not None and store.consume_totp_step(session, user.id, step):
+        throttling.success(session, key)
+        return Result(Outcome.OK, user=user, step=step)
+    if step is not None:
+        outcome = Outcome.REPLAYED
+    elif _recently_valid(user.totp_secret, code, now):
+        outcome = Outcome.EXPIRED
+    else:
+        outcome = Outcome.WRONG
+    lock = throttling.failure(session, key, now)
+    return Result(outcome, retry_after=lock)
+
+
+def check_enrolment_code(
+    session: Session, throttling: store.Throttling, user: User, secret: str, code: str, now: int
+) -> Result:
+    """Confirm a new TOTP secret with one valid code, then store it (only if none is set)."""
+    key = f"otp:{user.id}"
+    wait = throttling.retry_after(session, key, now)
+    if wait:
+        return Result(Outcome.THROTTLED, retry_after=wait)
+    step = totp.verify(secret, code, now)
+    if step is not None and store.enrol_totp(session, user.id, secret, step):
+        throttling.success(session, key)
+        return Result(Outcome.OK, user=user, step=step)
+    outcome = Outcome.EXPIRED if _recently_valid(secret, code, now) else Outcome.WRONG
+    lock = throttling.failure(session, key, now)
+    return Result(outcome, retry_after=lock)
+
+
+def _recently_valid(secret: str, code: str, now: int) -> bool:
+    code = code.strip().replace(" ", "")
+    if not (len(code) == totp.DIGITS and code.isdigit()):
+        return False
+    current = totp.step_at(now)
+    return any(
+        totp.hotp(secret, current - back) == code for back in range(2, EXPIRED_LOOKBACK_STEPS + 1)
+    )

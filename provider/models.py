@@ -1,0 +1,169 @@
+"""The provider's tables (SQLAlchemy 2.0 declarative).
+
+Everything single-use — authorization codes, TOTP time steps, refresh-token rotation — is
+consumed by one conditional ``UPDATE`` (see :mod:`provider.store`), so several provider
+processes may share one database. Secrets that let someone act as a user or client (session
+ids, authorization codes, refresh tokens, client secrets) are stored only as SHA-256 digests: a
+leaked table is not a set of live credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "op_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The `sub` claim: stable, opaque, never reassigned (OIDC Core §2).
+    subject: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(128))
+    # The last TOTP time step accepted; a code from this step or an earlier one is a replay.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+
+
+class Client(Base):
+    __tablename__ = "op_clients"
+
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    grant_types: Mapped[list[str]] = mapped_column(JSON)
+    scope: Mapped[str] = mapped_column(Text)
+
+
+class LoginSession(Base):
+    """A browser's authentication at the provider: who, and which factors were verified when."""
+
+    __tablename__ = "op_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # SHA-256 of the cookie value; renewed after each authentication step (session fixation).
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("op_users.id", ondelete="CASCADE"))
+    # {"pwd": 1700000000, "otp": 1700000042}: each factor with the time it was last verified.
+    factors: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+
+
+class Interaction(Base):
+    """One authorization request while the user is at the provider's pages.
+
+    The validated request parameters wait here, not in hidden form fields, so the pages cannot
+    alter them; the row is bound to the browser that started it.
+    """
+
+    __tablename__ = "op_interactions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(255))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    # A TOTP secret offered for enrolment, kept server-side until a valid code confirms it.
+    pending_totp_secret: Mapped[str | None] = mapped_column(String(128))
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "op_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("op_users.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(16))
+    # The authentication context travels with the code (and then with the refresh token).
+    acr: Mapped[str] = mapped_column(Text)
+    amr: Mapped[list[str]] = mapped_column(JSON)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    consumed_at: Mapped[int | None] = mapped_column(Integer)
+
+
+class Grant(Base):
+    """What one token response issued: an access token (by `jti`) and maybe a refresh token.
+
+    Refresh tokens rotate: each use marks the row `rotated_at` and issues a new row in the same
+    `family`. A rotated refresh token presented again means theft; the whole family is revoked
+    (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+    """
+
+    __tablename__ = "op_grants"
+    __table_args__ = (Index("ix_op_grants_family", "family"), Index("ix_op_grants_code", "code_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(64))
+    code_id: Mapped[int | None] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    scope: Mapped[str] = mapped_column(Text)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    access_expires_at: Mapped[int] = mapped_column(Integer)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refresh_expires_at: Mapped[int | None] = mapped_column(Integer)
+    acr: Mapped[str | None] = mapped_column(Text)
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[int] = mapped_column(Integer)
+    rotated_at: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[int | None] = mapped_column(Integer)
+
+
+class SigningKey(Base):
+    __tablename__ = "op_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(Integer)
+    # Set when a newer key takes over; the key stays published until `retired_at` + the longest
+    # token lifetime, so tokens it signed keep verifying.
+    retired_at: Mapped[int | None] = mapped_column(Integer)
+
+
+class Throttle(Base):
+    """Failed attempts per account and factor, shared by every process through the database."""
+
+    __tablename__ = "op_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[int] = mapped_column(Integer)
+
+
+class Setting(Base):
+    """Values every provider process must share, such as the cookie-signing secret."""
+
+    __tablename__ = "op_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

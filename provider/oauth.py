@@ -1,0 +1,369 @@
+"""The OAuth 2.0 machinery, through Authlib, with its defaults made strict.
+
+Authlib brings the grant dispatch, client authentication (``client_secret_basic``,
+``client_secret_post``, ``none``), the RFC 7662 and RFC 7009 endpoints and the error classes.
+What this module changes, and why:
+
+- PKCE (RFC 7636) is required of every client and only ``S256`` is accepted. Authlib's
+  ``CodeChallenge`` accepts ``plain`` and lets a request without a challenge through;
+  RFC 9700 §2.1.1 says clients MUST use PKCE with S256 unless they have a reason not to, and
+  we leave them none.
+- Redirect URIs match exactly, except that a registered loopback URI accepts any port
+  (RFC 8252 §7.3).
+- Authorization codes and refresh tokens are consumed by one atomic statement (:mod:`.store`).
+- Tokens are minted by :class:`provider.tokens.TokenSigner` with keys loaded once, and they carry
+  the authentication context (``acr``, ``amr``, ``auth_time``) from the code or refresh token —
+  Authlib's own generators see only the user, and re-import the key on every call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import request as flask_request
+from sqlalchemy import select
+
+from . import store
+from .models import Client, Grant, User
+from .tokens import AuthContext
+
+if TYPE_CHECKING:
+    from .issuance import Issuance
+
+__all__ = ["AuthenticatedUser", "ClientAdapter", "build_server"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+
+
+@dataclass
+class AuthenticatedUser:
+    """The user the authorization endpoint grants for, with how they authenticated."""
+
+    user: User
+    context: AuthContext
+    session_id: int | None
+
+
+class ClientAdapter(ClientMixin):  # type: ignore[misc]
+    """A registered client, as Authlib asks about it."""
+
+    def __init__(self, row: Client) -> None:
+        self.row = row
+
+    @property
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.row.secret_hash is not None
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, so there is no default.
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = set(self.row.scope.split())
+        return " ".join(s for s in (scope or "").split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return any(redirect_uri_matches(r, redirect_uri) for r in self.row.redirect_uris)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return store.secret_matches(self.row.secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_confidential:
+            return method in ("client_secret_basic", "client_secret_post")
+        return method == "none"
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.row.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.row.grant_types
+
+
+def redirect_uri_matches(registered: str, presented: str) -> bool:
+    """Exact string match (RFC 9700 §4.1.3), except the port of a loopback URI.
+
+    RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at the time of
+    the request for loopback IP redirect URIs, to accommodate clients that obtain an available
+    ephemeral port from the operating system at the time of the request."
+    """
+    if hmac.compare_digest(registered.encode(), presented.encode()):
+        return True
+    r, p = urlsplit(registered), urlsplit(presented)
+    if r.scheme != "http" or p.scheme != "http":
+        return False
+    r_host = r.netloc.rsplit(":", 1)[0] if not r.netloc.endswith("]") else r.netloc
+    p_host = p.netloc.rsplit(":", 1)[0] if not p.netloc.endswith("]") else p.netloc
+    if r_host not in LOOPBACK_HOSTS or r_host != p_host:
+        return False
+    try:
+        port = p.port  # validates the port is a number in range
+    except ValueError:
+        return False
+    if p.netloc not in (p_host, f"{p_host}:{port}"):
+        return False
+    return (r.path, r.query, r.fragment) == (p.path, p.query, p.fragment)
+
+
+# RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(code_verifier)), 43 characters.
+S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE required for every client, S256 only."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012  (Authlib's attribute)
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        if not challenge:
+            raise InvalidRequestError("PKCE is required: send code_challenge (RFC 7636).")
+        # RFC 7636 §4.3: a missing code_challenge_method defaults to "plain", which we refuse.
+        if method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256; plain is not accepted.")
+        if not S256_CHALLENGE.match(challenge):
+            raise InvalidRequestError("code_challenge must be the 43-character S256 value.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: Any) -> str:
+        return str(authorization_code.code_challenge)
+
+    def get_authorization_code_challenge_method(self, authorization_code: Any) -> str:
+        return str(authorization_code.code_challenge_method)
+
+
+def _issuance(component: Any) -> Issuance:
+    """The :class:`~provider.issuance.Issuance` behind a grant or endpoint's server."""
+    return cast("Issuance", component.server.context)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        granted: AuthenticatedUser = request.user
+        data = request.payload.data
+        ctx = self.server.context
+        ctx.save_code(
+            code,
+            request.client,
+            request.payload.redirect_uri,
+            request.scope,
+            data.get("nonce"),
+            data["code_challenge"],
+            data["code_challenge_method"],
+            granted,
+        )
+
+    def query_authorization_code(self, code: str, client: ClientAdapter) -> Any:
+        return _issuance(self).consume_code(code, client.client_id)
+
+    def delete_authorization_code(self, authorization_code: Any) -> None:
+        """Nothing to do: :meth:`query_authorization_code` already consumed it atomically."""
+
+    def authenticate_user(self, authorization_code: Any) -> User | None:
+        return _issuance(self).user_by_id(authorization_code.user_id)
+
+    def generate_token(
+        self,
+        user: User | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        code = self.request.authorization_code
+        assert user is not None
+        return _issuance(self).issue(
+            client=self.request.client,
+            user=user,
+            scope=scope or "",
+            context=AuthContext(code.acr, tuple(code.amr), code.auth_time),
+            nonce=code.nonce,
+            family=None,
+            code_id=code.id,
+        )
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Any:
+        return _issuance(self).rotate_refresh_token(refresh_token, self.request.client.client_id)
+
+    def authenticate_user(self, refresh_token: Any) -> User | None:
+        return _issuance(self).user_by_id(refresh_token.user_id)
+
+    def revoke_old_credential(self, refresh_token: Any) -> None:
+        """Nothing to do: :meth:`authenticate_refresh_token` rotated it atomically."""
+
+    def generate_token(
+        self,
+        user: User | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        old = self.request.refresh_token
+        assert user is not None
+        # DESIGN.md: refresh never upgrades — the new tokens keep the original acr, amr, auth_time.
+        return _issuance(self).issue(
+            client=self.request.client,
+            user=user,
+            scope=scope or old.get_scope(),
+            context=AuthContext(old.row.acr, tuple(old.row.amr or ()), old.row.auth_time),
+            nonce=None,
+            family=old.row.family,
+            code_id=old.row.code_id,
+        )
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def generate_token(
+        self,
+        user: User | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        return _issuance(self).issue(
+            client=self.request.client,
+            user=None,
+            scope=scope or "",
+            context=None,
+            nonce=None,
+            family=None,
+            code_id=None,
+        )
+
+
+class GrantRecord:
+    """A stored grant as Authlib's token endpoints ask about it."""
+
+    def __init__(self, row: Grant, now: int, claims: dict[str, Any] | None = None) -> None:
+        self.row = row
+        self.now = now
+        self.claims = claims  # set when the token presented was the JWT access token
+
+    @property
+    def user_id(self) -> int | None:
+        return self.row.user_id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def check_client(self, client: ClientAdapter) -> bool:
+        return self.row.client_id == client.client_id
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or (
+            self.claims is None and self.row.rotated_at is not None
+        )
+
+    def is_expired(self) -> bool:
+        if self.claims is not None:
+            return int(self.claims.get("exp", 0)) <= self.now
+        return (self.row.refresh_expires_at or 0) <= self.now
+
+
+class StepupIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662, for the JWT access tokens and refresh tokens this provider issues.
+
+    Any confidential client may introspect (resource servers register as confidential clients);
+    the response carries ``acr``, ``amr`` and ``auth_time`` so an API in introspection mode can
+    enforce step-up like one that validates JWTs locally.
+    """
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> GrantRecord | None:
+        return _issuance(self).find_token(token_string, token_type_hint)
+
+    def check_permission(self, token: GrantRecord, client: ClientAdapter, request: Any) -> bool:
+        return client.is_confidential
+
+    def introspect_token(self, token: GrantRecord) -> dict[str, Any]:
+        return _issuance(self).introspection_payload(token)
+
+
+class StepupRevocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009. Revoking a refresh token revokes its whole family and the access tokens issued
+    with it (§2.1: the server SHOULD also invalidate the access tokens of the same grant)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> GrantRecord | None:
+        return _issuance(self).find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: GrantRecord, request: Any) -> None:
+        _issuance(self).revoke(token)
+
+
+class StepupIssuer(IssuerParameter):  # type: ignore[misc]
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
+class Server(FlaskAuthorizationServer):  # type: ignore[misc]
+    """Authlib's Flask server, able to finish an authorization request saved earlier."""
+
+    context: Issuance  # set by build_server
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return FlaskOAuth2Request(flask_request)
+
+
+def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
+    server = Server()
+    server.context = context
+    server._query_client = context.query_client
+    server._save_token = lambda token, request: None  # tokens are recorded when minted
+    server.scopes_supported = scopes
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(StepupIntrospection)
+    server.register_endpoint(StepupRevocation)
+    server.register_extension(StepupIssuer(issuer))
+    return server
+
+
+def find_client(session: Any, client_id: str | None) -> ClientAdapter | None:
+    if not client_id:
+        return None
+    row = session.scalar(select(Client).where(Client.client_id == client_id))
+    return ClientAdapter(row) if row else None
+
+
+__all__ += ["GrantRecord", "InvalidGrantError", "find_client"]

@@ -1,0 +1,362 @@
+"""Storage operations, each one short transaction.
+
+Every single-use thing is consumed by one conditional ``UPDATE … WHERE <still unused>`` whose row
+count says who won, never by a read followed by a write: two provider processes racing on the same
+authorization code, TOTP step or refresh token cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from stepup.config import StepupConfig
+
+from .factors.password import hash_password, verify_password
+from .models import (
+    AuthorizationCode,
+    Client,
+    Grant,
+    Interaction,
+    LoginSession,
+    Setting,
+    Throttle,
+    User,
+)
+
+__all__ = ["Throttling", "digest", "new_secret", "seed"]
+
+
+def digest(value: str) -> str:
+    """SHA-256 hex digest: how session ids, codes, refresh tokens and client secrets are stored."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def secret_matches(stored_digest: str | None, presented: str) -> bool:
+    return stored_digest is not None and hmac.compare_digest(stored_digest, digest(presented))
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+# --- seeding -------------------------------------------------------------------------------------
+
+
+def seed(session: Session, config: StepupConfig) -> None:
+    """Make the database hold the users and clients of the config file.
+
+    Clients follow the file exactly. Users are created when missing; an existing user's password
+    hash is replaced only when the file's password no longer verifies (argon2 is slow by design,
+    so it is not re-hashed at every start), and a TOTP secret enrolled in the flow is kept when the
+    file has none.
+    """
+    for u in config.users:
+        user = session.scalar(select(User).where(User.username == u.username))
+        if user is None:
+            user = User(
+                subject=_subject_for(u.username),
+                username=u.username,
+                password_hash=hash_password(u.password),
+            )
+            session.add(user)
+        elif not verify_password(user.password_hash, u.password):
+            user.password_hash = hash_password(u.password)
+        if u.totp_secret is not None and user.totp_secret != u.totp_secret:
+            user.totp_secret = u.totp_secret
+            user.totp_last_step = None
+        user.name = u.name
+        user.email = u.email
+    for c in config.clients:
+        client = session.get(Client, c.client_id) or Client(client_id=c.client_id)
+        client.secret_hash = digest(c.client_secret) if c.client_secret else None
+        client.name = c.name
+        client.redirect_uris = list(c.redirect_uris)
+        client.post_logout_redirect_uris = list(c.post_logout_redirect_uris)
+        client.grant_types = list(c.grant_types)
+        client.scope = c.scope
+        session.add(client)
+    session.commit()
+
+
+def _subject_for(username: str) -> str:
+    # A stable opaque subject, unique per user; random so it reveals nothing about the username.
+    return new_secret(16)
+
+
+def shared_secret(session: Session, name: str) -> str:
+    """A random value generated once and shared by every process (e.g. the cookie secret)."""
+    row = session.get(Setting, name)
+    if row is None:
+        row = Setting(name=name, value=new_secret(48))
+        session.add(row)
+        try:
+            session.commit()
+        except Exception:  # another process created it first
+            session.rollback()
+            row = session.get(Setting, name)
+            assert row is not None
+    return row.value
+
+
+# --- TOTP replay ---------------------------------------------------------------------------------
+
+
+def consume_totp_step(session: Session, user_id: int, step: int) -> bool:
+    """RFC 6238 §5.2: the verifier MUST NOT accept the second attempt of the same OTP after the
+    successful validation has been issued for the first OTP. One atomic statement records the step
+    and fails if this step (or a later one) was already used."""
+    result = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    session.commit()
+    return _rowcount(result) == 1
+
+
+def enrol_totp(session: Session, user_id: int, secret: str, step: int) -> bool:
+    """Store a confirmed TOTP secret, only if the user has none yet (one atomic statement)."""
+    result = session.execute(
+        update(User)
+        .where(User.id == user_id, User.totp_secret.is_(None))
+        .values(totp_secret=secret, totp_last_step=step)
+    )
+    session.commit()
+    return _rowcount(result) == 1
+
+
+# --- throttling ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """Failed attempts allowed freely, then a lock that doubles with each failure."""
+
+    free_failures: int = 5
+    first_lock: int = 30
+    max_lock: int = 900
+
+    def retry_after(self, session: Session, key: str, now: int) -> int:
+        """Seconds until another attempt is allowed; 0 when one is allowed now."""
+        row = session.get(Throttle, key)
+        return max(0, row.locked_until - now) if row else 0
+
+    def failure(self, session: Session, key: str, now: int) -> int:
+        """Count a failure (atomically, across processes) and return the new lock in seconds."""
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(Throttle).values(key=key, failures=1, locked_until=0)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Throttle.key], set_={"failures": Throttle.failures + 1}
+        )
+        session.execute(stmt)
+        failures = session.scalar(select(Throttle.failures).where(Throttle.key == key)) or 0
+        lock = 0
+        if failures >= self.free_failures:
+            lock = min(self.first_lock * 2 ** (failures - self.free_failures), self.max_lock)
+            session.execute(
+                update(Throttle).where(Throttle.key == key).values(locked_until=now + lock)
+            )
+        session.commit()
+        return lock
+
+    def success(self, session: Session, key: str) -> None:
+        session.execute(delete(Throttle).where(Throttle.key == key))
+        session.commit()
+
+
+# --- login sessions ------------------------------------------------------------------------------
+
+
+def load_session(session: Session, sid: str | None, now: int) -> LoginSession | None:
+    if not sid:
+        return None
+    row = session.scalar(select(LoginSession).where(LoginSession.sid_hash == digest(sid)))
+    if row is None or row.expires_at <= now:
+        return None
+    return row
+
+
+def record_factor(
+    session: Session,
+    current: LoginSession | None,
+    user: User,
+    factor: str,
+    now: int,
+    lifetime: int,
+    *,
+    not_before: int = 0,
+) -> str:
+    """Record a verified factor and return a NEW session id (the old one stops working).
+
+    OWASP Session Management: renew the session identifier after any privilege level change,
+    which every authentication step is — against session fixation.
+
+    A factor verified again gets a strictly later time, even within the same second: a
+    ``prompt=login`` re-authentication must yield a new, larger ``auth_time`` (clients compare
+    them to see that the user really authenticated again). ``not_before`` is the start of the
+    interaction the factor was verified in: see :func:`interaction_start`.
+    """
+    sid = new_secret()
+    if current is not None and current.user_id == user.id:
+        factors = dict(current.factors)
+        previous = int(factors.get(factor, 0))
+        factors[factor] = max(now, previous + 1, not_before)
+        current.factors = factors
+        current.sid_hash = digest(sid)
+        current.expires_at = now + lifetime
+    else:
+        if current is not None:
+            session.delete(current)
+        session.add(
+            LoginSession(
+                sid_hash=digest(sid),
+                user_id=user.id,
+                factors={factor: max(now, not_before)},
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+    session.commit()
+    return sid
+
+
+def end_session(session: Session, sid: str | None) -> None:
+    if sid:
+        session.execute(delete(LoginSession).where(LoginSession.sid_hash == digest(sid)))
+        session.commit()
+
+
+# --- interactions --------------------------------------------------------------------------------
+
+
+def interaction_start(current: LoginSession | None, now: int) -> int:
+    """When an interaction starts: now, but strictly after every factor the session holds.
+
+    The policy counts a factor verified at or after the start as verified *in this interaction*
+    (how ``prompt=login`` and ``max_age`` are met). A login in the same second as the next
+    authorization request must not count as that re-authentication, so the start is moved past
+    it, and :func:`record_factor` stamps factors verified during the interaction no earlier than
+    its start. The price: in that same-second case ``auth_time`` may lead the clock by a second.
+    """
+    if current is None:
+        return now
+    return max([now, *(int(t) + 1 for t in current.factors.values())])
+
+
+def start_interaction(
+    session: Session, *, browser_id: str, client_id: str, params: dict[str, Any], now: int
+) -> str:
+    interaction_id = new_secret(24)
+    session.add(
+        Interaction(
+            id=interaction_id,
+            browser_id=browser_id,
+            client_id=client_id,
+            params=params,
+            started_at=now,
+            expires_at=now + 30 * 60,
+        )
+    )
+    session.commit()
+    return interaction_id
+
+
+def find_interaction(
+    session: Session, interaction_id: str, browser_id: str | None, now: int
+) -> Interaction | None:
+    row = session.get(Interaction, interaction_id)
+    if row is None or row.expires_at <= now or browser_id is None:
+        return None
+    if not hmac.compare_digest(row.browser_id, browser_id):
+        return None
+    return row
+
+
+def finish_interaction(session: Session, interaction_id: str) -> bool:
+    """Delete the interaction; False when another request finished it first (double submit)."""
+    result = session.execute(delete(Interaction).where(Interaction.id == interaction_id))
+    session.commit()
+    return _rowcount(result) == 1
+
+
+# --- authorization codes -------------------------------------------------------------------------
+
+
+def consume_code(session: Session, code: str, client_id: str, now: int) -> AuthorizationCode | None:
+    """RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once. If an
+    authorization code is used more than once, the authorization server MUST deny the request
+    and SHOULD revoke (when possible) all tokens previously issued based on that authorization
+    code." One conditional UPDATE decides which request gets the code; a reuse revokes."""
+    code_hash = digest(code)
+    result = session.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.code_hash == code_hash,
+            AuthorizationCode.client_id == client_id,
+            AuthorizationCode.consumed_at.is_(None),
+            AuthorizationCode.expires_at > now,
+        )
+        .values(consumed_at=now)
+    )
+    session.commit()
+    row = session.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash))
+    if _rowcount(result) == 1:
+        return row
+    if row is not None and row.consumed_at is not None:
+        revoke_grants(session, now, Grant.code_id == row.id)
+    return None
+
+
+# --- grants (access and refresh tokens) ----------------------------------------------------------
+
+
+def revoke_grants(session: Session, now: int, *where: Any) -> int:
+    result = session.execute(
+        update(Grant).where(*where, Grant.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    session.commit()
+    return _rowcount(result)
+
+
+def rotate_refresh_token(
+    session: Session, refresh_token: str, client_id: str, now: int
+) -> Grant | None:
+    """Consume a refresh token for rotation; a rotated one presented again revokes its family.
+
+    RFC 9700 §4.14.2: if a refresh token is compromised and subsequently used by both the
+    attacker and the legitimate client, one of them will present an invalidated refresh token,
+    which will inform the authorization server of the breach."""
+    refresh_hash = digest(refresh_token)
+    result = session.execute(
+        update(Grant)
+        .where(
+            Grant.refresh_hash == refresh_hash,
+            Grant.client_id == client_id,
+            Grant.rotated_at.is_(None),
+            Grant.revoked_at.is_(None),
+            Grant.refresh_expires_at > now,
+        )
+        .values(rotated_at=now)
+    )
+    session.commit()
+    row = session.scalar(select(Grant).where(Grant.refresh_hash == refresh_hash))
+    if _rowcount(result) == 1:
+        return row
+    if row is not None and row.rotated_at is not None:
+        revoke_grants(session, now, Grant.family == row.family)
+    return None

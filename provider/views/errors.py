@@ -1,0 +1,59 @@
+"""Error pages for people and JSON errors for programs; nothing ever answers with a bare 500.
+
+Pages a browser reaches (login, authorize with a bad client or redirect URI) get HTML; the
+endpoints programs call get RFC 6749 §5.2-shaped JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+__all__ = ["error_page", "register_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+JSON_PATHS = ("/token", "/introspect", "/revoke", "/userinfo", "/jwks", "/.well-known/")
+
+
+def error_page(status: int, title: str, detail: str) -> BaseResponse:
+    html = render_template("error.html", title=title, detail=detail)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PATHS)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> BaseResponse:
+        return error_page(
+            400,
+            "This form has expired",
+            "The page was open too long or came from another site. Go back, reload the page "
+            "and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> BaseResponse:
+        status = exc.code or 500
+        if _wants_json():
+            error = "invalid_request" if status < 500 else "server_error"
+            response = jsonify(error=error, error_description=exc.description)
+            response.status_code = status
+            return response
+        return error_page(status, exc.name, exc.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> BaseResponse:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if _wants_json():
+            response = jsonify(error="server_error", error_description="unexpected error")
+            response.status_code = 500
+            return response
+        return error_page(500, "Something went wrong", "The provider could not finish this.")

@@ -1,0 +1,479 @@
+"""The authorization endpoint and the login pages it leads to.
+
+``/authorize`` validates the request (client and redirect URI first: a bad one gets an error page,
+never a redirect — RFC 6749 §4.1.2.1), saves it as an *interaction*, and asks
+:func:`provider.authn_policy.decide` what the user must do. The pages under ``/interaction/<id>``
+collect one factor each and come back to the same question until the answer is "issue" (a code is
+sent to the client) or "fail" (an OIDC error is sent to the client). The views only translate HTTP;
+the decisions live in ``authn_policy`` and the checks in ``login``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import segno
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
+
+from .. import login, store
+from ..app import Provider, current_provider
+from ..authn_policy import (
+    Authenticate,
+    AuthnRequest,
+    Decision,
+    FactorRecord,
+    Fail,
+    SessionState,
+    decide,
+)
+from ..authn_policy import Issue as IssueDecision
+from ..factors import totp
+from ..models import Interaction, LoginSession, User
+from ..oauth import AuthenticatedUser, ClientAdapter
+from ..tokens import AuthContext
+from .errors import error_page
+
+bp = Blueprint("interaction", __name__)
+
+SESSION_COOKIE = "stepup_session"
+MESSAGES = {
+    login.Outcome.WRONG: "That is not right. Check it and try again.",
+    login.Outcome.EXPIRED: "That code has expired. Enter the code your app shows now.",
+    login.Outcome.REPLAYED: "That code was already used. Wait for the next code and enter it.",
+}
+PASSWORD_WRONG = "The username or password is incorrect."
+
+
+class BadRequest(Exception):
+    """An authorization request parameter is invalid (sent back to the client)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+# --- /authorize ------------------------------------------------------------------------------
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> BaseResponse:
+    """OIDC Core §3.1.2.1: the authorization endpoint MUST support GET and POST."""
+    op = current_provider()
+    values = request.args if request.method == "GET" else request.form
+    # RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+    repeated = [k for k in values if len(values.getlist(k)) > 1]
+    params = {k: values[k] for k in values}
+
+    client = op.issuance.query_client(params.get("client_id", ""))
+    redirect_uri = params.get("redirect_uri")
+    if client is None:
+        return error_page(400, "Unknown application", "The client_id is not registered here.")
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return error_page(
+            400,
+            "Unregistered redirect URI",
+            "The redirect_uri is missing or is not one registered for this application, so "
+            "the provider will not send you there.",
+        )
+    state = params.get("state")
+    if repeated:
+        return _redirect_error(
+            op, redirect_uri, "invalid_request", f"Parameter repeated: {repeated[0]}", state
+        )
+    try:
+        _validate_with_authlib(op, params)
+        authn = parse_authn_request(params, started_at=op.clock.now())
+        if authn.prompt & {"none"} and authn.prompt != {"none"}:
+            raise BadRequest("invalid_request", "prompt=none cannot be combined with other values")
+    except OAuth2Error as exc:
+        return _redirect_error(op, redirect_uri, exc.error, exc.description or exc.error, state)
+    except BadRequest as exc:
+        return _redirect_error(op, redirect_uri, exc.error, exc.description, state)
+
+    browser_id = session.setdefault("browser", store.new_secret(16))
+    with op.db.session() as s:
+        current, _ = _current_login(op)
+        interaction_id = store.start_interaction(
+            s,
+            browser_id=browser_id,
+            client_id=client.client_id,
+            params=params,
+            now=store.interaction_start(current, op.clock.now()),
+        )
+        interaction = s.get(Interaction, interaction_id)
+        assert interaction is not None
+    return _proceed(op, interaction, client, at_authorize=True)
+
+
+def _validate_with_authlib(op: Provider, params: dict[str, str]) -> None:
+    oauth_request = saved_request(op, params)
+    grant = op.server.get_authorization_grant(oauth_request)
+    grant.validate_authorization_request()
+
+
+def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
+    """Rebuild the authorization request for Authlib from the saved parameters."""
+    oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize?{urlencode(params)}")
+    oauth_request.payload = BasicOAuth2Payload(params)
+    return oauth_request
+
+
+def parse_authn_request(params: dict[str, str], *, started_at: int) -> AuthnRequest:
+    """OIDC Core §3.1.2.1 ``prompt``, ``max_age``, ``acr_values``, ``login_hint`` and §5.5
+    ``claims`` (only the essential ``acr`` of the ID token matters here)."""
+    max_age: int | None = None
+    if "max_age" in params:
+        raw = params["max_age"]
+        if not raw.isdigit() or len(raw) > 10:
+            raise BadRequest("invalid_request", "max_age must be a non-negative integer")
+        max_age = int(raw)
+    prompt = frozenset(params.get("prompt", "").split())
+    essential = _essential_acr(params.get("claims"))
+    return AuthnRequest(
+        acr_values=tuple(params.get("acr_values", "").split()),
+        essential_acr=essential,
+        max_age=max_age,
+        prompt=prompt,
+        interaction_started_at=started_at,
+        login_hint=params.get("login_hint") or None,
+    )
+
+
+def _essential_acr(raw: str | None) -> tuple[str, ...] | None:
+    """OIDC Core §5.5.1.1: ``{"id_token": {"acr": {"essential": true, "values": [...]}}}``."""
+    if not raw:
+        return None
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise BadRequest("invalid_request", "claims is not valid JSON") from None
+    if not isinstance(claims, dict):
+        raise BadRequest("invalid_request", "claims must be a JSON object")
+    id_token = claims.get("id_token")
+    if id_token is None:
+        return None
+    if not isinstance(id_token, dict):
+        raise BadRequest("invalid_request", "claims.id_token must be a JSON object")
+    acr = id_token.get("acr")
+    if not isinstance(acr, dict) or acr.get("essential") is not True:
+        return None
+    if "values" in acr:
+        values = acr["values"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadRequest("invalid_request", "claims.id_token.acr.values must be strings")
+        return tuple(values)
+    if isinstance(acr.get("value"), str):
+        return (acr["value"],)
+    raise BadRequest("invalid_request", "an essential acr claim needs value or values")
+
+
+# --- the interaction ---------------------------------------------------------------------------
+
+
+def _load(op: Provider, interaction_id: str) -> tuple[Interaction, ClientAdapter] | BaseResponse:
+    with op.db.session() as s:
+        interaction = store.find_interaction(
+            s, interaction_id, session.get("browser"), op.clock.now()
+        )
+    client = op.issuance.query_client(interaction.client_id) if interaction else None
+    if interaction is None or client is None:
+        return error_page(
+            400,
+            "This sign-in page has expired",
+            "It was opened in another browser, finished already, or waited too long. Go back to "
+            "the application and start again.",
+        )
+    return interaction, client
+
+
+def _current_login(op: Provider) -> tuple[LoginSession | None, User | None]:
+    with op.db.session() as s:
+        row = store.load_session(s, request.cookies.get(SESSION_COOKIE), op.clock.now())
+        user = s.get(User, row.user_id) if row else None
+    return row, user
+
+
+def _decide(
+    op: Provider, interaction: Interaction
+) -> tuple[Decision, LoginSession | None, User | None]:
+    row, user = _current_login(op)
+    state = None
+    if row is not None and user is not None:
+        state = SessionState(
+            subject=user.subject,
+            factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
+            user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}),
+        )
+    authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
+    authn = _resolve_login_hint(op, authn)
+    decision = decide(
+        authn,
+        state,
+        op.policy,
+        op.clock.now(),
+        allow_enrolment=op.config.provider.allow_totp_enrolment,
+    )
+    return decision, row, user
+
+
+def _resolve_login_hint(op: Provider, authn: AuthnRequest) -> AuthnRequest:
+    """The policy compares ``login_hint`` with subjects; clients send a username."""
+    if authn.login_hint is None:
+        return authn
+    with op.db.session() as s:
+        from sqlalchemy import func, select
+
+        hinted = s.scalar(select(User).where(func.lower(User.username) == authn.login_hint.lower()))
+    from dataclasses import replace
+
+    return replace(authn, login_hint=hinted.subject if hinted else None)
+
+
+def _proceed(
+    op: Provider, interaction: Interaction, client: ClientAdapter, *, at_authorize: bool = False
+) -> BaseResponse:
+    decision, row, user = _decide(op, interaction)
+    if isinstance(decision, Authenticate):
+        if at_authorize:
+            return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+        return _render_step(op, interaction, client, decision, user)
+    with op.db.session() as s:
+        if not store.finish_interaction(s, interaction.id):
+            return error_page(400, "Already finished", "This sign-in was completed already.")
+    params = interaction.params
+    if isinstance(decision, Fail):
+        return _redirect_error(
+            op, params["redirect_uri"], decision.error, decision.description, params.get("state")
+        )
+    assert isinstance(decision, IssueDecision)
+    assert user is not None
+    assert row is not None
+    granted = AuthenticatedUser(
+        user, AuthContext(decision.acr, decision.amr, decision.auth_time), row.id
+    )
+    oauth_request = saved_request(op, params)
+    grant = op.server.get_authorization_grant(oauth_request)
+    response: Response = op.server.create_authorization_response(
+        request=oauth_request, grant_user=granted, grant=grant
+    )
+    return response
+
+
+@bp.get("/interaction/<interaction_id>")
+def page(interaction_id: str) -> BaseResponse:
+    op = current_provider()
+    loaded = _load(op, interaction_id)
+    if isinstance(loaded, BaseResponse):
+        return loaded
+    interaction, client = loaded
+    return _proceed(op, interaction, client)
+
+
+def _render_step(
+    op: Provider,
+    interaction: Interaction,
+    client: ClientAdapter,
+    decision: Authenticate,
+    user: User | None,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    username: str | None = None,
+) -> BaseResponse:
+    common: dict[str, Any] = {
+        "client_name": client.row.name or client.client_id,
+        "decision": decision,
+        "level": decision.target,
+        "interaction_id": interaction.id,
+        "error": error,
+        "essential": parse_authn_request(interaction.params, started_at=0).essential_acr
+        is not None,
+    }
+    if "pwd" in decision.factors or user is None:
+        hint = username or interaction.params.get("login_hint") or (user.username if user else "")
+        html = render_template("login.html", username=hint, **common)
+    elif "otp" in decision.enrol:
+        secret = _pending_secret(op, interaction)
+        uri = totp.provisioning_uri(secret, account=user.username, issuer=_issuer_label(op))
+        qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="TOTP enrolment QR code")
+        html = render_template(
+            "enrol.html", otpauth_uri=uri, secret=secret, qr_svg=qr_svg, user=user, **common
+        )
+    else:
+        html = render_template("otp.html", user=user, **common)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _issuer_label(op: Provider) -> str:
+    return "Stepup sandbox" if op.config.provider.sandbox else op.issuer
+
+
+def _pending_secret(op: Provider, interaction: Interaction) -> str:
+    if interaction.pending_totp_secret:
+        return interaction.pending_totp_secret
+    with op.db.session() as s:
+        row = s.get(Interaction, interaction.id)
+        assert row is not None
+        row.pending_totp_secret = totp.generate_secret()
+        s.commit()
+        interaction.pending_totp_secret = row.pending_totp_secret
+        return row.pending_totp_secret
+
+
+# --- the forms ---------------------------------------------------------------------------------
+
+
+def _form_step(interaction_id: str) -> tuple[Provider, Interaction, ClientAdapter] | BaseResponse:
+    op = current_provider()
+    loaded = _load(op, interaction_id)
+    if isinstance(loaded, BaseResponse):
+        return loaded
+    interaction, client = loaded
+    if request.form.get("action") == "cancel":
+        return _cancel(op, interaction)
+    return op, interaction, client
+
+
+def _cancel(op: Provider, interaction: Interaction) -> BaseResponse:
+    """The user declined. OIDC Unmet Authentication Requirements §3: when the essential acr
+    cannot be met the OP returns ``unmet_authentication_requirements``; otherwise the user
+    simply denied the request (RFC 6749 §4.1.2.1 ``access_denied``)."""
+    params = interaction.params
+    with op.db.session() as s:
+        store.finish_interaction(s, interaction.id)
+    essential = parse_authn_request(params, started_at=0).essential_acr is not None
+    if essential:
+        error, text = "unmet_authentication_requirements", "The user did not complete the step-up."
+    else:
+        error, text = "access_denied", "The user cancelled the sign-in."
+    return _redirect_error(op, params["redirect_uri"], error, text, params.get("state"))
+
+
+def _factor_verified(
+    op: Provider, interaction: Interaction, row: LoginSession | None, user: User, factor: str
+) -> BaseResponse:
+    """Record the factor (renewing the session id) and go back to the interaction."""
+    with op.db.session() as s:
+        sid = store.record_factor(
+            s,
+            s.merge(row) if row is not None else None,
+            user,
+            factor,
+            op.clock.now(),
+            op.config.provider.session_lifetime,
+            not_before=interaction.started_at,
+        )
+    response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        max_age=op.config.provider.session_lifetime,
+        httponly=True,
+        samesite="Lax",
+        secure=op.secure_cookies,
+    )
+    return response
+
+
+def _retry(
+    op: Provider,
+    interaction: Interaction,
+    client: ClientAdapter,
+    result: login.Result,
+    message: str,
+    username: str | None = None,
+) -> BaseResponse:
+    decision, _, user = _decide(op, interaction)
+    if not isinstance(decision, Authenticate):
+        return _proceed(op, interaction, client)
+    if result.outcome is login.Outcome.THROTTLED:
+        message = f"Too many failed attempts. Try again in {result.retry_after} seconds."
+    status = 429 if result.outcome is login.Outcome.THROTTLED else 401
+    return _render_step(
+        op, interaction, client, decision, user, error=message, status=status, username=username
+    )
+
+
+@bp.post("/interaction/<interaction_id>/password")
+def password(interaction_id: str) -> BaseResponse:
+    step = _form_step(interaction_id)
+    if isinstance(step, BaseResponse):
+        return step
+    op, interaction, client = step
+    username = request.form.get("username", "")
+    pw = request.form.get("password", "")
+    if not username or not pw:
+        return _retry(
+            op,
+            interaction,
+            client,
+            login.Result(login.Outcome.WRONG),
+            "Enter your username and password.",
+            username,
+        )
+    with op.db.session() as s:
+        result = login.check_password(s, op.throttling, username, pw, op.clock.now())
+    if not result.ok:
+        return _retry(op, interaction, client, result, PASSWORD_WRONG, username)
+    assert result.user is not None
+    row, _ = _current_login(op)
+    return _factor_verified(op, interaction, row, result.user, "pwd")
+
+
+@bp.post("/interaction/<interaction_id>/otp")
+def otp(interaction_id: str) -> BaseResponse:
+    step = _form_step(interaction_id)
+    if isinstance(step, BaseResponse):
+        return step
+    op, interaction, client = step
+    row, user = _current_login(op)
+    if row is None or user is None:
+        return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    code = request.form.get("code", "")
+    with op.db.session() as s:
+        result = login.check_totp(s, op.throttling, user, code, op.clock.now())
+    if not result.ok:
+        return _retry(op, interaction, client, result, MESSAGES.get(result.outcome, ""))
+    return _factor_verified(op, interaction, row, user, "otp")
+
+
+@bp.post("/interaction/<interaction_id>/enrol")
+def enrol(interaction_id: str) -> BaseResponse:
+    step = _form_step(interaction_id)
+    if isinstance(step, BaseResponse):
+        return step
+    op, interaction, client = step
+    row, user = _current_login(op)
+    secret = interaction.pending_totp_secret
+    if row is None or user is None or secret is None or user.totp_secret is not None:
+        return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    code = request.form.get("code", "")
+    with op.db.session() as s:
+        result = login.check_enrolment_code(s, op.throttling, user, secret, code, op.clock.now())
+    if not result.ok:
+        return _retry(op, interaction, client, result, MESSAGES.get(result.outcome, ""))
+    return _factor_verified(op, interaction, row, user, "otp")
+
+
+# --- errors sent to the client ----------------------------------------------------------------
+
+
+def _redirect_error(
+    op: Provider, redirect_uri: str, error: str, description: str, state: str | None
+) -> BaseResponse:
+    """RFC 6749 §4.1.2.1 error response; RFC 9207 §2: the ``iss`` parameter is included in
+    error responses too."""
+    params = MultiDict([("error", error), ("error_description", description)])
+    if state is not None:
+        params.add("state", state)
+    params.add("iss", op.issuer)
+    sep = "&" if "?" in redirect_uri else "?"
+    return redirect(redirect_uri + sep + urlencode(list(params.items(multi=True))), 302)

@@ -1,0 +1,285 @@
+"""The ``stepup`` command (DESIGN.md, contract 2).
+
+    stepup provider   the OpenID provider
+    stepup api        the demo bank API
+    stepup sandbox    both, in one process, with the built-in sandbox users
+    stepup demo       a narrated end-to-end step-up (exit 0 when every scene behaves)
+    stepup totp USER  the user's current one-time code
+    stepup rotate-keys  make a new signing key current (the old one stays published)
+
+Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
+``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from .config import ConfigError, StepupConfig, load_config
+
+__all__ = ["main", "sandbox_config"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PROVIDER_PORT = 9000
+DEFAULT_API_PORT = 9001
+
+
+def sandbox_config(issuer: str | None = None) -> StepupConfig:
+    """The built-in sandbox configuration (``stepup/sandbox.toml``), optionally re-homed."""
+    path = resources.files("stepup").joinpath("sandbox.toml")
+    with resources.as_file(path) as p:
+        config = load_config(p)
+    return replace(config, issuer=issuer) if issuer else config
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from provider.db import DEFAULT_DATABASE_URL
+
+    return str(args.database or os.environ.get("STEPUP_DATABASE_URL") or DEFAULT_DATABASE_URL)
+
+
+def _load(args: argparse.Namespace, issuer: str) -> tuple[StepupConfig, bool]:
+    """The config file, or the built-in sandbox config at ``issuer``; True when built in."""
+    if args.config:
+        return load_config(args.config), False
+    return sandbox_config(issuer), True
+
+
+def _port_of(issuer: str, fallback: int) -> int:
+    return urlsplit(issuer).port or fallback
+
+
+# --- printing ------------------------------------------------------------------------------------
+
+
+def print_credentials(config: StepupConfig, out: TextIO) -> None:
+    from provider.factors import totp
+
+    out.write("\nSandbox users (built-in config; not for real accounts):\n")
+    for u in config.users:
+        factors = "password + TOTP" if u.totp_secret else "password only (enrols TOTP on step-up)"
+        out.write(f"  {u.username:<8} password: {u.password:<12} {factors}\n")
+        if u.totp_secret:
+            uri = totp.provisioning_uri(u.totp_secret, account=u.username, issuer="Stepup sandbox")
+            out.write(f"           TOTP secret: {u.totp_secret}\n           {uri}\n")
+            out.write(f"           current code: stepup totp {u.username}\n")
+    out.write("\nClients:\n")
+    for c in config.clients:
+        kind = "confidential" if c.client_secret else "public (PKCE)"
+        secret = f" secret: {c.client_secret}" if c.client_secret else ""
+        uris = ", ".join(c.redirect_uris) or "-"
+        out.write(f"  {c.client_id:<12} {kind};{secret} redirect: {uris}\n")
+    out.write("\n")
+
+
+def _serve(apps: list[tuple[str, Any, str, int]], out: TextIO, ready: threading.Event | None) -> None:
+    """Serve each (label, app, host, port) on its own thread; print the URLs once listening."""
+    from werkzeug.serving import make_server
+
+    servers = [(label, make_server(host, port, app, threaded=True)) for label, app, host, port in apps]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
+    for t in threads:
+        t.start()
+    for label, server in servers:
+        out.write(f"{label} listening on http://{server.host}:{server.port}\n")
+    out.write("Press Ctrl+C to stop.\n")
+    out.flush()
+    if ready is not None:
+        ready.set()
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:
+        out.write("\nStopping.\n")
+    finally:
+        for _, s in servers:
+            s.shutdown()
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
+    from provider import create_app
+
+    port = args.port or DEFAULT_PROVIDER_PORT
+    config, builtin = _load(args, f"http://{args.host}:{port}")
+    if args.config and not args.port:
+        port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
+    app = create_app(config, database_url=_database_url(args))
+    out.write(f"Issuer: {config.issuer}\n")
+    out.write(f"Discovery: {config.issuer}/.well-known/openid-configuration\n")
+    if builtin:
+        print_credentials(config, out)
+    _serve([("Provider", app, args.host, port)], out, None)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
+    import resource_api
+
+    port = args.port or DEFAULT_API_PORT
+    config, _ = _load(args, f"http://{args.host}:{DEFAULT_PROVIDER_PORT}")
+    app = resource_api.create_app(config, database_url=_database_url(args))
+    out.write(f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n")
+    _serve([("API", app, args.host, port)], out, None)
+    return 0
+
+
+def build_sandbox(
+    config: StepupConfig, database_url: str, clock: Any = None
+) -> tuple[Any, Any]:
+    """The provider and the demo API sharing one database and one clock."""
+    import resource_api
+    from provider import Clock, create_app
+
+    clock = clock or Clock()
+    provider_app = create_app(config, database_url=database_url, clock=clock)
+    api_app = resource_api.create_app(config, database_url=database_url, clock=clock)
+    return provider_app, api_app
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | None = None) -> int:
+    pport = args.provider_port or DEFAULT_PROVIDER_PORT
+    aport = args.api_port or DEFAULT_API_PORT
+    config, builtin = _load(args, f"http://{args.host}:{pport}")
+    if args.config and not args.provider_port:
+        pport = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
+    provider_app, api_app = build_sandbox(config, _database_url(args))
+    out.write(f"Issuer: {config.issuer}\n")
+    out.write(f"Discovery: {config.issuer}/.well-known/openid-configuration\n")
+    if config.provider.sandbox:
+        out.write(f"Sandbox users and current codes: {config.issuer}/sandbox\n")
+    out.write(f"Demo bank API: http://{args.host}:{aport}/accounts\n")
+    if builtin:
+        print_credentials(config, out)
+    _serve(
+        [("Provider", provider_app, args.host, pport), ("API", api_app, args.host, aport)],
+        out,
+        ready,
+    )
+    return 0
+
+
+def cmd_totp(args: argparse.Namespace, out: TextIO) -> int:
+    from sqlalchemy import select
+
+    from provider.clock import Clock
+    from provider.db import Database
+    from provider.factors import totp
+    from provider.models import User
+
+    config, _ = _load(args, f"http://{DEFAULT_HOST}:{DEFAULT_PROVIDER_PORT}")
+    secret = next((u.totp_secret for u in config.users if u.username == args.user), None)
+    if secret is None and Path(_db_path(_database_url(args))).exists():
+        # Enrolled in the flow: the secret is only in the database.
+        db = Database(_database_url(args))
+        with db.session() as s:
+            secret = s.scalar(select(User.totp_secret).where(User.username == args.user))
+    if secret is None:
+        sys.stderr.write(f"stepup totp: {args.user!r} has no TOTP factor\n")
+        return 1
+    now = Clock().now()
+    out.write(f"{totp.code_at(secret, now)}\n")
+    return 0
+
+
+def _db_path(url: str) -> str:
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+
+
+def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
+    from provider.clock import Clock
+    from provider.db import Database
+    from provider.keys import rotate
+    from provider.models import Base
+
+    db = Database(_database_url(args))
+    Base.metadata.create_all(db.engine)
+    with db.session() as s:
+        kid = rotate(s, Clock().now())
+    out.write(f"New signing key {kid}; restart the provider processes to start using it.\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from .demo import run_demo
+
+    return run_demo(step=args.step, color=args.color, out=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stepup", description="Step-up authentication stack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="TOML config file (default: built-in sandbox config)")
+        p.add_argument(
+            "--database",
+            help="SQLAlchemy URL (default: $STEPUP_DATABASE_URL or sqlite:///.stepup/stepup.db)",
+        )
+
+    p = sub.add_parser("provider", help="run the OpenID provider")
+    common(p)
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}")
+    p.set_defaults(func=cmd_provider)
+
+    p = sub.add_parser("api", help="run the demo bank API")
+    common(p)
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, help=f"default: {DEFAULT_API_PORT}")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("sandbox", help="run the provider and the demo API in one process")
+    common(p)
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--provider-port", type=int, help=f"default: {DEFAULT_PROVIDER_PORT}")
+    p.add_argument("--api-port", type=int, help=f"default: {DEFAULT_API_PORT}")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("demo", help="narrated end-to-end step-up run")
+    p.add_argument("--step", action="store_true", help="wait for Enter between scenes")
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour output (default: when writing to a terminal)",
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("totp", help="print a user's current TOTP code")
+    common(p)
+    p.add_argument("user")
+    p.set_defaults(func=cmd_totp)
+
+    p = sub.add_parser("rotate-keys", help="make a new signing key current")
+    common(p)
+    p.set_defaults(func=cmd_rotate_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args, out or sys.stdout)
+    except ConfigError as exc:
+        sys.stderr.write(f"stepup: configuration error: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"stepup: {exc}\n")
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Shared fixtures: configurations and databases.
+
+Every test that touches storage runs on SQLite; the ones marked ``postgres`` run on PostgreSQL
+too, each in a schema of its own, when ``STEPUP_TEST_DATABASE_URL`` is set or a server answers on
+127.0.0.1:5432. Otherwise they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from provider.db import normalise_url
+from stepup.cli import sandbox_config
+from stepup.config import StepupConfig
+
+
+@pytest.fixture
+def config() -> StepupConfig:
+    """The built-in sandbox configuration: alice (pwd+otp), bob (pwd), three clients."""
+    return sandbox_config()
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("STEPUP_TEST_DATABASE_URL")
+    if url:
+        return normalise_url(url)
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+    except OSError:
+        return None
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped after the test."""
+    base = _postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL: STEPUP_TEST_DATABASE_URL unset and nothing on 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # the server answered but refused us
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {base} not usable: {exc}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs twice: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stepup.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'stepup.db'}"
