@@ -96,7 +96,11 @@ def validate_id_token(
 
     # Item 11: "If a nonce value was sent in the Authentication Request, a nonce Claim MUST be
     # present and its value checked to verify that it is the same value as the one that was sent".
-    if nonce is not None and claims.get("nonce") != nonce:
+    # §12.2 for a refreshed token: "it SHOULD NOT have a nonce Claim Value ... however, if it is
+    # present, its value MUST be the same as in the ID Token issued at the time of the original
+    # authentication".
+    nonce_required = nonce is not None and not (refreshed and "nonce" not in claims)
+    if nonce_required and claims.get("nonce") != nonce:
         raise InvalidIDToken("the ID token's nonce does not match the request", claim="nonce")
 
     sub = claims.get("sub")

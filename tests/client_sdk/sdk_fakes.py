@@ -93,6 +93,7 @@ class FakeProvider:
     requests: list[HttpRequest] = field(default_factory=list)
     authorizations: list[dict[str, str]] = field(default_factory=list)
     refresh_error: str | None = None
+    issued: dict[str, dict[str, Any]] = field(default_factory=dict)
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _refresh: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -113,6 +114,7 @@ class FakeProvider:
     def _issue(self, grant: dict[str, Any], nonce: str | None) -> dict[str, Any]:
         n = next(self._seq)
         access = f"at-{n}"
+        self.issued[access] = grant
         claims: dict[str, Any] = {
             "iss": ISSUER,
             "sub": grant["sub"],
@@ -188,3 +190,34 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass
+class FakeApi:
+    """The demo bank's rules as a function: (method, path, authorization) -> (status, headers)."""
+
+    provider: FakeProvider
+    clock: Callable[[], float]
+    max_age: int = 300
+    revoked: set[str] = field(default_factory=set)
+    seen: list[tuple[str, str, str | None, bytes]] = field(default_factory=list)
+
+    def handle(
+        self, method: str, path: str, authorization: str | None, body: bytes = b""
+    ) -> tuple[int, dict[str, str]]:
+        self.seen.append((method, path, authorization, body))
+        token = (authorization or "").removeprefix("Bearer ")
+        grant = self.provider.issued.get(token)
+        if grant is None or token in self.revoked:
+            return 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        if (method, path) == ("POST", "/transfers"):
+            fresh = self.clock() - grant["auth_time"] <= self.max_age
+            if grant["acr"] != "urn:stepup:loa:2" or not fresh:
+                challenge = (
+                    'Bearer error="insufficient_user_authentication", '
+                    'error_description="A transfer needs a one-time code", '
+                    f'acr_values="urn:stepup:loa:2", max_age={self.max_age}'
+                )
+                return 401, {"WWW-Authenticate": challenge}
+            return 201, {}
+        return 200, {}

@@ -154,3 +154,18 @@ def test_refreshed_token_skips_level_checks_and_needs_no_nonce(
         token, jwks, nonce=None, refreshed=True, previous_sub="alice-sub", requirement=LOA2
     )
     assert claims["auth_time"] == NOW - 3600
+
+
+def test_refreshed_token_with_another_nonce_is_refused(
+    signing_key: RSAKey, jwks: dict[str, Any]
+) -> None:
+    token = make_id_token(signing_key, nonce="n-other")
+    with pytest.raises(InvalidIDToken, match="nonce does not match"):
+        validate(token, jwks, nonce="n-1", refreshed=True)
+
+
+def test_refreshed_token_without_nonce_passes_when_the_original_had_one(
+    signing_key: RSAKey, jwks: dict[str, Any]
+) -> None:
+    token = make_id_token(signing_key, nonce=None)
+    assert "nonce" not in validate(token, jwks, nonce="n-1", refreshed=True)

@@ -1,0 +1,133 @@
+"""Events an app can watch: pass ``hooks=[callback]`` and each step calls ``callback(event)``.
+
+A narrated demo prints them; an app may log or count them. Events are frozen dataclasses; match on
+their type. They never carry secrets the app does not already hold (no passwords, no one-time
+codes, no code verifiers); they do carry decoded token claims. An exception raised by a hook
+propagates: a hook that fails is a bug to see, not to hide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from client_sdk.challenges import StepUpChallenge
+from client_sdk.protocol import Requirement
+
+__all__ = [
+    "ApiRequestSent",
+    "ApiResponseReceived",
+    "AuthorizationRequested",
+    "Event",
+    "FactorsRequested",
+    "Hook",
+    "ProviderExchange",
+    "StepUpChallenged",
+    "TokenReused",
+    "TokensIssued",
+    "emit_all",
+]
+
+
+@dataclass(frozen=True)
+class ApiRequestSent:
+    """A request to the API is about to be sent. ``attempt`` is 1, 2 or 3 (never more).
+
+    ``reason`` is ``"initial"``, ``"after_refresh"`` or ``"after_step_up"``.
+    """
+
+    method: str
+    url: str
+    attempt: int
+    reason: str
+    acr: str | None
+
+
+@dataclass(frozen=True)
+class ApiResponseReceived:
+    method: str
+    url: str
+    status: int
+    www_authenticate: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepUpChallenged:
+    """The API answered with an RFC 9470 challenge; the SDK will step up to ``requirement``."""
+
+    challenge: StepUpChallenge
+    requirement: Requirement
+
+
+@dataclass(frozen=True)
+class AuthorizationRequested:
+    """An authorization request was built; ``params`` are its query parameters (no secrets)."""
+
+    url: str
+    params: Mapping[str, str]
+    requirement: Requirement
+
+
+@dataclass(frozen=True)
+class FactorsRequested:
+    """A login page asked for factors (RFC 8176 names: ``pwd``, ``otp``).
+
+    ``page_text`` is the page's visible text: which level the provider asks for and why.
+    """
+
+    factors: tuple[str, ...]
+    url: str
+    page_text: str
+
+
+@dataclass(frozen=True)
+class ProviderExchange:
+    """One HTTP exchange with the provider: discovery, JWKS, token endpoint or a login page."""
+
+    method: str
+    url: str
+    status: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class TokensIssued:
+    """The provider issued tokens; ``grant`` is ``authorization_code`` or ``refresh_token``.
+
+    ``id_token_claims`` are validated; ``access_token_claims`` are decoded *without* verification,
+    for display only (the access token is opaque to a client), or empty if it is not a JWT.
+    """
+
+    grant: str
+    requirement: Requirement
+    id_token_claims: Mapping[str, Any]
+    access_token_claims: Mapping[str, Any] = field(default_factory=dict)
+    scope: str | None = None
+    expires_in: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenReused:
+    """A cached token met the requirement, so no new authorization was needed."""
+
+    requirement: Requirement
+    acr: str | None
+
+
+Event = (
+    ApiRequestSent
+    | ApiResponseReceived
+    | StepUpChallenged
+    | AuthorizationRequested
+    | FactorsRequested
+    | ProviderExchange
+    | TokensIssued
+    | TokenReused
+)
+Hook = Callable[[Event], None]
+
+
+def emit_all(hooks: Sequence[Hook], event: Event) -> None:
+    for hook in hooks:
+        hook(event)

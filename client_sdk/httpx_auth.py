@@ -1,0 +1,125 @@
+"""``StepUpHTTPXAuth``: the step-up core as an ``httpx.Auth`` flow.
+
+httpx's ``auth_flow`` is a generator that yields requests and receives responses; the core
+(:mod:`client_sdk.flow`) has the same shape, so this adapter only copies the token into the request
+and translates responses. ``requires_request_body = True`` makes httpx read the body first, so the
+retry after a step-up replays it.
+
+With ``httpx.AsyncClient`` the token work (discovery, the login, the code exchange) runs in a worker
+thread (:func:`anyio.to_thread.run_sync`), so the event loop is never blocked by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+
+import anyio.to_thread
+import httpx
+
+from client_sdk.authenticators.base import Authenticator
+from client_sdk.flow import ApiReply, Driver, Route, Send, resolve, step_up_flow
+from client_sdk.hooks import ApiRequestSent, ApiResponseReceived, Hook
+from client_sdk.id_token import DEFAULT_LEEWAY
+from client_sdk.oidc import OIDCClient
+from client_sdk.protocol import PendingAuthorization, Requirement
+from client_sdk.tokens import TokenCache, TokenSet
+from client_sdk.transport import HttpxTransport
+
+__all__ = ["StepUpHTTPXAuth"]
+
+
+def _reply(response: httpx.Response) -> ApiReply:
+    return ApiReply(response.status_code, tuple(response.headers.get_list("www-authenticate")))
+
+
+class StepUpHTTPXAuth(httpx.Auth):
+    """The ``httpx`` twin of :class:`~client_sdk.StepUpAuth`: same arguments, same behaviour.
+
+    ``httpx.Client(auth=StepUpHTTPXAuth(issuer, client_id, authenticator=…))``. ``client`` is the
+    ``httpx.Client`` used to talk to the provider (its own by default).
+    """
+
+    requires_request_body = True
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        *,
+        authenticator: Authenticator,
+        client_secret: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str = "openid",
+        hooks: Sequence[Hook] = (),
+        token_cache: TokenCache | None = None,
+        essential_acr: bool = False,
+        login_hint: str | None = None,
+        leeway: int = DEFAULT_LEEWAY,
+        clock: Callable[[], float] | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.client = OIDCClient(
+            issuer,
+            client_id,
+            authenticator=authenticator,
+            transport=HttpxTransport(client),
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            hooks=hooks,
+            cache=token_cache,
+            essential_acr=essential_acr,
+            login_hint=login_hint,
+            leeway=leeway,
+            clock=clock,
+        )
+
+    @property
+    def hooks(self) -> list[Hook]:
+        return self.client.hooks
+
+    @property
+    def token_cache(self) -> TokenCache:
+        return self.client.cache
+
+    def login(self, requirement: Requirement | None = None) -> TokenSet:
+        return self.client.login(requirement or Requirement())
+
+    def complete_authorization(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
+        return self.client.complete_authorization(callback_url, pending)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # httpx's sync_auth_flow reads the request body first (requires_request_body), then
+        # drives this generator.
+        driver = Driver(self.client, request.method, str(request.url), self.client.emit)
+        send: Send | None = driver.start()
+        while send is not None:
+            request.headers["Authorization"] = send.authorization
+            response = yield request
+            send = driver.feed(_reply(response))
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await request.aread()
+        method, url = request.method, str(request.url)
+        flow = step_up_flow(Route.of(method, url))
+        emit = self.client.emit
+        try:
+            action = next(flow)
+            while True:
+                if isinstance(action, Send):
+                    request.headers["Authorization"] = action.authorization
+                    emit(
+                        ApiRequestSent(method, url, action.attempt, action.reason, action.token.acr)
+                    )
+                    response = yield request
+                    reply = _reply(response)
+                    emit(ApiResponseReceived(method, url, reply.status, reply.www_authenticate))
+                    action = flow.send(reply)
+                else:
+                    # Discovery, the login and the code exchange block: keep them off the loop.
+                    result = await anyio.to_thread.run_sync(resolve, self.client, action)
+                    action = flow.send(result)
+        except StopIteration:
+            return

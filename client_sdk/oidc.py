@@ -1,0 +1,370 @@
+"""The OpenID Connect client that obtains tokens: the :class:`~client_sdk.flow.TokenSource` both
+adapters use.
+
+It runs the protocol steps of :mod:`client_sdk.protocol` over a
+:class:`~client_sdk.transport.Transport`, lets an authenticator take the user through the login,
+validates ID tokens (:mod:`client_sdk.id_token`, OIDC Core §3.1.3.7) and keeps tokens in a
+:class:`~client_sdk.tokens.TokenCache`, one per requirement. It also remembers which requirement
+each API route asked for (RFC 9470 §4-5), so a later call to that route is sent with the
+stepped-up token while that token still meets the requirement.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from client_sdk.authenticators.base import Authenticator, LoginRequest
+from client_sdk.challenges import StepUpChallenge
+from client_sdk.errors import AuthenticatorError, ProviderError
+from client_sdk.flow import Route
+from client_sdk.hooks import (
+    AuthorizationRequested,
+    Event,
+    Hook,
+    ProviderExchange,
+    StepUpChallenged,
+    TokenReused,
+    TokensIssued,
+    emit_all,
+)
+from client_sdk.id_token import DEFAULT_LEEWAY, UnknownKeyId, validate_id_token
+from client_sdk.protocol import (
+    HttpRequest,
+    HttpResponse,
+    PendingAuthorization,
+    ProviderMetadata,
+    Requirement,
+    authorization_params,
+    authorization_url,
+    code_token_request,
+    new_authorization,
+    parse_callback,
+    parse_provider_metadata,
+    parse_token_response,
+    refresh_token_request,
+)
+from client_sdk.tokens import TokenCache, TokenSet
+from client_sdk.transport import Transport
+
+__all__ = ["OIDCClient"]
+
+
+def _now() -> float:
+    return time.time()  # looked up at each call, so freezegun and monkeypatching apply
+
+
+class OIDCClient:
+    """Obtains, refreshes and steps up tokens for one client at one provider."""
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        *,
+        authenticator: Authenticator,
+        transport: Transport,
+        client_secret: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str = "openid",
+        hooks: Sequence[Hook] = (),
+        cache: TokenCache | None = None,
+        essential_acr: bool = False,
+        login_hint: str | None = None,
+        leeway: int = DEFAULT_LEEWAY,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if "openid" not in scope.split():
+            scope = "openid " + scope  # ID tokens carry acr and auth_time: OIDC needs "openid"
+        self.issuer = issuer
+        self.client_id = client_id
+        self.authenticator = authenticator
+        self.transport = transport
+        self.redirect_uri = redirect_uri
+        self.scope = scope
+        self.hooks: list[Hook] = list(hooks)
+        self.cache = cache if cache is not None else TokenCache()
+        self.essential_acr = essential_acr
+        self.login_hint = login_hint
+        self.leeway = leeway
+        self._client_secret = client_secret
+        self._clock = clock if clock is not None else _now
+        self._lock = threading.Lock()
+        self._metadata: ProviderMetadata | None = None
+        self._jwks: Mapping[str, Any] | None = None
+        self._routes: dict[Route, Requirement] = {}
+
+    def __repr__(self) -> str:
+        return f"OIDCClient(issuer={self.issuer!r}, client_id={self.client_id!r})"
+
+    def now(self) -> float:
+        return self._clock()
+
+    def emit(self, event: Event) -> None:
+        emit_all(self.hooks, event)
+
+    # --- provider documents -----------------------------------------------------------------
+
+    def _send(self, request: HttpRequest, purpose: str) -> HttpResponse:
+        response = self.transport(request)
+        self.emit(ProviderExchange(request.method, request.url, response.status, purpose))
+        return response
+
+    def _get_json(self, url: str, purpose: str) -> dict[str, Any]:
+        response = self._send(HttpRequest("GET", url, {"Accept": "application/json"}), purpose)
+        try:
+            document = response.json() if response.status == 200 else None
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if not isinstance(document, dict):
+            raise ProviderError(
+                f"{purpose} at {url} answered {response.status}, not a JSON object",
+                status_code=response.status,
+            )
+        return document
+
+    def metadata(self) -> ProviderMetadata:
+        """The provider's discovery document (OIDC Discovery §4), fetched once."""
+        with self._lock:
+            if self._metadata is None:
+                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                self._metadata = parse_provider_metadata(
+                    self._get_json(url, "discovery"), self.issuer
+                )
+            return self._metadata
+
+    def _keys(self, *, refetch: bool = False) -> Mapping[str, Any]:
+        metadata = self.metadata()
+        with self._lock:
+            if self._jwks is None or refetch:
+                self._jwks = self._get_json(metadata.jwks_uri, "jwks")
+            return self._jwks
+
+    def _validate(self, id_token: str, **checks: Any) -> dict[str, Any]:
+        metadata = self.metadata()
+        args = dict(
+            issuer=metadata.issuer,
+            client_id=self.client_id,
+            algorithms=metadata.id_token_signing_algs,
+            leeway=self.leeway,
+            **checks,
+        )
+        try:
+            return validate_id_token(id_token, jwks=self._keys(), now=self.now(), **args)
+        except UnknownKeyId:
+            # The provider rotated its keys: fetch the JWKS once more, then give up.
+            return validate_id_token(
+                id_token, jwks=self._keys(refetch=True), now=self.now(), **args
+            )
+
+    # --- TokenSource: what the step-up core asks for ---------------------------------------
+
+    def token_for(self, route: Route) -> TokenSet:
+        """The token for ``route``: a remembered requirement's token, else the everyday one."""
+        known = self._routes.get(route)
+        if known is not None:
+            tokens = self.cache.find(known, self.now())
+            if tokens is not None:
+                self.emit(TokenReused(known, tokens.acr))
+                return tokens
+        return self.login()
+
+    def login(self, requirement: Requirement | None = None) -> TokenSet:
+        """A token for ``requirement``: cached if still good, refreshed, or from a new login."""
+        requirement = requirement or Requirement()
+
+        def fetch() -> TokenSet:
+            current = self.cache.get(requirement)
+            if current is not None and current.refresh_token is not None:
+                refreshed = self._refresh(current)
+                if refreshed is not None:
+                    return refreshed
+            return self._authorize(requirement, None, previous_sub=None)
+
+        tokens = self.cache.obtain(
+            requirement, reuse=lambda t: t.satisfies(requirement, self.now()), fetch=fetch
+        )
+        assert tokens is not None
+        return tokens
+
+    def refresh(self, rejected: TokenSet) -> TokenSet | None:
+        """Refresh a token the API called ``invalid_token``; ``None`` when it cannot be."""
+        requirement = rejected.requirement
+        return self.cache.obtain(
+            requirement,
+            reuse=lambda t: (
+                t.access_token != rejected.access_token and not t.is_expired(self.now())
+            ),
+            fetch=lambda: self._refresh(rejected),
+        )
+
+    def step_up(
+        self, route: Route, challenge: StepUpChallenge, requirement: Requirement, rejected: TokenSet
+    ) -> TokenSet:
+        """RFC 9470 §4-5: authorize again with the challenge's ``acr_values`` and ``max_age``.
+
+        Concurrent callers challenged for the same requirement share one step-up.
+        """
+        with self._lock:
+            self._routes[route] = requirement
+        self.emit(StepUpChallenged(challenge, requirement))
+
+        def reuse(t: TokenSet) -> bool:
+            return t.access_token != rejected.access_token and t.satisfies(requirement, self.now())
+
+        tokens = self.cache.obtain(
+            requirement,
+            reuse=reuse,
+            fetch=lambda: self._authorize(requirement, challenge, previous_sub=rejected.sub),
+        )
+        assert tokens is not None
+        return tokens
+
+    def complete_authorization(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
+        """Finish an authorization started elsewhere (:class:`StepUpRequired`); cache the tokens."""
+        tokens = self._finish(callback_url, pending)
+        self.cache.put(pending.requirement, tokens)
+        return tokens
+
+    # --- the grants ----------------------------------------------------------------------------
+
+    def _build(
+        self, redirect_uri: str, requirement: Requirement, previous_sub: str | None
+    ) -> tuple[str, PendingAuthorization]:
+        metadata = self.metadata()
+        pending = new_authorization(
+            issuer=metadata.issuer,
+            client_id=self.client_id,
+            redirect_uri=redirect_uri,
+            scope=self.scope,
+            requirement=requirement,
+            now=self.now(),
+            login_hint=self.login_hint,
+            essential_acr=self.essential_acr,
+            previous_sub=previous_sub,
+        )
+        url = authorization_url(metadata, pending)
+        params = authorization_params(pending)
+        self.emit(AuthorizationRequested(url, params, requirement))
+        return url, pending
+
+    def _authorize(
+        self,
+        requirement: Requirement,
+        challenge: StepUpChallenge | None,
+        *,
+        previous_sub: str | None,
+    ) -> TokenSet:
+        login = LoginRequest(
+            issuer=self.metadata().issuer,
+            requirement=requirement,
+            redirect_uri=self.redirect_uri,
+            build=lambda uri: self._build(uri, requirement, previous_sub),
+            emit=self.emit,
+            challenge=challenge,
+        )
+        callback_url = self.authenticator.authenticate(login)
+        if login.pending is None:
+            raise AuthenticatorError("the authenticator returned without an authorization request")
+        return self._finish(callback_url, login.pending)
+
+    def _finish(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
+        metadata = self.metadata()
+        code = parse_callback(callback_url, pending, metadata)
+        request = code_token_request(metadata, pending, code, self._client_secret)
+        response = parse_token_response(self._send(request, "token"))
+        if response.id_token is None:
+            raise ProviderError("the token response has no id_token", status_code=200)
+        claims = self._validate(
+            response.id_token,
+            nonce=pending.nonce,
+            requirement=pending.requirement,
+            previous_sub=pending.previous_sub,
+            access_token=response.access_token,
+        )
+        now = self.now()
+        tokens = TokenSet(
+            access_token=response.access_token,
+            expires_at=None if response.expires_in is None else now + response.expires_in,
+            refresh_token=response.refresh_token,
+            id_token=response.id_token,
+            scope=response.scope,
+            claims=claims,
+            requirement=pending.requirement,
+        )
+        self.emit(
+            TokensIssued(
+                "authorization_code",
+                pending.requirement,
+                claims,
+                _peek(response.access_token),
+                response.scope,
+                response.expires_in,
+            )
+        )
+        return tokens
+
+    def _refresh(self, current: TokenSet) -> TokenSet | None:
+        if current.refresh_token is None:
+            return None
+        metadata = self.metadata()
+        request = refresh_token_request(
+            metadata, self.client_id, current.refresh_token, self._client_secret
+        )
+        try:
+            response = parse_token_response(self._send(request, "refresh"))
+        except ProviderError:
+            # invalid_grant and friends: this refresh token is spent; a login will be needed.
+            self.cache.discard(current.requirement, current)
+            return None
+        claims: Mapping[str, Any] = current.claims
+        if response.id_token is not None:
+            # OIDC Core §12.2: a refreshed ID token keeps iss, sub, aud and auth_time; its nonce,
+            # if present, is the original one.
+            claims = self._validate(
+                response.id_token,
+                nonce=current.claims.get("nonce"),
+                refreshed=True,
+                previous_sub=current.sub,
+                access_token=response.access_token,
+            )
+        now = self.now()
+        tokens = TokenSet(
+            access_token=response.access_token,
+            expires_at=None if response.expires_in is None else now + response.expires_in,
+            # RFC 6749 §6: "The authorization server MAY issue a new refresh token, in which case
+            # the client MUST discard the old refresh token and replace it with the new refresh
+            # token."
+            refresh_token=response.refresh_token or current.refresh_token,
+            id_token=response.id_token or current.id_token,
+            scope=response.scope or current.scope,
+            claims=claims,
+            requirement=current.requirement,
+        )
+        self.emit(
+            TokensIssued(
+                "refresh_token",
+                current.requirement,
+                claims,
+                _peek(response.access_token),
+                tokens.scope,
+                response.expires_in,
+            )
+        )
+        return tokens
+
+
+def _peek(token: str) -> dict[str, Any]:
+    """Decode a JWT's payload *without verifying it* — for display in hooks only."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}

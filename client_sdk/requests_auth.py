@@ -1,0 +1,159 @@
+"""``StepUpAuth``: the step-up core as a ``requests`` auth object.
+
+Thin by design: :class:`~client_sdk.flow.Driver` decides, this module only attaches the token
+and resends. The resend follows the ``requests.auth.HTTPDigestAuth`` idiom: a response hook sends a
+copy of the prepared request over the same connection adapter, the body replayed (a file-like body
+is rewound; a generator body cannot be replayed and raises :class:`ConfigurationError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+from requests.cookies import extract_cookies_to_jar
+
+from client_sdk.authenticators.base import Authenticator
+from client_sdk.errors import ConfigurationError
+from client_sdk.flow import ApiReply, Driver, Send
+from client_sdk.hooks import Hook
+from client_sdk.id_token import DEFAULT_LEEWAY
+from client_sdk.oidc import OIDCClient
+from client_sdk.protocol import PendingAuthorization, Requirement
+from client_sdk.tokens import TokenCache, TokenSet
+from client_sdk.transport import RequestsTransport
+
+__all__ = ["StepUpAuth"]
+
+
+def _www_authenticate(response: requests.Response) -> tuple[str, ...]:
+    # requests folds repeated fields into one comma-joined value; RFC 9110 §5.3 makes that
+    # equivalent, and the challenge parser reads the combined list.
+    value = response.headers.get("WWW-Authenticate")
+    return (value,) if value else ()
+
+
+class StepUpAuth(AuthBase):
+    """Attach tokens to ``requests`` calls and answer RFC 9470 step-up challenges.
+
+    ``StepUpAuth(issuer, client_id, authenticator=…)`` then ``requests.get(url, auth=auth)`` or
+    ``session.auth = auth``. One instance is meant to be shared by all threads of one user: its
+    token cache and step-ups are thread-safe and single-flight.
+
+    ``session`` is the ``requests.Session`` used to talk to the provider (its own by default).
+    ``essential_acr=True`` asks for the challenge's ``acr_values`` as an essential claim, so a
+    provider that cannot reach the level answers ``unmet_authentication_requirements``.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        *,
+        authenticator: Authenticator,
+        client_secret: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str = "openid",
+        hooks: Sequence[Hook] = (),
+        token_cache: TokenCache | None = None,
+        essential_acr: bool = False,
+        login_hint: str | None = None,
+        leeway: int = DEFAULT_LEEWAY,
+        clock: Callable[[], float] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.client = OIDCClient(
+            issuer,
+            client_id,
+            authenticator=authenticator,
+            transport=RequestsTransport(session),
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            hooks=hooks,
+            cache=token_cache,
+            essential_acr=essential_acr,
+            login_hint=login_hint,
+            leeway=leeway,
+            clock=clock,
+        )
+
+    @property
+    def hooks(self) -> list[Hook]:
+        return self.client.hooks
+
+    @property
+    def token_cache(self) -> TokenCache:
+        return self.client.cache
+
+    def login(self, requirement: Requirement | None = None) -> TokenSet:
+        """Log in now (e.g. a CLI ``login`` command) instead of on the first call."""
+        return self.client.login(requirement or Requirement())
+
+    def complete_authorization(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
+        """Web apps: finish the authorization a :class:`StepUpRequired` started."""
+        return self.client.complete_authorization(callback_url, pending)
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert r.method is not None
+        assert r.url is not None
+        driver = Driver(self.client, r.method, r.url, self.client.emit)
+        send = driver.start()
+        r.headers["Authorization"] = send.authorization
+        position = _body_position(r)
+        r.register_hook("response", self._on_response(driver, position))  # type: ignore[no-untyped-call]
+        return r
+
+    def _on_response(
+        self, driver: Driver, position: int | None
+    ) -> Callable[..., requests.Response]:
+        def hook(response: requests.Response, **kwargs: Any) -> requests.Response:
+            send = driver.feed(ApiReply(response.status_code, _www_authenticate(response)))
+            while send is not None:
+                response = _resend(response, send, position, kwargs)
+                send = driver.feed(ApiReply(response.status_code, _www_authenticate(response)))
+            return response
+
+        return hook
+
+
+def _body_position(r: requests.PreparedRequest) -> int | None:
+    body: Any = r.body
+    if body is None or isinstance(body, bytes | str):
+        return None
+    tell = getattr(body, "tell", None)
+    if tell is None:
+        return -1  # a generator: cannot be replayed
+    try:
+        position = tell()
+    except OSError:
+        return -1
+    return position if isinstance(position, int) else -1
+
+
+def _resend(
+    response: requests.Response, send: Send, position: int | None, kwargs: dict[str, Any]
+) -> requests.Response:
+    request = response.request
+    if position == -1:
+        raise ConfigurationError(
+            "the request body is a stream that cannot be replayed for the retry: pass bytes or a "
+            "seekable file"
+        )
+    if position is not None:
+        request.body.seek(position)  # type: ignore[union-attr]
+    response.content  # noqa: B018 - read it so the connection returns to the pool
+    response.close()
+    retry = request.copy()
+    # The cookies the first response set apply to the retry, as a browser would send them.
+    jar = retry._cookies  # type: ignore[attr-defined]
+    extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
+    retry.prepare_cookies(jar)
+    retry.headers["Authorization"] = send.authorization
+    connection = response.connection
+    new: requests.Response = connection.send(retry, **kwargs)
+    new.history.append(response)
+    new.request = retry
+    return new

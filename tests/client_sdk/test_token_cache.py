@@ -1,0 +1,94 @@
+"""The per-requirement token cache: what a token satisfies, and single-flight fetching."""
+
+from __future__ import annotations
+
+import threading
+
+from client_sdk.protocol import Requirement
+from client_sdk.tokens import TokenCache, TokenSet
+
+NOW = 1_700_000_000.0
+LOA2 = Requirement(("urn:stepup:loa:2",), 300)
+
+
+def token(name: str, acr: str = "urn:stepup:loa:2", auth_time: float = NOW - 10) -> TokenSet:
+    return TokenSet(name, expires_at=NOW + 3600, claims={"acr": acr, "auth_time": auth_time})
+
+
+def test_satisfies_checks_acr_max_age_and_expiry() -> None:
+    assert token("a").satisfies(LOA2, NOW)
+    assert not token("a", acr="urn:stepup:loa:1").satisfies(LOA2, NOW)
+    assert token("a", auth_time=NOW - 300).satisfies(LOA2, NOW)
+    assert not token("a", auth_time=NOW - 301).satisfies(LOA2, NOW)
+    assert not token("a").satisfies(LOA2, NOW + 3600 - 30)  # within the expiry margin
+    assert token("a").satisfies(Requirement(), NOW + 3600 - 31)
+    assert not TokenSet("b").satisfies(Requirement(("x",)), NOW)
+    assert not TokenSet("b", claims={"acr": "x"}).satisfies(Requirement(max_age=5), NOW)
+
+
+def test_tokens_are_kept_per_requirement() -> None:
+    cache = TokenCache()
+    everyday, stepped = token("e", acr="urn:stepup:loa:1"), token("s")
+    cache.put(Requirement(), everyday)
+    cache.put(LOA2, stepped)
+    assert cache.get(Requirement()) is everyday
+    assert cache.get(LOA2) is stepped
+    assert cache.find(LOA2, NOW) is stepped
+    assert cache.find(Requirement(("urn:stepup:loa:1",)), NOW) is everyday
+    assert cache.find(LOA2, NOW + 400) is None  # auth_time too old for max_age
+    cache.discard(LOA2, token("other"))
+    assert cache.get(LOA2) is stepped  # only the same token is discarded
+    cache.discard(LOA2, stepped)
+    assert cache.get(LOA2) is None
+    assert cache.items() == [(Requirement(), everyday)]
+
+
+def test_obtain_reuses_an_acceptable_token_without_fetching() -> None:
+    cache = TokenCache()
+    cache.put(LOA2, token("s"))
+    fetched: list[str] = []
+    got = cache.obtain(LOA2, reuse=lambda t: True, fetch=lambda: fetched.append("x") or None)
+    assert got is not None
+    assert got.access_token == "s"
+    assert fetched == []
+
+
+def test_obtain_does_not_cache_a_failed_fetch() -> None:
+    cache = TokenCache()
+    assert cache.obtain(LOA2, reuse=lambda t: True, fetch=lambda: None) is None
+    assert cache.get(LOA2) is None
+
+
+def test_concurrent_callers_share_one_fetch() -> None:
+    cache = TokenCache()
+    rejected = token("old", acr="urn:stepup:loa:1")
+    callers = 8
+    everyone_waiting = threading.Barrier(callers + 1)
+    release = threading.Event()
+    fetches: list[str] = []
+    results: list[str] = []
+
+    def fetch() -> TokenSet:
+        fetches.append("step-up")
+        release.wait(timeout=10)  # hold the flight until every caller is queued on it
+        return token("new")
+
+    def caller() -> None:
+        everyone_waiting.wait(timeout=10)
+        got = cache.obtain(
+            LOA2,
+            reuse=lambda t: t.access_token != rejected.access_token and t.satisfies(LOA2, NOW),
+            fetch=fetch,
+        )
+        assert got is not None
+        results.append(got.access_token)
+
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    everyone_waiting.wait(timeout=10)
+    release.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert fetches == ["step-up"]
+    assert results == ["new"] * callers
