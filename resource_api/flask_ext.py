@@ -161,10 +161,10 @@ class StepUp:
         self.realm = realm
         self.protect_all = protect_all
         self._routes: dict[tuple[str, str], Requirement] = {}
+        self._plans: dict[tuple[str, str, str], _Plan] = {}
         for route in routes:
             self.add_route(route.method, route.path, Requirement(
                 tuple(route.acr_values), route.max_age, tuple(route.scope)))  # fmt: skip
-        self._plans: dict[tuple[str, str, str], _Plan] = {}
         if app is not None:
             self.init_app(app)
 
