@@ -47,28 +47,34 @@ class KeyRing:
         return None
 
 
-def _new_key(now: int) -> SigningKey:
-    key = RSAKey.generate_key(RSA_BITS, private=True)
-    kid = key.thumbprint()
-    key = RSAKey.import_key(key.as_dict(private=True), {"kid": kid, "alg": ALGORITHM, "use": "sig"})
-    return SigningKey(kid=kid, alg=ALGORITHM, private_jwk=key.as_dict(private=True), created_at=now)
+def _new_key(now: int) -> tuple[SigningKey, RSAKey]:
+    key = RSAKey.generate_key(RSA_BITS, parameters={"alg": ALGORITHM, "use": "sig"}, private=True)
+    key.ensure_kid()  # RFC 7638 thumbprint
+    row = SigningKey(
+        kid=str(key.kid), alg=ALGORITHM, private_jwk=key.as_dict(private=True), created_at=now
+    )
+    return row, key
 
 
 def load_key_ring(session: Session, now: int, *, max_token_lifetime: int) -> KeyRing:
     """Load the keys, generating the first one if the database has none."""
     rows = list(session.scalars(select(SigningKey).order_by(SigningKey.created_at)))
     current_rows = [r for r in rows if r.retired_at is None]
+    loaded: dict[str, RSAKey] = {}
     if not current_rows:
-        row = _new_key(now)
+        row, key = _new_key(now)
         session.add(row)
         session.commit()
         rows.append(row)
         current_rows = [row]
+        loaded[row.kid] = key
     current_row = current_rows[-1]
     published_rows = [
         r for r in rows if r.retired_at is None or r.retired_at + max_token_lifetime >= now
     ]
-    loaded = {r.kid: RSAKey.import_key(r.private_jwk) for r in published_rows}
+    for r in published_rows:
+        if r.kid not in loaded:
+            loaded[r.kid] = RSAKey.import_key(r.private_jwk)
     return KeyRing(current=loaded[current_row.kid], published=tuple(loaded.values()))
 
 
@@ -76,7 +82,7 @@ def rotate(session: Session, now: int) -> str:
     """Retire every current key and make a new one current; returns the new ``kid``."""
     for row in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
         row.retired_at = now
-    row = _new_key(now)
+    row, _ = _new_key(now)
     session.add(row)
     session.commit()
     return row.kid

@@ -13,7 +13,9 @@ from .conftest import T0_EPOCH
 from .flow import ALICE_SECRET, LOA1, LOA2, Browser, Client, claims, header, parse_page, query_of
 
 
-def test_password_login_issues_loa1_with_amr_pwd_and_auth_time(cli: Client, browser: Browser) -> None:
+def test_password_login_issues_loa1_with_amr_pwd_and_auth_time(
+    cli: Client, browser: Browser
+) -> None:
     tokens = cli.tokens()
     assert browser.pages == ["password"]
     idt = claims(browser.app, tokens["id_token"])
