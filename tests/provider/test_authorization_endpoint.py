@@ -1,4 +1,4 @@
-"""RFC 6749 §4.1.1 to §4.1.2.1, RFC 7636, RFC 8252 §7.3, RFC 9207 and OIDC Core §3.1.2 at /authorize."""
+"""/authorize: RFC 6749 §4.1.1 to §4.1.2.1, RFC 7636, RFC 8252 §7.3, RFC 9207, OIDC Core §3.1.2."""
 
 from __future__ import annotations
 
