@@ -1,0 +1,448 @@
+"""What must the user do now? The provider's authentication decision, as a table of named checks.
+
+The authorization endpoint asks one question, again after every factor the user verifies: *given
+this request, this session and the time, may a code be issued, or must the user authenticate — and
+with which factors?* :func:`decide` answers it with plain data in and plain data out:
+
+* :class:`Issue` — issue, with the ``acr``, ``amr`` and ``auth_time`` the tokens carry;
+* :class:`Authenticate` — show the login page for these factors (and enrol these first), and why;
+* :class:`Fail` — answer the client with this OIDC error.
+
+Specs: OpenID Connect Core 1.0 §3.1.2.1 (``prompt``, ``max_age``, ``acr_values``, ``login_hint``),
+§5.5.1.1 (essential ``acr``), §2 (``acr``, ``amr``, ``auth_time``); RFC 8176 (``amr`` values);
+OpenID Connect Core Error Code ``unmet_authentication_requirements``. The model is
+node-oidc-provider's interaction policy: small named checks in a table, the first that fires wins.
+``docs/step-up-semantics.md`` explains every decision with worked examples.
+
+Pure: no Flask, no storage, no clock — ``now`` is epoch seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from provider.acr import FACTOR_ORDER, AcrLevel, AcrPolicy
+
+__all__ = [
+    "CHECKS",
+    "REASONS",
+    "Authenticate",
+    "AuthnRequest",
+    "Check",
+    "CheckContext",
+    "Decision",
+    "FactorRecord",
+    "Fail",
+    "Issue",
+    "Need",
+    "SessionState",
+    "decide",
+]
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FactorRecord:
+    """A factor (``"pwd"``, ``"otp"``) the session's user verified, and when (epoch seconds)."""
+
+    name: str
+    verified_at: int
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """The browser's session at the provider. ``user_factors``: what the user has enrolled."""
+
+    subject: str
+    factors: tuple[FactorRecord, ...]
+    user_factors: frozenset[str]
+
+
+@dataclass(frozen=True)
+class AuthnRequest:
+    """The parts of an authorization request that decide how the user must authenticate.
+
+    ``essential_acr``: the values of ``{"id_token": {"acr": {"essential": true, ...}}}`` from the
+    ``claims`` parameter, ``None`` when ``acr`` is not essential. ``interaction_started_at``: when
+    the current authorization interaction began; a factor verified at or after it was verified *in
+    this interaction*, which is how ``prompt=login`` and ``max_age`` are met by the user's
+    re-authentication.
+    ``login_hint``: compared with the session's subject, so the caller passes it as a subject (after
+    resolving a username or e-mail address).
+    """
+
+    acr_values: tuple[str, ...] = ()
+    essential_acr: tuple[str, ...] | None = None
+    max_age: int | None = None
+    prompt: frozenset[str] = frozenset()
+    interaction_started_at: int | None = None
+    login_hint: str | None = None
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+# Why the user must authenticate: a fixed set of machine codes, each with a sentence for the page.
+_REASON_TEXT: dict[str, str] = {
+    "login_required": "Sign in to continue.",
+    "login_hint": "The application asked for a different account; sign in with that account.",
+    "prompt_login": "The application asked you to sign in again.",
+    "max_age": "Your last sign-in is too long ago for this application; sign in again.",
+    "step_up": "This action needs a stronger sign-in",
+    "elevation_expired": "Your stronger sign-in has expired; confirm it again",
+    "session_expired": "Your session has expired; sign in again.",
+}
+REASONS: frozenset[str] = frozenset(_REASON_TEXT)
+
+_FACTOR_TEXT: dict[str, str] = {"pwd": "your password", "otp": "a one-time code"}
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Authentication is complete: issue a code whose tokens carry these claims (OIDC Core §2)."""
+
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """Show the login page: the user must verify ``factors`` now (after enrolling ``enrol``)."""
+
+    factors: tuple[str, ...]
+    reason: str
+    target: AcrLevel
+    enrol: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        """One or two sentences for the page: why, which level, and what to enter."""
+        why = _REASON_TEXT[self.reason]
+        if not why.endswith("."):
+            why += f" ({self.target.description or self.target.value})."
+        what = _join([_FACTOR_TEXT.get(f, f) for f in self.factors])
+        text = f"{why} Enter {what}."
+        if self.enrol:
+            text += " First set up an authenticator app for one-time codes."
+        return text
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Answer the client with an OIDC error (``error`` code, safe ``description``)."""
+
+    error: str
+    description: str
+
+
+Decision = Issue | Authenticate | Fail
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a check asks for: the factors to verify now, in order, and the reason code."""
+
+    factors: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may look at, for one candidate ``target`` level."""
+
+    request: AuthnRequest
+    session: SessionState | None
+    policy: AcrPolicy
+    now: int
+    target: AcrLevel
+    verified: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def reached(self) -> AcrLevel | None:
+        """The strongest level the session's fresh factors give (elevations fall back)."""
+        return self.policy.level_reached(self.verified, self.now)
+
+    def in_interaction(self, factor: str) -> bool:
+        """Whether ``factor`` was verified in this interaction (at or after it started)."""
+        started = self.request.interaction_started_at
+        return started is not None and self.verified.get(factor, started - 1) >= started
+
+    def not_reverified(self) -> tuple[str, ...]:
+        """The target's factors the user has not verified in this interaction, in order."""
+        return tuple(f for f in self.target.factors if not self.in_interaction(f))
+
+
+Check = Callable[[CheckContext], Need | None]
+
+
+def no_session(ctx: CheckContext) -> Need | None:
+    """Nobody is signed in: ask for every factor of the target level."""
+    if ctx.session is None:
+        return Need(ctx.target.factors, "login_required")
+    return None
+
+
+def login_hint_names_another_user(ctx: CheckContext) -> Need | None:
+    """``login_hint`` names someone else than the session's user: sign in again (§3.1.2.1).
+
+    "Hint to the Authorization Server about the login identifier the End-User might use to log in
+    (if necessary)." It is a hint: once the user has signed in during this interaction, whoever they
+    chose to be stands — otherwise a user who picks another account would be asked forever.
+    """
+    hint = ctx.request.login_hint
+    if not hint or ctx.session is None or hint == ctx.session.subject:
+        return None
+    if any(ctx.in_interaction(f) for f in ctx.verified):
+        return None
+    return Need(ctx.target.factors, "login_hint")
+
+
+def prompt_login(ctx: CheckContext) -> Need | None:
+    """``prompt=login`` (and ``select_account``): every factor of the target, verified anew.
+
+    OIDC Core §3.1.2.1, ``prompt=login``: "The Authorization Server SHOULD prompt the End-User for
+    reauthentication. If it cannot reauthenticate the End-User, it MUST return an error, typically
+    login_required." We always re-authenticate: a factor counts only when verified in this
+    interaction. ``select_account`` is treated the same way — signing in again is how an account is
+    chosen here. ``consent`` needs nothing (registered clients have no consent screen); other
+    values are ignored.
+    """
+    if not ctx.request.prompt & {"login", "select_account"}:
+        return None
+    todo = ctx.not_reverified()
+    return Need(todo, "prompt_login") if todo else None
+
+
+def max_age_exceeded(ctx: CheckContext) -> Need | None:
+    """``max_age``: an authentication older than that is done again, with all the target's factors.
+
+    OIDC Core §3.1.2.1: "Specifies the allowable elapsed time in seconds since the last time the
+    End-User was actively authenticated by the OP. If the elapsed time is greater than this value,
+    the OP MUST attempt to actively re-authenticate the End-User."
+
+    ``auth_time`` is measured over the factors the session held *before* this interaction (those of
+    the level it would be issued at), so a re-authentication that has begun is finished with every
+    factor of the target, not just the first. ``max_age=0`` is ``prompt=login``.
+    """
+    max_age = ctx.request.max_age
+    if max_age is None or ctx.session is None:
+        return None
+    todo = ctx.not_reverified()
+    if not todo:
+        return None
+    if max_age <= 0:
+        return Need(todo, "max_age")
+    reached = ctx.reached
+    basis = reached if reached is not None and reached.rank >= ctx.target.rank else ctx.target
+    earlier = [
+        t
+        for f, t in ctx.verified.items()
+        if f in basis.factors
+        and ctx.policy.is_fresh(basis, f, t, ctx.now)
+        and not ctx.in_interaction(f)
+    ]
+    if earlier and ctx.now - max(earlier) > max_age:
+        return Need(todo, "max_age")
+    return None
+
+
+def factors_missing_or_stale(ctx: CheckContext) -> Need | None:
+    """Step-up: ask only for the target's factors that are missing or stale.
+
+    A factor is stale for a level once its elevation lifetime has passed (``provider.acr``): the
+    session then falls back to the level its fresh factors give, and the step-up asks for the rest.
+    """
+    target, verified = ctx.target, ctx.verified
+    missing = [f for f in target.factors if f not in verified]
+    stale = [
+        f
+        for f in target.factors
+        if f in verified and not ctx.policy.is_fresh(target, f, verified[f], ctx.now)
+    ]
+    if not missing and not stale:
+        return None
+    todo = tuple(f for f in target.factors if f in missing or f in stale)
+    if ctx.reached is None:
+        return Need(todo, "session_expired")
+    return Need(todo, "step_up" if missing else "elevation_expired")
+
+
+# The table. Order matters: the first check that fires decides what the user is asked and why.
+CHECKS: tuple[Check, ...] = (
+    no_session,
+    login_hint_names_another_user,
+    prompt_login,
+    max_age_exceeded,
+    factors_missing_or_stale,
+)
+
+
+def _first_need(ctx: CheckContext) -> Need | None:
+    for check in CHECKS:
+        need = check(ctx)
+        if need is not None:
+            return need
+    return None
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+def _verified(session: SessionState | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for record in session.factors if session is not None else ():
+        out[record.name] = max(record.verified_at, out.get(record.name, record.verified_at))
+    return out
+
+
+def _issue(ctx: CheckContext, requested: tuple[str, ...]) -> Issue:
+    """The claims of OIDC Core §2 for the level the session reached.
+
+    ``acr``: "the Authentication Context Class that the authentication performed satisfied" — the
+    first requested value (client's order of preference) the reached level satisfies, else the
+    reached level's own value. ``amr``: RFC 8176 names of the factors used, plus ``mfa`` ("Multiple-
+    factor authentication") when there are several. ``auth_time``: "Time when the End-User
+    authentication occurred" — the latest verification among the factors used.
+    """
+    reached = ctx.reached
+    # The last check (factors_missing_or_stale) guarantees the session reaches the target.
+    assert reached is not None
+    assert reached.rank >= ctx.target.rank
+    acr = next((v for v in requested if ctx.policy.satisfies(reached, v)), reached.value)
+    amr = tuple(f for f in FACTOR_ORDER if f in reached.factors)
+    if len(amr) > 1:
+        amr += ("mfa",)
+    return Issue(acr=acr, amr=amr, auth_time=max(ctx.verified[f] for f in reached.factors))
+
+
+def _prompt_none_alone(request: AuthnRequest) -> Fail | None:
+    """OIDC Core §3.1.2.1: "If this parameter contains none with any other value, an error is
+    returned." The error is ``invalid_request``."""
+    if "none" in request.prompt and len(request.prompt) > 1:
+        return Fail("invalid_request", "prompt=none cannot be combined with other prompt values")
+    return None
+
+
+def _candidates(
+    request: AuthnRequest,
+    session: SessionState | None,
+    policy: AcrPolicy,
+    allow_enrolment: bool,
+) -> tuple[tuple[str, ...], list[AcrLevel]] | Fail:
+    """The requested values, and the levels worth aiming for, best first (the first is the target).
+
+    Voluntary ``acr_values`` (§3.1.2.1): "Requested Authentication Context Class Reference values.
+    Space-separated string that specifies the acr values that the Authorization Server is being
+    requested to use for processing this Authentication Request, with the values appearing in order
+    of preference. [...] The acr Claim is requested as a Voluntary Claim by this parameter." Unknown
+    values are ignored; if none is known, nothing was requested. A level the user cannot reach (no
+    OTP, enrolment off) is skipped, falling back to the strongest reachable level below.
+
+    Essential ``acr`` (§5.5.1.1): "the Authorization Server MUST return an acr Claim Value that
+    matches one of the requested values. [...] If this is an Essential Claim and the requirement
+    cannot be met, then the Authorization Server MUST treat that outcome as a failed authentication
+    attempt." — answered with ``unmet_authentication_requirements``, which the Unmet Authentication
+    Requirements spec says "SHALL be used if the Relying Party wants the OP to conform to a certain
+    Authentication Context Class Reference value using an essential claim acr claim".
+    """
+    essential = bool(request.essential_acr)
+    requested = request.essential_acr if request.essential_acr else request.acr_values
+    known: list[AcrLevel] = []
+    for value in requested:
+        level = policy.resolve(value)
+        if level is not None and level not in known:
+            known.append(level)
+    if essential and not known:
+        return Fail(
+            "unmet_authentication_requirements",
+            "none of the essential acr values is supported by this provider",
+        )
+
+    hint = request.login_hint
+    knows_user = session is not None and (not hint or hint == session.subject)
+
+    def reachable(level: AcrLevel) -> bool:
+        if allow_enrolment or session is None or not knows_user:
+            return True
+        return set(level.factors) <= session.user_factors | {"pwd"}
+
+    wanted = known or [policy.weakest]
+    candidates = [lv for lv in wanted if reachable(lv)]
+    if not candidates and not essential:
+        ceiling = wanted[0].rank
+        candidates = [lv for lv in reversed(policy.levels[: ceiling + 1]) if reachable(lv)][:1]
+    if not candidates:
+        return Fail(
+            "unmet_authentication_requirements",
+            "the user has no one-time code set up, and enrolment is turned off",
+        )
+    return requested, candidates
+
+
+def decide(
+    request: AuthnRequest,
+    session: SessionState | None,
+    policy: AcrPolicy,
+    now: int,
+    *,
+    allow_enrolment: bool = True,
+) -> Decision:
+    """Issue, ask the user to authenticate, or fail — see the module docstring and ``CHECKS``."""
+    invalid = _prompt_none_alone(request)
+    if invalid is not None:
+        return invalid
+    found = _candidates(request, session, policy, allow_enrolment)
+    if isinstance(found, Fail):
+        return found
+    requested, candidates = found
+    verified = _verified(session)
+
+    def context(target: AcrLevel) -> CheckContext:
+        return CheckContext(request, session, policy, now, target, verified)
+
+    # prompt=none, §3.1.2.1: "The Authorization Server MUST NOT display any authentication or
+    # consent user interface pages. An error is returned if an End-User is not already
+    # authenticated [...]". Any requested level the session already meets will do; a needed
+    # step-up is answered with login_required, as node-oidc-provider does.
+    if "none" in request.prompt:
+        reasons = []
+        for target in candidates:
+            ctx = context(target)
+            need = _first_need(ctx)
+            if need is None:
+                return _issue(ctx, requested)
+            reasons.append(need.reason)
+        return Fail("login_required", _why_not_silent(reasons[0], candidates[0]))
+
+    ctx = context(candidates[0])
+    need = _first_need(ctx)
+    if need is None:
+        return _issue(ctx, requested)
+    enrol: tuple[str, ...] = ()
+    if session is not None and need.reason != "login_hint":
+        enrol = tuple(f for f in need.factors if f not in session.user_factors | {"pwd"})
+    return Authenticate(need.factors, need.reason, candidates[0], enrol)
+
+
+def _why_not_silent(reason: str, target: AcrLevel) -> str:
+    what = {
+        "login_required": "no user is signed in",
+        "login_hint": "the login_hint names another user than the one signed in",
+        "prompt_login": "re-authentication was requested",
+        "max_age": "the last authentication is older than max_age",
+        "step_up": f"a step-up to {target.value} is needed",
+        "elevation_expired": f"the elevation to {target.value} has expired",
+        "session_expired": "the session has expired",
+    }[reason]
+    return f"prompt=none, but {what}"
