@@ -1,0 +1,19 @@
+"""Authenticators: how the user proves who they are to the provider.
+
+- :class:`HeadlessAuthenticator` fills the provider's forms (tests, CI, scripts, demos);
+- :class:`LoopbackBrowserAuthenticator` opens the browser, waits on ``127.0.0.1`` (CLIs);
+- :class:`RedirectAuthenticator` raises :class:`~client_sdk.errors.StepUpRequired` (web apps).
+"""
+
+from client_sdk.authenticators.base import Authenticator, LoginRequest
+from client_sdk.authenticators.headless import HeadlessAuthenticator
+from client_sdk.authenticators.loopback import LoopbackBrowserAuthenticator
+from client_sdk.authenticators.redirect import RedirectAuthenticator
+
+__all__ = [
+    "Authenticator",
+    "HeadlessAuthenticator",
+    "LoginRequest",
+    "LoopbackBrowserAuthenticator",
+    "RedirectAuthenticator",
+]

@@ -1,0 +1,203 @@
+"""A small browser that logs in by filling the provider's HTML forms: tests, CI, scripts, demos.
+
+It finds inputs by their ``autocomplete`` tokens (``username``, ``current-password``,
+``one-time-code``), submits every other input as the page gave it (the ``csrf_token`` among them)
+with ``action=continue`` — never ``cancel`` — and stops at the redirect to the client's redirect
+URI, which it returns without following. Its cookie jar lives as long as the authenticator, so a
+step-up finds the provider session and is asked only for the missing factor.
+
+It posts credentials only to the issuer's origin, caps the pages it will walk (``max_pages``), and
+raises :class:`~client_sdk.errors.LoginFailed` with the page's ``role="alert"`` text when the
+provider refuses a password or a code.
+
+RFC 8252 §8.12 forbids embedded user-agents for real users' logins: this authenticator knows the
+user's password, so it is for test users and automation, not for people.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from client_sdk.authenticators.base import LoginRequest
+from client_sdk.authenticators.forms import Button, Form, Page, parse_page
+from client_sdk.authenticators.totp import decode_secret, totp
+from client_sdk.errors import AuthenticatorError, ConfigurationError, LoginFailed
+from client_sdk.hooks import FactorsRequested, ProviderExchange
+
+__all__ = ["HeadlessAuthenticator", "loopback_redirect_uri"]
+
+# autocomplete token -> RFC 8176 amr value of the factor it proves
+_FACTORS = {"current-password": "pwd", "one-time-code": "otp"}
+
+
+def loopback_redirect_uri(path: str = "/callback") -> str:
+    """``http://127.0.0.1:{free port}{path}`` (RFC 8252 §7.3: the provider accepts any port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, parts.hostname, port
+
+
+def _is_redirect_uri(url: str, redirect_uri: str) -> bool:
+    return _origin(url) == _origin(redirect_uri) and (
+        urlsplit(url).path == urlsplit(redirect_uri).path
+    )
+
+
+class HeadlessAuthenticator:
+    """Logs ``username`` in with ``password`` and, when asked, a TOTP code.
+
+    The code comes from ``totp_secret`` (base32, RFC 6238) or from ``totp``, a callable returning
+    the current code. ``redirect_uri`` is used when the SDK was given none; by default a loopback
+    URI on a free port (nothing listens there: the redirect is never followed).
+    """
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        totp_secret: str | None = None,
+        *,
+        totp: Callable[[], str] | None = None,
+        redirect_uri: str | None = None,
+        max_pages: int = 10,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if totp_secret is not None and totp is not None:
+            raise ConfigurationError("pass totp_secret or totp, not both")
+        self.username = username
+        self._password = password
+        self._totp_key = decode_secret(totp_secret) if totp_secret is not None else None
+        self._totp = totp
+        self.redirect_uri = redirect_uri
+        self.max_pages = max_pages
+        self.timeout = timeout
+        self.session = session if session is not None else requests.Session()
+        self._clock = clock
+
+    def __repr__(self) -> str:  # never the password
+        return f"HeadlessAuthenticator(username={self.username!r})"
+
+    def _code(self) -> str:
+        if self._totp is not None:
+            return self._totp()
+        if self._totp_key is not None:
+            now = self._clock() if self._clock is not None else time.time()
+            return totp(self._totp_key, now)
+        raise AuthenticatorError(
+            "the provider asks for a one-time code, but this HeadlessAuthenticator has no "
+            "totp_secret or totp callback"
+        )
+
+    def authenticate(self, login: LoginRequest) -> str:
+        redirect_uri = login.redirect_uri or self.redirect_uri or loopback_redirect_uri()
+        url = login.authorization_url(redirect_uri)
+        provider = _origin(login.issuer)
+        response = self._send(login, "GET", url, None)
+        submitted: frozenset[str] | None = None
+        for _ in range(self.max_pages):
+            if response.is_redirect:
+                location = urljoin(response.url, response.headers["Location"])
+                if _is_redirect_uri(location, redirect_uri):
+                    return location
+                if _origin(location) != provider:
+                    raise AuthenticatorError(
+                        f"the provider redirected to {location}, which is neither the provider "
+                        "nor the redirect URI"
+                    )
+                response = self._send(login, "GET", location, None)
+                continue
+            page = parse_page(response.text)
+            if response.status_code != 200:
+                raise LoginFailed(
+                    f"the provider answered {response.status_code} at {response.url}"
+                    + (f": {page.alert}" if page.alert else ""),
+                    alert=page.alert,
+                    url=response.url,
+                )
+            form = _login_form(page)
+            if form is None:
+                raise LoginFailed(
+                    f"the provider's page has no form to continue: {page.alert or page.text[:200]}",
+                    alert=page.alert,
+                    url=response.url,
+                )
+            asked = frozenset(t for t in (*_FACTORS, "username") if form.field_with(t))
+            if page.alert and asked == submitted:
+                # The same fields again, with an error: the provider refused what we sent.
+                raise LoginFailed(
+                    f"the provider refused the login: {page.alert}",
+                    alert=page.alert,
+                    url=response.url,
+                )
+            factors = tuple(_FACTORS[t] for t in _FACTORS if t in asked)
+            login.emit(FactorsRequested(factors, response.url, page.text))
+            action = urljoin(response.url, form.action or response.url)
+            if _origin(action) != provider:
+                raise AuthenticatorError(f"the login form posts to {action}, outside the provider")
+            submitted = asked
+            response = self._send(login, form.method.upper(), action, self._fill(form))
+        raise AuthenticatorError(
+            f"no redirect to the client after {self.max_pages} pages; the login did not finish"
+        )
+
+    def _send(
+        self, login: LoginRequest, method: str, url: str, data: list[tuple[str, str]] | None
+    ) -> requests.Response:
+        if method == "GET":
+            response = self.session.get(
+                url, params=data, allow_redirects=False, timeout=self.timeout
+            )
+        else:
+            response = self.session.post(
+                url, data=data, allow_redirects=False, timeout=self.timeout
+            )
+        login.emit(ProviderExchange(method, url, response.status_code, "login page"))
+        return response
+
+    def _fill(self, form: Form) -> list[tuple[str, str]]:
+        data: list[tuple[str, str]] = []
+        for f in form.fields:
+            if f.has_token("username"):
+                data.append((f.name, self.username))
+            elif f.has_token("current-password"):
+                data.append((f.name, self._password))
+            elif f.has_token("one-time-code"):
+                data.append((f.name, self._code()))
+            elif f.type in ("checkbox", "radio"):
+                if f.checked:
+                    data.append((f.name, f.value or "on"))
+            else:
+                data.append((f.name, f.value))  # hidden inputs (csrf_token) as the page gave them
+        button = _continue_button(form)
+        if button is not None and button.name:
+            data.append((button.name, button.value))
+        return data
+
+
+def _continue_button(form: Form) -> Button | None:
+    # Never the cancel button: a headless login either continues or fails.
+    buttons = [b for b in form.buttons if b.value.lower() != "cancel"]
+    preferred = [b for b in buttons if b.name == "action" and b.value == "continue"]
+    return (preferred or buttons)[0] if (preferred or buttons) else None
+
+
+def _login_form(page: Page) -> Form | None:
+    fillable = [f for f in page.forms if any(f.field_with(t) for t in (*_FACTORS, "username"))]
+    if fillable:
+        return fillable[0]
+    continuing = [f for f in page.forms if _continue_button(f) is not None]
+    return continuing[0] if continuing else None
