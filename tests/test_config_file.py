@@ -1,0 +1,118 @@
+"""The configuration file contract (DESIGN.md, contract 3): strict parsing, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stepup.config import ConfigError, load_config, parse_config
+
+MINIMAL = """
+issuer = "http://127.0.0.1:9000"
+[[acr_levels]]
+value = "urn:stepup:loa:1"
+factors = ["pwd"]
+[[acr_levels]]
+value = "urn:stepup:loa:2"
+factors = ["pwd", "otp"]
+[[users]]
+username = "alice"
+password = "s3cret"
+totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+[[clients]]
+client_id = "bank-cli"
+redirect_uris = ["http://127.0.0.1:8765/callback"]
+[api]
+audience = "https://bank.example/api"
+[[api.routes]]
+method = "POST"
+path = "/transfers"
+acr_values = ["urn:stepup:loa:2"]
+max_age = 300
+"""
+
+
+def test_the_contract_example_parses(tmp_path: Path) -> None:
+    path = tmp_path / "stepup.toml"
+    path.write_text(MINIMAL)
+    config = load_config(path)
+    assert config.issuer == "http://127.0.0.1:9000"
+    assert [lv.value for lv in config.acr_levels] == ["urn:stepup:loa:1", "urn:stepup:loa:2"]
+    assert config.acr_levels[1].factors == ("pwd", "otp")
+    assert config.users[0].totp_secret == "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    assert config.clients[0].is_confidential is False
+    route = config.api.routes[0]
+    assert (route.method, route.path, route.acr_values, route.max_age) == (
+        "POST",
+        "/transfers",
+        ("urn:stepup:loa:2",),
+        300,
+    )
+    assert config.api_issuer == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("max_age = 300", "max_ag = 300"), "unknown key(s) max_ag"),
+        (("max_age = 300", "max_age = -1"), "max_age: must be an integer >= 0"),
+        (("max_age = 300", 'max_age = "300"'), "max_age: must be an integer >= 0"),
+        (('factors = ["pwd"]', 'factors = ["sms"]'), "unknown factor 'sms'"),
+        (('factors = ["pwd"]', 'factors = ["otp"]'), "every level needs the password factor"),
+        (('issuer = "http://127.0.0.1:9000"', ""), "issuer: required"),
+        (
+            ('totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"', 'totp_secret = "not base32!"'),
+            "totp_secret: not valid base32",
+        ),
+        (
+            ('totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"', 'totp_secret = "JBSWY3DP"'),
+            "too short",
+        ),
+        (
+            ('redirect_uris = ["http://127.0.0.1:8765/callback"]', ""),
+            "the authorization_code grant needs at least one",
+        ),
+        (('path = "/transfers"', 'path = "transfers"'), "path: must start with '/'"),
+        (('value = "urn:stepup:loa:2"', 'value = "urn:stepup:loa:1"'), "appears twice"),
+    ],
+)
+def test_invalid_files_name_the_key_and_the_fix(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(MINIMAL.replace(*change, 1))
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+    assert message in str(excinfo.value)
+
+
+def test_not_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("issuer = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_client_credentials_needs_a_secret() -> None:
+    data = {
+        "issuer": "http://x",
+        "acr_levels": [{"value": "a", "factors": ["pwd"]}],
+        "clients": [{"client_id": "job", "grant_types": ["client_credentials"]}],
+    }
+    with pytest.raises(ConfigError, match="client_credentials needs a client_secret"):
+        parse_config(data)
+
+
+def test_code_lifetime_is_capped_at_60_seconds() -> None:
+    data = {
+        "issuer": "http://x",
+        "acr_levels": [{"value": "a", "factors": ["pwd"]}],
+        "provider": {"authorization_code_lifetime": 600},
+    }
+    assert parse_config(data).provider.authorization_code_lifetime == 60
