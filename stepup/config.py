@@ -146,8 +146,15 @@ def load_config(path: str | Path) -> StepupConfig:
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "config") -> StepupConfig:
-    """Validate an already-parsed TOML document."""
-    r = _Reader(data, source)
+    """Validate an already-parsed TOML document; errors read ``SOURCE: key.path: problem``."""
+    try:
+        return _parse(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _parse(data: Mapping[str, Any]) -> StepupConfig:
+    r = _Reader(data, "")
     issuer = r.string("issuer").rstrip("/")
     levels = tuple(_level(t) for t in r.tables("acr_levels", required=True))
     users = tuple(_user(t) for t in r.tables("users"))
@@ -155,9 +162,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "config") -> StepupCo
     api = _api(r.table("api")) if "api" in data else ApiConfig()
     provider = _provider(r.table("provider")) if "provider" in data else ProviderSettings()
     r.done()
-    _check_unique(source, "acr_levels", [v for lv in levels for v in (lv.value, *lv.aliases)])
-    _check_unique(source, "users.username", [u.username for u in users])
-    _check_unique(source, "clients.client_id", [c.client_id for c in clients])
+    _check_unique("acr_levels", [v for lv in levels for v in (lv.value, *lv.aliases)])
+    _check_unique("users.username", [u.username for u in users])
+    _check_unique("clients.client_id", [c.client_id for c in clients])
     return StepupConfig(issuer, levels, users, clients, api, provider)
 
 
@@ -267,11 +274,11 @@ def _provider(r: _Reader) -> ProviderSettings:
     return settings
 
 
-def _check_unique(source: str, what: str, values: list[str]) -> None:
+def _check_unique(what: str, values: list[str]) -> None:
     seen: set[str] = set()
     for v in values:
         if v in seen:
-            raise ConfigError(f"{source}: {what}: {v!r} appears twice")
+            raise ConfigError(f"{what}: {v!r} appears twice")
         seen.add(v)
 
 
@@ -296,6 +303,9 @@ class _Reader:
         self.where = where
         self.read: set[str] = set()
 
+    def at(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
     def _get(self, key: str) -> Any:
         self.read.add(key)
         return self.data.get(key)
@@ -303,7 +313,7 @@ class _Reader:
     def string(self, key: str) -> str:
         v = self._get(key)
         if not isinstance(v, str) or not v:
-            raise ConfigError(f"{self.where}.{key}: required, a non-empty string")
+            raise ConfigError(f"{self.at(key)}: required, a non-empty string")
         return v
 
     def optional_string(self, key: str) -> str | None:
@@ -311,7 +321,7 @@ class _Reader:
         if v is None:
             return None
         if not isinstance(v, str):
-            raise ConfigError(f"{self.where}.{key}: must be a string")
+            raise ConfigError(f"{self.at(key)}: must be a string")
         return v
 
     def strings(self, key: str, *, required: bool = True) -> list[str]:
@@ -319,9 +329,9 @@ class _Reader:
         if v is None and not required:
             return []
         if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-            raise ConfigError(f"{self.where}.{key}: must be a list of non-empty strings")
+            raise ConfigError(f"{self.at(key)}: must be a list of non-empty strings")
         if required and not v:
-            raise ConfigError(f"{self.where}.{key}: must not be empty")
+            raise ConfigError(f"{self.at(key)}: must not be empty")
         return v
 
     def optional_int(self, key: str, *, minimum: int) -> int | None:
@@ -329,7 +339,7 @@ class _Reader:
         if v is None:
             return None
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise ConfigError(f"{self.where}.{key}: must be an integer >= {minimum}")
+            raise ConfigError(f"{self.at(key)}: must be an integer >= {minimum}")
         return v
 
     def optional_bool(self, key: str, default: bool) -> bool:
@@ -337,24 +347,25 @@ class _Reader:
         if v is None:
             return default
         if not isinstance(v, bool):
-            raise ConfigError(f"{self.where}.{key}: must be true or false")
+            raise ConfigError(f"{self.at(key)}: must be true or false")
         return v
 
     def table(self, key: str) -> _Reader:
         v = self._get(key)
         if not isinstance(v, dict):
-            raise ConfigError(f"{self.where}.{key}: must be a table")
-        return _Reader(v, f"{self.where}.{key}")
+            raise ConfigError(f"{self.at(key)}: must be a table")
+        return _Reader(v, self.at(key))
 
     def tables(self, key: str, *, required: bool = False) -> list[_Reader]:
         v = self._get(key)
         if v is None and not required:
             return []
         if not isinstance(v, list) or not v or not all(isinstance(x, dict) for x in v):
-            raise ConfigError(f"{self.where}.{key}: must be one or more [[{key}]] tables")
-        return [_Reader(x, f"{self.where}.{key}[{i}]") for i, x in enumerate(v)]
+            raise ConfigError(f"{self.at(key)}: must be one or more [[{key}]] tables")
+        return [_Reader(x, f"{self.at(key)}[{i}]") for i, x in enumerate(v)]
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.read)
         if unknown:
-            raise ConfigError(f"{self.where}: unknown key(s) {', '.join(unknown)}")
+            where = f"{self.where}: " if self.where else ""
+            raise ConfigError(f"{where}unknown key(s) {', '.join(unknown)}")

@@ -116,3 +116,11 @@ def test_code_lifetime_is_capped_at_60_seconds() -> None:
         "provider": {"authorization_code_lifetime": 600},
     }
     assert parse_config(data).provider.authorization_code_lifetime == 60
+
+
+def test_errors_name_the_file_and_the_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "stepup.toml"
+    path.write_text(MINIMAL.replace("max_age = 300", "max_ag = 300"))
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+    assert str(excinfo.value) == f"{path}: api.routes[0]: unknown key(s) max_ag"
