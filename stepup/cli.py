@@ -81,11 +81,15 @@ def print_credentials(config: StepupConfig, out: TextIO) -> None:
     out.write("\n")
 
 
-def _serve(apps: list[tuple[str, Any, str, int]], out: TextIO, ready: threading.Event | None) -> None:
+def _serve(
+    apps: list[tuple[str, Any, str, int]], out: TextIO, ready: threading.Event | None
+) -> None:
     """Serve each (label, app, host, port) on its own thread; print the URLs once listening."""
     from werkzeug.serving import make_server
 
-    servers = [(label, make_server(host, port, app, threaded=True)) for label, app, host, port in apps]
+    servers = [
+        (label, make_server(host, port, app, threaded=True)) for label, app, host, port in apps
+    ]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
     for t in threads:
         t.start()
@@ -130,14 +134,14 @@ def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     port = args.port or DEFAULT_API_PORT
     config, _ = _load(args, f"http://{args.host}:{DEFAULT_PROVIDER_PORT}")
     app = resource_api.create_app(config, database_url=_database_url(args))
-    out.write(f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n")
+    out.write(
+        f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n"
+    )
     _serve([("API", app, args.host, port)], out, None)
     return 0
 
 
-def build_sandbox(
-    config: StepupConfig, database_url: str, clock: Any = None
-) -> tuple[Any, Any]:
+def build_sandbox(config: StepupConfig, database_url: str, clock: Any = None) -> tuple[Any, Any]:
     """The provider and the demo API sharing one database and one clock."""
     import resource_api
     from provider import Clock, create_app
@@ -231,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("provider", help="run the OpenID provider")
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}")
+    p.add_argument(
+        "--port", type=int, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
+    )
     p.set_defaults(func=cmd_provider)
 
     p = sub.add_parser("api", help="run the demo bank API")
