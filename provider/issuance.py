@@ -108,10 +108,16 @@ class Issuance:
         nonce: str | None,
         family: str | None,
         code_id: int | None,
+        grant_scope: str | None = None,
     ) -> dict[str, Any]:
-        """Mint the token response and record the grant, in one place for every grant type."""
+        """Mint the token response and record the grant, in one place for every grant type.
+
+        ``scope`` is the access token's; ``grant_scope`` (default: the same) is what the grant
+        and its refresh token keep, wider when a refresh asked for less.
+        """
         now = self.clock.now()
         s = self.settings
+        grant_scope = grant_scope or scope
         jti = store.new_secret(16)
         subject = user.subject if user else client.client_id
         access_token = self.signer.access_token(
@@ -134,7 +140,7 @@ class Issuance:
         # OIDC Core §11: a refresh token for offline_access; registered clients need no consent.
         if (
             user is not None
-            and "offline_access" in scopes
+            and "offline_access" in grant_scope.split()
             and client.check_grant_type("refresh_token")
         ):
             refresh_token = store.new_secret()
@@ -157,7 +163,7 @@ class Issuance:
                     code_id=code_id,
                     client_id=client.client_id,
                     user_id=user.id if user else None,
-                    scope=scope,
+                    scope=grant_scope,
                     jti=jti,
                     access_expires_at=now + s.access_token_lifetime,
                     refresh_hash=store.digest(refresh_token) if refresh_token else None,
@@ -176,6 +182,15 @@ class Issuance:
         with self.db.session() as s:
             row = store.rotate_refresh_token(s, refresh_token, client_id, now)
             return GrantRecord(row, now) if row else None
+
+    def refresh_token_scope(self, refresh_token: str, client_id: str) -> str | None:
+        """The scope of a refresh token of this client, without consuming it."""
+        with self.db.session() as s:
+            return s.scalar(
+                select(Grant.scope).where(
+                    Grant.refresh_hash == store.digest(refresh_token), Grant.client_id == client_id
+                )
+            )
 
     def find_token(self, token: str, hint: str | None) -> GrantRecord | None:
         """A JWT access token (by its ``jti``) or a refresh token (by its digest)."""
@@ -200,6 +215,8 @@ class Issuance:
         if token.claims is not None:
             c = token.claims
             payload.update(
+                # The access token's own scope: narrower than the grant's after a refresh.
+                scope=c.get("scope", ""),
                 token_type="Bearer",
                 sub=c["sub"],
                 aud=c["aud"],

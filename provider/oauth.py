@@ -27,7 +27,13 @@ from urllib.parse import urlsplit
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -211,7 +217,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
-        return _issuance(self).rotate_refresh_token(refresh_token, self.request.client.client_id)
+        issuance = _issuance(self)
+        client_id = self.request.client.client_id
+        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by
+        # the resource owner". Checked before the rotation, so a refused request leaves the
+        # refresh token usable instead of making its next use look like theft.
+        requested = set((self.request.payload.scope or "").split())
+        granted = issuance.refresh_token_scope(refresh_token, client_id)
+        if requested and granted is not None and not requested <= set(granted.split()):
+            raise InvalidScopeError("The scope asked for was not granted to this refresh token.")
+        return issuance.rotate_refresh_token(refresh_token, client_id)
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
         return _issuance(self).user_by_id(refresh_token.user_id)
@@ -230,10 +245,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         old = self.request.refresh_token
         assert user is not None
         # DESIGN.md: refresh never upgrades — the new tokens keep the original acr, amr, auth_time.
+        # RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
+        # identical to that of the refresh token included by the client in the request" — a
+        # narrower scope applies to the new access token only.
         return _issuance(self).issue(
             client=self.request.client,
             user=user,
             scope=scope or old.get_scope(),
+            grant_scope=old.get_scope(),
             context=AuthContext(old.row.acr, tuple(old.row.amr or ()), old.row.auth_time),
             nonce=None,
             family=old.row.family,
@@ -244,6 +263,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
 
+    def validate_requested_scope(self) -> None:
+        """Authlib passes the requested scope through unfiltered; a machine client gets only the
+        scope registered for it, and asking for more is ``invalid_scope`` (RFC 6749 §5.2)."""
+        super().validate_requested_scope()
+        client: ClientAdapter = self.request.client
+        requested = (self.request.payload.scope or "").split()
+        registered = client.row.scope.split()
+        if any(s not in registered for s in requested):
+            raise InvalidScopeError("The scope asked for is not registered for this client.")
+
     def generate_token(
         self,
         user: User | None = None,
@@ -252,10 +281,15 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
+        client: ClientAdapter = self.request.client
+        # RFC 6749 §3.3: "If the client omits the scope parameter when requesting authorization,
+        # the authorization server MUST either process the request using a pre-defined default
+        # value or fail the request indicating an invalid scope" — the default is the registered
+        # scope.
         return _issuance(self).issue(
-            client=self.request.client,
+            client=client,
             user=None,
-            scope=scope or "",
+            scope=scope or client.row.scope,
             context=None,
             nonce=None,
             family=None,
@@ -342,6 +376,29 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
         if isinstance(request, OAuth2Request):
             return request
         return FlaskOAuth2Request(flask_request)
+
+    def create_token_response(self, request: Any = None) -> Any:
+        oauth_request = self.create_oauth2_request(request)
+        try:
+            # RFC 6749 §5.2 invalid_request: "The request is missing a required parameter";
+            # Authlib answers a missing grant_type with unsupported_grant_type.
+            if not oauth_request.payload.grant_type:
+                raise InvalidRequestError("Missing grant_type.")
+            grant = self.get_token_grant(oauth_request)
+            grant.validate_token_request()
+            return self.handle_response(*grant.create_token_response())
+        except OAuth2Error as error:
+            return self.handle_error_response(oauth_request, error)
+
+    def handle_error_response(self, request: Any, error: OAuth2Error) -> Any:
+        if isinstance(error, InvalidClientError):
+            # Authlib answers an unknown client_id in the body with 400 and a wrong secret with
+            # 401, and names the client's methods: the difference tells an attacker which
+            # client ids exist. Every failed client authentication gets the same answer, the 401
+            # with a challenge that RFC 6749 §5.2 requires when the header was used.
+            error.status_code = 401
+            error.description = "Client authentication failed."
+        return super().handle_error_response(request, error)
 
 
 def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
