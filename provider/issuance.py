@@ -193,16 +193,28 @@ class Issuance:
             )
 
     def find_token(self, token: str, hint: str | None) -> GrantRecord | None:
-        """A JWT access token (by its ``jti``) or a refresh token (by its digest)."""
+        """A JWT access token (by its ``jti``) or a refresh token (by its digest).
+
+        RFC 7009 §2.1 (and RFC 7662 §2.1): "If the server is unable to locate the token using
+        the given hint, it MUST extend its search across all of its supported token types." The
+        hint only decides which kind is looked for first.
+        """
         now = self.clock.now()
         with self.db.session() as s:
-            if hint != "refresh_token":
+
+            def access() -> GrantRecord | None:
                 claims = self.signer.verify(token, typ="at+jwt")
-                if claims is not None:
-                    row = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))
-                    return GrantRecord(row, now, claims) if row else None
-            row = s.scalar(select(Grant).where(Grant.refresh_hash == store.digest(token)))
-            return GrantRecord(row, now) if row else None
+                if claims is None:
+                    return None
+                row = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))
+                return GrantRecord(row, now, claims) if row else None
+
+            def refresh() -> GrantRecord | None:
+                row = s.scalar(select(Grant).where(Grant.refresh_hash == store.digest(token)))
+                return GrantRecord(row, now) if row else None
+
+            order = (refresh, access) if hint == "refresh_token" else (access, refresh)
+            return order[0]() or order[1]()
 
     def introspection_payload(self, token: GrantRecord) -> dict[str, Any]:
         row = token.row

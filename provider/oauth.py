@@ -33,6 +33,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
+    UnsupportedTokenTypeError,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -398,6 +399,14 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
             # with a challenge that RFC 6749 §5.2 requires when the header was used.
             error.status_code = 401
             error.description = "Client authentication failed."
+        elif isinstance(error, UnsupportedTokenTypeError):
+            # Authlib makes this a 401; RFC 7009 §2.2.1 and RFC 7662 §2.3 answer it as an
+            # RFC 6749 §5.2 error response, which is a 400.
+            error = OAuth2Error(
+                error=error.error,
+                description="token_type_hint must be access_token or refresh_token.",
+                status_code=400,
+            )
         return super().handle_error_response(request, error)
 
 

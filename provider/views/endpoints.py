@@ -49,9 +49,12 @@ def _presented_token() -> str | BaseResponse | None:
     """RFC 6750 §2: header, or form body on POST; §3.1 more than one method is invalid_request."""
     found: list[str] = []
     header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+    scheme, _, value = (header or "").strip().partition(" ")
+    # RFC 6750 §3.1: a request "attempted using an unsupported authentication method" lacks
+    # authentication information; it gets the bare challenge, not an error (another scheme's
+    # credentials are simply not a bearer token).
+    if scheme.lower() == "bearer":
+        if not value.strip():
             return _bearer_error(400, "invalid_request", "Authorization must be 'Bearer <token>'")
         found.append(value.strip())
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
