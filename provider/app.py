@@ -6,7 +6,7 @@ clock — loaded once at start and kept in ``app.extensions["stepup_provider"]``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Flask, Response, current_app
 from flask_wtf.csrf import CSRFProtect
@@ -68,6 +68,10 @@ def create_app(
     created if missing, the config's users and clients are seeded, and the signing keys are loaded
     (generated on first start).
     """
+    if config.provider.sandbox:
+        from .views.playground import playground_client
+
+        config = replace(config, clients=(*config.clients, playground_client(config.issuer)))
     db = database or Database(database_url or DEFAULT_DATABASE_URL)
     clock = clock or Clock()
     Base.metadata.create_all(db.engine)
@@ -115,9 +119,10 @@ def create_app(
     csrf.exempt(logout.end_session)
 
     if settings.sandbox:
-        from .views import sandbox
+        from .views import playground, sandbox
 
         app.register_blueprint(sandbox.bp)
+        app.register_blueprint(playground.bp)
 
     app.after_request(_security_headers)
     from .views.errors import register_error_handlers

@@ -80,6 +80,9 @@ def seed(session: Session, config: StepupConfig) -> None:
             user.totp_last_step = None
         user.name = u.name
         user.email = u.email
+    # Clients follow the file exactly: one it no longer lists can no longer log anyone in.
+    listed = [c.client_id for c in config.clients]
+    session.execute(delete(Client).where(Client.client_id.not_in(listed)))
     for c in config.clients:
         client = session.get(Client, c.client_id) or Client(client_id=c.client_id)
         client.secret_hash = digest(c.client_secret) if c.client_secret else None

@@ -61,6 +61,14 @@ def _port_of(issuer: str, fallback: int) -> int:
 # --- printing ------------------------------------------------------------------------------------
 
 
+def print_provider_links(config: StepupConfig, out: TextIO) -> None:
+    out.write(f"Issuer: {config.issuer}\n")
+    out.write(f"Discovery: {config.issuer}/.well-known/openid-configuration\n")
+    if config.provider.sandbox:
+        out.write(f"Try a login and a step-up in your browser: {config.issuer}/sandbox/try\n")
+        out.write(f"Sandbox users and current codes: {config.issuer}/sandbox\n")
+
+
 def print_credentials(config: StepupConfig, out: TextIO) -> None:
     from provider.factors import totp
 
@@ -120,8 +128,7 @@ def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     if args.config and not args.port:
         port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
     app = create_app(config, database_url=_database_url(args))
-    out.write(f"Issuer: {config.issuer}\n")
-    out.write(f"Discovery: {config.issuer}/.well-known/openid-configuration\n")
+    print_provider_links(config, out)
     if builtin:
         print_credentials(config, out)
     _serve([("Provider", app, args.host, port)], out, None)
@@ -159,10 +166,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | 
     if args.config and not args.provider_port:
         pport = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
     provider_app, api_app = build_sandbox(config, _database_url(args))
-    out.write(f"Issuer: {config.issuer}\n")
-    out.write(f"Discovery: {config.issuer}/.well-known/openid-configuration\n")
-    if config.provider.sandbox:
-        out.write(f"Sandbox users and current codes: {config.issuer}/sandbox\n")
+    print_provider_links(config, out)
     out.write(f"Demo bank API: http://{args.host}:{aport}/accounts\n")
     if builtin:
         print_credentials(config, out)
