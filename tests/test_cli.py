@@ -1,0 +1,79 @@
+"""``stepup totp USER`` and the ``demo`` command's arguments, through ``stepup.cli.main``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from provider import create_app
+from provider.factors import totp
+from provider.models import User
+from stepup.cli import build_parser, main, sandbox_config
+
+ALICE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+BOB_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+T0 = 1795262400  # 2026-11-21 12:00:00 UTC
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+@freeze_time("2026-11-21 12:00:00")
+def test_totp_prints_the_current_code_of_a_configured_user(tmp_path: Path) -> None:
+    code, out = run("totp", "alice", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    assert code == 0
+    assert out == f"{totp.code_at(ALICE_SECRET, T0)}\n"
+
+
+def test_totp_follows_the_clock(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    with freeze_time("2026-11-21 12:00:00") as frozen:
+        first = run("totp", "alice", "--database", db)[1]
+        frozen.tick(30)
+        second = run("totp", "alice", "--database", db)[1]
+    assert (first, second) == (
+        f"{totp.code_at(ALICE_SECRET, T0)}\n",
+        f"{totp.code_at(ALICE_SECRET, T0 + 30)}\n",
+    )
+
+
+@freeze_time("2026-11-21 12:00:00")
+def test_totp_reads_a_secret_enrolled_in_the_flow_from_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stepup.db'}"
+    app = create_app(sandbox_config(), database_url=url)
+    with app.extensions["stepup_provider"].db.session() as s:
+        s.query(User).filter_by(username="bob").one().totp_secret = BOB_SECRET
+        s.commit()
+    assert run("totp", "bob", "--database", url) == (0, f"{totp.code_at(BOB_SECRET, T0)}\n")
+
+
+def test_totp_for_a_user_without_the_factor_fails_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("totp", "bob", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    assert (code, out) == (1, "")
+    assert capsys.readouterr().err == "stepup totp: 'bob' has no TOTP factor\n"
+
+
+def test_totp_reads_users_from_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "stepup.toml"
+    source = Path(__file__).parent.parent / "stepup" / "sandbox.toml"
+    config.write_text(source.read_text().replace(ALICE_SECRET, BOB_SECRET))
+    with freeze_time("2026-11-21 12:00:00"):
+        code, out = run("totp", "alice", "--config", str(config), "--database",
+                        f"sqlite:///{tmp_path / 'none.db'}")  # fmt: skip
+    assert (code, out) == (0, f"{totp.code_at(BOB_SECRET, T0)}\n")
+
+
+def test_demo_arguments() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).color == "auto"
+    args = parser.parse_args(["demo", "--step", "--color", "never"])
+    assert (args.step, args.color) == (True, "never")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--color", "sometimes"])

@@ -1,0 +1,189 @@
+"""``stepup demo``: every scene behaves as narrated, and the narration says so.
+
+One full run, plain text, checked line by line for what a learner must see; one run with
+``--step`` and colour; one run whose scene fails, which must exit non-zero. The narration's
+formatting is tested without servers.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from client_sdk import ApiResponseReceived
+from stepup import demo
+from stepup.demo import SCENES, Scene, run_demo
+from stepup.narration import Check, Narrator, Style, path_of, split_header
+
+pytestmark = pytest.mark.e2e
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture(scope="module")
+def plain() -> tuple[int, str]:
+    out = io.StringIO()
+    code = run_demo(step=False, color="auto", out=out)  # a StringIO is not a terminal
+    return code, out.getvalue()
+
+
+def scene(output: str, number: int) -> str:
+    start = output.index(f"Scene {number}/6")
+    end = output.find(f"Scene {number + 1}/6")
+    return output[start : end if end != -1 else None]
+
+
+def test_every_scene_behaves_and_the_run_exits_0(plain: tuple[int, str]) -> None:
+    code, output = plain
+    assert code == 0, output
+    assert "✗" not in output
+    assert "6/6 scenes behaved as described." in output
+    assert not ANSI.search(output), "plain text when not on a terminal"
+
+
+def test_scene_1_reads_with_the_everyday_token(plain: tuple[int, str]) -> None:
+    text = scene(plain[1], 1)
+    assert "authorization request with no acr_values, no max_age, no prompt" in text
+    assert "provider asks      password (pwd)\n" in text
+    assert "acr=urn:stepup:loa:1  amr=[pwd]  auth_time=" in text
+    assert "SDK → API          GET /accounts   (Bearer token with acr=urn:stepup:loa:1)" in text
+    assert "API → SDK          200 OK" in text
+
+
+def test_scene_2_shows_the_challenge_and_asks_only_the_otp(plain: tuple[int, str]) -> None:
+    text = scene(plain[1], 2)
+    assert "API → SDK          401 Unauthorized" in text
+    assert 'WWW-Authenticate: Bearer error="insufficient_user_authentication",' in text
+    assert 'acr_values="urn:stepup:loa:2",' in text
+    assert "max_age=3600" in text
+    assert "authorization request with acr_values=urn:stepup:loa:2, max_age=3600, no" in text
+    assert "provider asks      one-time code (otp)\n" in text
+    assert "password (pwd)" not in text
+    assert "✓ only the OTP was asked: the provider's session already had the password" in text
+    assert "acr=urn:stepup:loa:2  amr=[pwd, otp, mfa]" in text
+    assert "API → SDK          201 Created" in text
+
+
+def test_scene_3_has_no_step_up(plain: tuple[int, str]) -> None:
+    text = scene(plain[1], 3)
+    assert "✓ one request, 201 Created: no step-up on the second transfer" in text
+    assert "401" not in text
+    assert "authorization request" not in text
+
+
+def test_scene_4_moves_the_clock_and_logs_in_afresh(plain: tuple[int, str]) -> None:
+    text = scene(plain[1], 4)
+    assert "sandbox clock moved forward 6 minutes" in text
+    assert "max_age=300" in text
+    assert "authorization request with acr_values=urn:stepup:loa:2, max_age=300" in text
+    assert text.index("provider asks      password (pwd)") < text.index(
+        "provider asks      one-time code (otp)"
+    )
+    assert "✓ a fresh login: the provider asked for the password and the OTP again" in text
+
+
+def test_scene_5_shows_the_providers_error_and_the_typed_sdk_error(
+    plain: tuple[int, str],
+) -> None:
+    text = scene(plain[1], 5)
+    assert "/otp   → 401 Unauthorized" in text
+    assert 'provider says      "That is not right. Check it and try again."' in text
+    assert "SDK raises         LoginFailed:" in text
+    assert "201 Created" not in text
+
+
+def test_scene_6_fails_bounded(plain: tuple[int, str]) -> None:
+    text = scene(plain[1], 6)
+    assert 'acr_values="urn:stepup:loa:3"' in text
+    assert "SDK raises         LevelNotReached:" in text
+    assert "SDK                stopped after 1 API request and 1 authorization request" in text
+    assert "SDK raises         UnmetAuthenticationRequirements:" in text
+    # once per SDK configuration: never a retry loop
+    assert text.count("SDK → API          GET /vault") == 2
+
+
+def test_step_waits_for_enter_and_colour_can_be_forced() -> None:
+    out = io.StringIO()
+    code = run_demo(step=True, color="always", out=out, stdin=io.StringIO("\n" * 5))
+    output = out.getvalue()
+    assert code == 0, ANSI.sub("", output)
+    assert output.count("[Enter] for the next scene") == 5
+    assert "\x1b[32m✓\x1b[0m" in output
+
+
+def test_a_scene_that_misbehaves_makes_the_run_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(d: demo.Demo) -> list[Check]:
+        return [Check(True, "this went well"), Check(False, "this did not")]
+
+    def crashing(d: demo.Demo) -> list[Check]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(
+        demo, "SCENES", (Scene("Broken", "…", broken), Scene("Crashing", "…", crashing))
+    )
+    out = io.StringIO()
+    assert run_demo(step=False, color="never", out=out) == 1
+    output = out.getvalue()
+    assert "  ✗ this did not" in output
+    assert "  ✗ the scene broke: RuntimeError: boom" in output
+    assert "0/2 scenes behaved as described." in output
+
+
+def test_six_scenes() -> None:
+    assert len(SCENES) == 6
+
+
+# --- narration, without servers --------------------------------------------------------------
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "choice", "color"),
+    [
+        (io.StringIO(), "auto", False),
+        (FakeTTY(), "auto", True),
+        (FakeTTY(), "never", False),
+        (io.StringIO(), "always", True),
+    ],
+)
+def test_colour_only_on_a_terminal_unless_told(
+    stream: io.StringIO, choice: str, color: bool
+) -> None:
+    assert Style.for_stream(stream, choice).color is color
+
+
+def test_ascii_symbols_when_the_stream_cannot_encode_them() -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    style = Style.for_stream(stream, "never")
+    assert (style.arrow, style.ok_mark, style.fail_mark) == ("->", "OK", "FAIL")
+
+
+def test_challenge_header_is_cut_between_parameters_only() -> None:
+    value = 'Bearer error="insufficient_user_authentication", error_description="a, b", max_age=5'
+    assert split_header(value) == [
+        'Bearer error="insufficient_user_authentication",',
+        'error_description="a, b",',
+        "max_age=5",
+    ]
+
+
+def test_paths_shorten_opaque_ids() -> None:
+    url = "http://127.0.0.1:1/interaction/Hh-dYIdjFoQDUwceEolW-OuY6_1WjTM8/otp?x=1"
+    assert path_of(url) == "/interaction/Hh-dYI…/otp?…"
+
+
+def test_response_line_shows_status_and_challenge() -> None:
+    out = io.StringIO()
+    narrator = Narrator(out, Style(False), now=lambda: 0, names={})
+    narrator(ApiResponseReceived("GET", "http://api/x", 401, ('Bearer error="x", max_age=1',)))
+    assert out.getvalue() == (
+        "  API → SDK          401 Unauthorized\n"
+        '                     WWW-Authenticate: Bearer error="x",\n'
+        "                         max_age=1\n"
+    )
