@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -52,7 +51,7 @@ from .step_up import (
     combine,
     decide,
 )
-from .validation import TokenValidator
+from .validation import TokenValidator, wall_clock
 
 __all__ = ["DynamicRequirement", "RouteSpec", "StepUp", "current_auth", "public", "require"]
 
@@ -70,6 +69,7 @@ _G_KEY = "_stepup_auth"
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_BEARER_FAST = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
 
 
@@ -149,7 +149,7 @@ class StepUp:
         validator: TokenValidator,
         acr_order: AcrOrder | Sequence[str] = (),
         routes: Iterable[RouteSpec] = (),
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         realm: str | None = None,
         protect_all: bool = True,
     ) -> None:
@@ -157,7 +157,7 @@ class StepUp:
         self.order = (
             acr_order if isinstance(acr_order, AcrOrder) else AcrOrder.from_values(acr_order)
         )
-        self.clock = clock
+        self.clock = clock or wall_clock
         self.realm = realm
         self.protect_all = protect_all
         self._routes: dict[tuple[str, str], Requirement] = {}
@@ -244,17 +244,19 @@ class StepUp:
         return plan
 
     def _enforce(self) -> Response | None:
-        rule = request.url_rule
-        if rule is None or request.endpoint is None:
+        # The proxy costs a lookup per attribute; this runs on every request.
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        rule = req.url_rule
+        if rule is None or req.endpoint is None:
             return None  # 404/405: Flask answers
-        method = "GET" if request.method == "HEAD" else request.method
+        method = "GET" if req.method == "HEAD" else req.method
         if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
             return None
-        plan = self._plan(request.endpoint, method, rule.rule, request.path)
+        plan = self._plan(req.endpoint, method, rule.rule, req.path)
         if not plan.protected:
             return None
         try:
-            token = _bearer_token(request)
+            token = _bearer_token(req)
             if token is None:
                 return self._response(
                     401, bearer_challenge(realm=self.realm),
@@ -280,7 +282,7 @@ class StepUp:
         context = AuthContext.from_claims(claims, self.clock())
         requirement = plan.static
         if plan.dynamic:
-            requirement = combine([requirement, *(d(request) for d in plan.dynamic)], self.order)
+            requirement = combine([requirement, *(d(req) for d in plan.dynamic)], self.order)
         decision = decide(context, requirement, self.order)
         if isinstance(decision, InsufficientScope):
             return self._response(
@@ -319,11 +321,15 @@ class StepUp:
 def _bearer_token(req: Request) -> str | None:
     """The token from ``Authorization: Bearer``, ``None`` when the request carries no credentials
     we support, :class:`InvalidRequest` when it is malformed or uses several methods."""
-    header = req.headers.get("Authorization")
+    header = req.environ.get("HTTP_AUTHORIZATION")
+    if header is not None and not req.query_string and req.method in ("GET", "HEAD"):
+        fast = _BEARER_FAST.fullmatch(header)
+        if fast is not None:
+            return fast.group(1)
     in_query = b"access_token" in req.query_string and "access_token" in req.args
     in_body = (
-        req.mimetype == "application/x-www-form-urlencoded"
-        and req.method not in ("GET", "HEAD")
+        req.method not in ("GET", "HEAD", "OPTIONS")
+        and req.mimetype == "application/x-www-form-urlencoded"
         and "access_token" in req.form
     )
     if (header is not None and (in_query or in_body)) or (in_query and in_body):

@@ -13,14 +13,13 @@ Same contract as :class:`resource_api.validation.JwtAccessTokenValidator`: verif
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
 from .errors import InvalidToken, KeySetUnavailable
-from .validation import Fetch, FetchError, http_fetch
+from .validation import Fetch, FetchError, http_fetch, wall_clock
 
 __all__ = ["IntrospectionValidator", "Post", "http_post"]
 
@@ -58,7 +57,7 @@ class IntrospectionValidator:
         introspection_endpoint: str | None = None,
         fetch: Fetch | None = None,
         post: Post | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         leeway: float = 30.0,
         cache_ttl: float = 60.0,
         cache_size: int = 10_000,
@@ -69,7 +68,7 @@ class IntrospectionValidator:
         self._endpoint = introspection_endpoint
         self._fetch = fetch or http_fetch()
         self._post = post or http_post()
-        self.clock = clock
+        self.clock = clock or wall_clock
         self.leeway = leeway
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size

@@ -156,52 +156,58 @@ def _numeric(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class AuthContext:
-    """The authentication behind a call, as handlers read it.
+    """The authentication behind a call, as handlers read it, over the token's verified claims.
 
     ``authentication_policy`` is the token's ``acr``; ``authentication_time`` its ``auth_time``;
-    both ``None`` when the token lacks them (or carries a value of the wrong type).
+    both ``None`` when the token lacks them (or carries a value of the wrong type). Each attribute
+    is read from the claims when asked for: building a context costs nothing per request.
     """
 
-    sub: str
-    scope: frozenset[str]
-    authentication_policy: str | None
-    authentication_time: float | None
-    amr: tuple[str, ...]
-    client_id: str | None
+    claims: Mapping[str, Any]
     now: float
-    claims: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any], now: float) -> AuthContext:
-        """Read the context from verified claims, tolerating missing or wrongly typed claims."""
-        scope_claim = claims.get("scope")
-        if isinstance(scope_claim, str):
-            scope = frozenset(scope_claim.split())
-        elif isinstance(scope_claim, list):
-            scope = frozenset(s for s in scope_claim if isinstance(s, str))
-        else:
-            scope = frozenset()
-        acr = claims.get("acr")
-        amr = claims.get("amr")
-        sub = claims.get("sub")
-        client_id = claims.get("client_id")
-        return cls(
-            sub=sub if isinstance(sub, str) else "",
-            scope=scope,
-            authentication_policy=acr if isinstance(acr, str) and acr else None,
-            authentication_time=_numeric(claims.get("auth_time")),
-            amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
-            client_id=client_id if isinstance(client_id, str) else None,
-            now=now,
-            claims=claims,
-        )
+        return cls(claims, now)
+
+    @property
+    def sub(self) -> str:
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else ""
+
+    @property
+    def scope(self) -> frozenset[str]:
+        scope = self.claims.get("scope")
+        if isinstance(scope, str):
+            return frozenset(scope.split())
+        if isinstance(scope, list):
+            return frozenset(s for s in scope if isinstance(s, str))
+        return frozenset()
+
+    @property
+    def authentication_policy(self) -> str | None:
+        acr = self.claims.get("acr")
+        return acr if isinstance(acr, str) and acr else None
+
+    @property
+    def authentication_time(self) -> float | None:
+        return _numeric(self.claims.get("auth_time"))
 
     @property
     def authentication_age(self) -> float | None:
         """Seconds since the user last authenticated (``now - auth_time``), or ``None``."""
-        if self.authentication_time is None:
-            return None
-        return self.now - self.authentication_time
+        auth_time = self.authentication_time
+        return None if auth_time is None else self.now - auth_time
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        amr = self.claims.get("amr")
+        return tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else ()
+
+    @property
+    def client_id(self) -> str | None:
+        client_id = self.claims.get("client_id")
+        return client_id if isinstance(client_id, str) else None
 
 
 @dataclass(frozen=True)
@@ -244,7 +250,8 @@ def _levels(values: Sequence[str]) -> str:
 def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> Decision:
     """Whether the call described by ``context`` meets ``requirement``; ``context.now`` is "now"."""
     if requirement.scope:
-        missing = [s for s in requirement.scope if s not in context.scope]
+        granted = context.scope
+        missing = [s for s in requirement.scope if s not in granted]
         if missing:
             return InsufficientScope(
                 requirement.scope, f"this request needs the scope {' '.join(requirement.scope)}"

@@ -40,6 +40,7 @@ __all__ = [
     "JwtAccessTokenValidator",
     "TokenValidator",
     "http_fetch",
+    "wall_clock",
 ]
 
 #: Asymmetric JWS algorithms only (RFC 7518 §3.3-3.5, RFC 8037). Never ``none``, never HMAC: an HMAC
@@ -48,6 +49,12 @@ DEFAULT_ALGORITHMS: tuple[str, ...] = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
 _ASYMMETRIC = frozenset(DEFAULT_ALGORITHMS)
+
+
+def wall_clock() -> float:
+    """``time.time()``, looked up at each call so that freezegun and friends can move it."""
+    return time.time()
+
 
 #: GET a URL and return the parsed JSON document; raise on any failure.
 Fetch = Callable[[str], Any]
@@ -93,14 +100,14 @@ class JwksCache:
         *,
         jwks_uri: str | None = None,
         fetch: Fetch | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         min_refetch_interval: float = 30.0,
         refresh_interval: float = 3600.0,
     ) -> None:
         self.issuer = issuer
         self._jwks_uri = jwks_uri
         self._fetch = fetch or http_fetch()
-        self._clock = clock
+        self._clock = clock or wall_clock
         self.min_refetch_interval = min_refetch_interval
         self.refresh_interval = refresh_interval
         self._by_kid: dict[str, tuple[Key, str | None]] = {}
@@ -252,7 +259,7 @@ class JwtAccessTokenValidator:
         fetch: Fetch | None = None,
         algorithms: Collection[str] = DEFAULT_ALGORITHMS,
         leeway: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         cache_size: int = 10_000,
         max_token_length: int = 16_384,
     ) -> None:
@@ -265,8 +272,8 @@ class JwtAccessTokenValidator:
         self.audience = audience
         self.algorithms = frozenset(algorithms)
         self.leeway = leeway
-        self.clock = clock
-        self.keys = keys or JwksCache(issuer, jwks_uri=jwks_uri, fetch=fetch, clock=clock)
+        self.clock = clock or wall_clock
+        self.keys = keys or JwksCache(issuer, jwks_uri=jwks_uri, fetch=fetch, clock=self.clock)
         self.keys.on_keys_removed = self._forget_kids
         self.cache_size = cache_size
         self.max_token_length = max_token_length

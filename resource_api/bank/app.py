@@ -8,7 +8,6 @@ its aliases are equivalent; later levels are stronger).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
@@ -18,7 +17,7 @@ from stepup.config import StepupConfig
 
 from ..flask_ext import StepUp
 from ..step_up import AcrOrder
-from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch
+from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
 from .store import BankStore, make_engine
 from .views import bp
 
@@ -41,7 +40,7 @@ def create_app(
 ) -> Flask:
     """The demo bank API. Discovery and the JWKS are fetched on the first request, not here, so the
     provider may start after the API (the sandbox runs both in one process)."""
-    now = clock or time.time
+    now = clock or wall_clock
     app = Flask("resource_api.bank")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
