@@ -30,7 +30,8 @@ def metadata() -> dict[str, Any]:
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "userinfo_signing_alg_values_supported": ["none"],
+        # No userinfo_signing_alg_values_supported: those are the algorithms of a userinfo
+        # response encoded as a JWT, and userinfo answers plain JSON only.
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
