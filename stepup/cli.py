@@ -179,30 +179,52 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | 
 
 
 def cmd_totp(args: argparse.Namespace, out: TextIO) -> int:
-    from sqlalchemy import select
-
     from provider.clock import Clock
-    from provider.db import Database
     from provider.factors import totp
-    from provider.models import User
 
     config, _ = _load(args, f"http://{DEFAULT_HOST}:{DEFAULT_PROVIDER_PORT}")
-    secret = next((u.totp_secret for u in config.users if u.username == args.user), None)
-    if secret is None and Path(_db_path(_database_url(args))).exists():
-        # Enrolled in the flow: the secret is only in the database.
-        db = Database(_database_url(args))
-        with db.session() as s:
-            secret = s.scalar(select(User.totp_secret).where(User.username == args.user))
-    if secret is None:
-        sys.stderr.write(f"stepup totp: {args.user!r} has no TOTP factor\n")
+    known, secret = _totp_secret_in_database(_database_url(args), args.user)
+    if not known:
+        # Not (yet) in a database: the config file is what the provider will seed.
+        user = next((u for u in config.users if u.username == args.user), None)
+        known, secret = user is not None, user.totp_secret if user else None
+    if not known:
+        sys.stderr.write(f"stepup totp: no user {args.user!r} in the config or the database\n")
         return 1
-    now = Clock().now()
-    out.write(f"{totp.code_at(secret, now)}\n")
+    if secret is None:
+        sys.stderr.write(
+            f"stepup totp: {args.user!r} has no TOTP factor yet; "
+            "it is set up at the user's first step-up\n"
+        )
+        return 1
+    out.write(f"{totp.code_at(secret, Clock().now())}\n")
     return 0
 
 
-def _db_path(url: str) -> str:
-    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+def _totp_secret_in_database(url: str, username: str) -> tuple[bool, str | None]:
+    """(user found, secret) from the provider's database; (False, None) when there is none.
+
+    The database is authoritative: a secret enrolled during a login is only there.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from provider.db import Database
+    from provider.models import User
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False, None  # don't create an empty database file just to look
+    db = Database(url)
+    try:
+        with db.session() as s:
+            row = s.execute(
+                select(User.username, User.totp_secret).where(User.username == username)
+            ).first()
+    except SQLAlchemyError:
+        return False, None  # no provider tables there yet
+    finally:
+        db.dispose()
+    return (True, row.totp_secret) if row else (False, None)
 
 
 def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
@@ -285,6 +307,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"stepup: configuration error: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # `stepup demo | head`: the reader went away; not an error worth a message.
+        sys.stderr.close()
+        return 0
     except OSError as exc:
         sys.stderr.write(f"stepup: {exc}\n")
         return 1

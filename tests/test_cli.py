@@ -57,7 +57,9 @@ def test_totp_for_a_user_without_the_factor_fails_with_a_message(
 ) -> None:
     code, out = run("totp", "bob", "--database", f"sqlite:///{tmp_path / 'none.db'}")
     assert (code, out) == (1, "")
-    assert capsys.readouterr().err == "stepup totp: 'bob' has no TOTP factor\n"
+    assert capsys.readouterr().err == (
+        "stepup totp: 'bob' has no TOTP factor yet; it is set up at the user's first step-up\n"
+    )
 
 
 def test_totp_reads_users_from_a_config_file(tmp_path: Path) -> None:
@@ -77,3 +79,35 @@ def test_demo_arguments() -> None:
     assert (args.step, args.color) == (True, "never")
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--color", "sometimes"])
+
+
+def test_totp_for_an_unknown_user_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("totp", "mallory", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    assert (code, out) == (1, "")
+    assert (
+        capsys.readouterr().err == "stepup totp: no user 'mallory' in the config or the database\n"
+    )
+    assert not (tmp_path / "none.db").exists()  # looking does not create a database
+
+
+@freeze_time("2026-11-21 12:00:00")
+def test_totp_with_a_database_without_provider_tables_uses_the_config(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE unrelated (x INTEGER)")
+    code, out = run("totp", "alice", "--database", f"sqlite:///{tmp_path / 'other.db'}")
+    assert (code, out) == (0, f"{totp.code_at(ALICE_SECRET, T0)}\n")
+
+
+@freeze_time("2026-11-21 12:00:00")
+def test_totp_reads_a_secret_enrolled_on_postgresql(postgres_url: str) -> None:
+    app = create_app(sandbox_config(), database_url=postgres_url)
+    db = app.extensions["stepup_provider"].db
+    with db.session() as s:
+        bob = s.query(User).filter_by(username="bob").one()
+        bob.totp_secret = BOB_SECRET
+        s.commit()
+    code, out = run("totp", "bob", "--database", postgres_url)
+    assert (code, out) == (0, f"{totp.code_at(BOB_SECRET, T0)}\n")
