@@ -11,6 +11,8 @@ the decisions live in ``authn_policy`` and the checks in ``login``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +21,8 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -229,11 +233,7 @@ def _resolve_login_hint(op: Provider, authn: AuthnRequest) -> AuthnRequest:
     if authn.login_hint is None:
         return authn
     with op.db.session() as s:
-        from sqlalchemy import func, select
-
         hinted = s.scalar(select(User).where(func.lower(User.username) == authn.login_hint.lower()))
-    from dataclasses import replace
-
     return replace(authn, login_hint=hinted.subject if hinted else None)
 
 
@@ -430,34 +430,42 @@ def password(interaction_id: str) -> BaseResponse:
 
 @bp.post("/interaction/<interaction_id>/otp")
 def otp(interaction_id: str) -> BaseResponse:
-    step = _form_step(interaction_id)
-    if isinstance(step, BaseResponse):
-        return step
-    op, interaction, client = step
-    row, user = _current_login(op)
-    if row is None or user is None:
-        return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
-    code = request.form.get("code", "")
-    with op.db.session() as s:
-        result = login.check_totp(s, op.throttling, user, code, op.clock.now())
-    if not result.ok:
-        return _retry(op, interaction, client, result, MESSAGES.get(result.outcome, ""))
-    return _factor_verified(op, interaction, row, user, "otp")
+    def check(s: Session, op: Provider, user: User, code: str, _: Interaction) -> login.Result:
+        return login.check_totp(s, op.throttling, user, code, op.clock.now())
+
+    return _one_time_code(interaction_id, check)
 
 
 @bp.post("/interaction/<interaction_id>/enrol")
 def enrol(interaction_id: str) -> BaseResponse:
+    def check(
+        s: Session, op: Provider, user: User, code: str, interaction: Interaction
+    ) -> login.Result | None:
+        secret = interaction.pending_totp_secret
+        if secret is None or user.totp_secret is not None:
+            return None  # nothing to confirm (already enrolled, or no secret offered)
+        return login.check_enrolment_code(s, op.throttling, user, secret, code, op.clock.now())
+
+    return _one_time_code(interaction_id, check)
+
+
+CodeCheck = Callable[[Session, Provider, User, str, Interaction], "login.Result | None"]
+
+
+def _one_time_code(interaction_id: str, check: CodeCheck) -> BaseResponse:
+    """A posted one-time code: verify it for the session's user, then record the OTP factor."""
     step = _form_step(interaction_id)
     if isinstance(step, BaseResponse):
         return step
     op, interaction, client = step
     row, user = _current_login(op)
-    secret = interaction.pending_totp_secret
-    if row is None or user is None or secret is None or user.totp_secret is not None:
+    result = None
+    if row is not None and user is not None:
+        with op.db.session() as s:
+            result = check(s, op, user, request.form.get("code", ""), interaction)
+    if result is None or user is None:
+        # No session, or nothing to verify: the interaction page shows what is needed now.
         return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
-    code = request.form.get("code", "")
-    with op.db.session() as s:
-        result = login.check_enrolment_code(s, op.throttling, user, secret, code, op.clock.now())
     if not result.ok:
         return _retry(op, interaction, client, result, MESSAGES.get(result.outcome, ""))
     return _factor_verified(op, interaction, row, user, "otp")
