@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request, grants
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -40,7 +42,9 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import request as flask_request
+from flask.wrappers import Request as FlaskRequest
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from . import store
 from .models import Client, Grant, User
@@ -368,6 +372,74 @@ class StepupIssuer(IssuerParameter):  # type: ignore[misc]
         return self.issuer
 
 
+PARAMETER_NAME = re.compile(r"[a-z_]{1,40}")
+
+
+class FormPayload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, params: MultiDict[str, str]) -> None:
+        self.params = params
+
+    @property
+    def data(self) -> MultiDict[str, str]:
+        return self.params
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        values: defaultdict[str, list[str]] = defaultdict(list)
+        for k, v in self.params.items(multi=True):
+            values[k].append(v)
+        return values
+
+
+class FormRequest(FlaskOAuth2Request):  # type: ignore[misc]
+    """A request to the token, introspection or revocation endpoint: its form body only.
+
+    Authlib reads ``request.values``, the query string merged with the body. RFC 6749 §2.3.1:
+    client credentials "MUST NOT be included in the request URI", and §3.2 has the token request
+    in the entity-body, so nothing is read from the URI. §3.2 also: "Parameters sent without a
+    value MUST be treated as if they were omitted from the request."
+    """
+
+    def __init__(self, request: FlaskRequest) -> None:
+        super().__init__(request)
+        self.params: MultiDict[str, str] = MultiDict(
+            [(k, v) for k, v in request.form.items(multi=True) if v]
+        )
+        self.payload = FormPayload(self.params)
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        return MultiDict()
+
+    @property
+    def form(self) -> MultiDict[str, str]:
+        return self.params
+
+    def repeated(self) -> InvalidRequestError | None:
+        """RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than
+        once." The error naming the first one that is, if any."""
+        name = next((k for k in self.params if len(self.params.getlist(k)) > 1), None)
+        if name is None:
+            return None
+        # RFC 6749 §5.2: error_description is limited to printable ASCII without '"' and '\\';
+        # a name is echoed only when it is a plain parameter name.
+        if PARAMETER_NAME.fullmatch(name):
+            return InvalidRequestError(f"Parameter repeated: {name}.")
+        return InvalidRequestError("A parameter is repeated.")
+
+
+def _client_secret_basic(query_client: Any, request: OAuth2Request) -> Any:
+    """Authlib's ``client_secret_basic``, answering a malformed header as "no credentials".
+
+    Authlib raises ``ValueError`` on ``Basic`` followed by only spaces and
+    ``UnicodeDecodeError`` on credentials that are not UTF-8: a 500 for a bad header.
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except ValueError:
+        return None
+
+
 class Server(FlaskAuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask server, able to finish an authorization request saved earlier."""
 
@@ -376,11 +448,19 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
-        return FlaskOAuth2Request(flask_request)
+        return FormRequest(flask_request)
+
+    def create_endpoint_response(self, name: str, request: Any = None) -> Any:
+        oauth_request = self.create_oauth2_request(request)
+        if isinstance(oauth_request, FormRequest) and (error := oauth_request.repeated()):
+            return self.handle_error_response(oauth_request, error)
+        return super().create_endpoint_response(name, oauth_request)
 
     def create_token_response(self, request: Any = None) -> Any:
         oauth_request = self.create_oauth2_request(request)
         try:
+            if isinstance(oauth_request, FormRequest) and (error := oauth_request.repeated()):
+                raise error
             # RFC 6749 §5.2 invalid_request: "The request is missing a required parameter";
             # Authlib answers a missing grant_type with unsupported_grant_type.
             if not oauth_request.payload.grant_type:
@@ -416,6 +496,7 @@ def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
     server._query_client = context.query_client
     server._save_token = lambda token, request: None  # tokens are recorded when minted
     server.scopes_supported = scopes
+    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
@@ -426,7 +507,8 @@ def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
 
 
 def find_client(session: Any, client_id: str | None) -> ClientAdapter | None:
-    if not client_id:
+    # PostgreSQL text cannot hold NUL: such an id would fail the query instead of matching nothing.
+    if not client_id or "\x00" in client_id:
         return None
     row = session.scalar(select(Client).where(Client.client_id == client_id))
     return ClientAdapter(row) if row else None

@@ -42,12 +42,19 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> BaseResponse:
         status = exc.code or 500
+        response: BaseResponse
         if _wants_json():
             error = "invalid_request" if status < 500 else "server_error"
             response = jsonify(error=error, error_description=exc.description)
             response.status_code = status
-            return response
-        return error_page(status, exc.name, exc.description or "")
+        else:
+            response = error_page(status, exc.name, exc.description or "")
+        # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405
+        # (Method Not Allowed) response"; Werkzeug puts it on the exception, not our body.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> BaseResponse:
