@@ -280,7 +280,11 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 f"this request needs a login within the last {requirement.max_age} seconds; "
                 "the token does not say when the user authenticated (no auth_time claim)"
             )
-        elif age > requirement.max_age:
+        # Whole seconds, as the provider counts them: auth_time is a NumericDate in seconds and
+        # the provider decides "now - auth_time > max_age" on whole seconds. Comparing fractions
+        # would refuse, at 300.5 s, a token the provider had just judged fresh at 300 s — and the
+        # client's step-up would end in a second challenge instead of a transfer.
+        elif math.floor(age) > requirement.max_age:
             problems.append(
                 f"this request needs a login within the last {requirement.max_age} seconds; "
                 f"the user's last login was {int(age)} seconds ago"

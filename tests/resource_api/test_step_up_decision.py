@@ -81,6 +81,19 @@ def test_max_age_boundary(age: int, allowed: bool) -> None:
         assert "301 seconds ago" in decision.description  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("elapsed", "allowed"), [(300.0, True), (300.5, True), (300.999, True), (301.0, False)]
+)
+def test_max_age_counts_whole_seconds_like_the_provider(elapsed: float, allowed: bool) -> None:
+    # The provider re-authenticates only when whole seconds exceed max_age; an API counting
+    # fractions would challenge, at 300.5 s, the token the provider just issued without a login.
+    auth_time = 1_700_000_000
+    context = AuthContext.from_claims(
+        {"sub": "alice", "acr": LOA1, "auth_time": auth_time}, auth_time + elapsed
+    )
+    assert isinstance(decide(context, Requirement(max_age=300), ORDER), Allow) is allowed
+
+
 def test_max_age_zero_needs_a_login_this_second() -> None:
     assert decide(ctx(auth_time=int(NOW)), Requirement(max_age=0), ORDER) == Allow()
     assert isinstance(decide(ctx(auth_time=int(NOW) - 1), Requirement(max_age=0), ORDER), Challenge)
