@@ -134,3 +134,42 @@ def test_sandbox_minted_tokens_validate(op: Flask, config: StepupConfig) -> None
     assert claims["acr"] == LOA2
     with pytest.raises(InvalidToken):
         validator.validate(response.json["access_token"] + "x")
+
+
+def test_introspection_mode_against_the_real_provider(
+    op: Flask, config: StepupConfig, frozen: FrozenDateTimeFactory
+) -> None:
+    """RFC 7662 mode: the API asks the provider's /introspect, authenticating as a confidential
+    client, and enforces step-up on the acr and auth_time the provider answers with."""
+    from resource_api import IntrospectionValidator
+    from resource_api.step_up import AcrOrder, Allow, AuthContext, Requirement, decide
+
+    op_http = op.test_client()
+
+    def fetch(url: str) -> Any:
+        return op_http.get(url[len(config.issuer) :]).json
+
+    def post(url: str, form: Any, auth: tuple[str, str]) -> Any:
+        return op_http.post(url[len(config.issuer) :], data=dict(form), auth=auth).json
+
+    validator = IntrospectionValidator(
+        config.api_issuer, config.api.audience, client_id="bank-web",
+        client_secret="bank-web-secret", fetch=fetch, post=post,
+    )  # fmt: skip
+    client = Client(Browser(op))
+    tokens = client.tokens(acr_values=LOA2)
+    claims = validator.validate(tokens["access_token"])
+    assert (claims["acr"], claims["amr"]) == (LOA2, ["pwd", "otp", "mfa"])
+    order = AcrOrder.from_levels([(LOA1,), (LOA2,)])
+    now = frozen().timestamp()  # type: ignore[operator]
+    context = AuthContext.from_claims(claims, now)
+    assert decide(context, Requirement(acr_values=(LOA2,), max_age=300), order) == Allow()
+
+    # Revoked at the provider: introspection says inactive, and the API refuses the token.
+    revoked = op_http.post(
+        "/revoke", data={"token": tokens["refresh_token"], "client_id": "bank-cli"}
+    )
+    assert revoked.status_code == 200
+    frozen.tick(61)  # past the validator's answer cache
+    with pytest.raises(InvalidToken):
+        validator.validate(tokens["access_token"])
