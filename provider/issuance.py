@@ -16,7 +16,7 @@ from . import store
 from .clock import Clock
 from .db import Database
 from .models import AuthorizationCode, Grant, User
-from .oauth import AuthenticatedUser, ClientAdapter, GrantRecord, find_client
+from .oauth import AuthenticatedUser, ClientAdapter, GrantRecord, InvalidGrantError, find_client
 from .tokens import AuthContext, TokenSigner
 
 __all__ = ["Issuance", "user_claims"]
@@ -109,11 +109,13 @@ class Issuance:
         family: str | None,
         code_id: int | None,
         grant_scope: str | None = None,
+        rotated_from: int | None = None,
     ) -> dict[str, Any]:
         """Mint the token response and record the grant, in one place for every grant type.
 
         ``scope`` is the access token's; ``grant_scope`` (default: the same) is what the grant
-        and its refresh token keep, wider when a refresh asked for less.
+        and its refresh token keep, wider when a refresh asked for less. ``rotated_from`` is the
+        grant whose refresh token this response replaces.
         """
         now = self.clock.now()
         s = self.settings
@@ -175,7 +177,20 @@ class Issuance:
                 )
             )
             db.commit()
+            if rotated_from is not None:
+                self._refuse_if_family_revoked(db, rotated_from, now)
         return token
+
+    def _refuse_if_family_revoked(self, db: Any, rotated_from: int, now: int) -> None:
+        """RFC 9700 §4.14.2: a rotated refresh token presented again revokes its family. When
+        that reuse arrives between this request's rotation and the recording of its new grant,
+        the revocation cannot have seen the new grant; the revoked parent tells, and the new
+        grant is revoked and refused here."""
+        parent_revoked = db.scalar(select(Grant.revoked_at).where(Grant.id == rotated_from))
+        if parent_revoked is not None:
+            family = db.scalar(select(Grant.family).where(Grant.id == rotated_from))
+            store.revoke_grants(db, now, Grant.family == family)
+            raise InvalidGrantError("The refresh token was used twice; its grant is revoked.")
 
     def rotate_refresh_token(self, refresh_token: str, client_id: str) -> GrantRecord | None:
         now = self.clock.now()

@@ -262,6 +262,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             nonce=None,
             family=old.row.family,
             code_id=old.row.code_id,
+            rotated_from=old.row.id,
         )
 
 

@@ -1,0 +1,170 @@
+"""Single use under concurrency: two requests racing for one authorization code or one refresh
+token, each on its own thread and database connection, on SQLite and PostgreSQL. Exactly one
+wins (DESIGN.md "Persistence and scale": one atomic statement decides, never read-then-write)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from provider.app import Provider
+from provider.issuance import Issuance
+from provider.models import Grant
+
+from .flow import Browser, Client
+
+WEB = ("bank-web", "bank-web-secret")
+ROUNDS = 3
+
+
+def race(app: Flask, send: Callable[[FlaskClient], TestResponse], n: int = 2) -> list[TestResponse]:
+    """Start ``n`` threads, line them up at a barrier, and let each send one request."""
+    barrier = threading.Barrier(n, timeout=30)
+    results: list[TestResponse | BaseException | None] = [None] * n
+
+    def run(i: int) -> None:
+        http = app.test_client()
+        try:
+            barrier.wait()
+            results[i] = send(http)
+        except BaseException as exc:  # reported below, in the test's thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    responses: list[TestResponse] = []
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+        assert r is not None
+        responses.append(r)
+    return responses
+
+
+def split(responses: list[TestResponse]) -> tuple[list[TestResponse], list[TestResponse]]:
+    won = [r for r in responses if r.status_code == 200]
+    lost = [r for r in responses if r.status_code != 200]
+    for r in lost:
+        assert (r.status_code, r.json["error"]) == (400, "invalid_grant"), r.json  # type: ignore[index]
+    return won, lost
+
+
+def active(app: Flask, token: str) -> bool:
+    response = app.test_client().post("/introspect", data={"token": token}, auth=WEB)
+    return bool(response.json["active"])  # type: ignore[index]
+
+
+def test_two_requests_racing_for_one_code(app: Flask) -> None:
+    browser = Browser(app)
+    for _ in range(ROUNDS):
+        cli = Client(browser)
+        code = cli.sign_in()["code"]
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": cli.redirect_uri,
+            "code_verifier": cli.verifier,
+            "client_id": cli.client_id,
+        }
+        won, lost = split(race(app, lambda http, d=data: http.post("/token", data=d)))  # type: ignore[misc]
+        assert (len(won), len(lost)) == (1, 1)
+        assert grants_of_code(app, won[0].json["access_token"]) == 1  # type: ignore[index]
+
+
+def test_two_requests_racing_for_one_refresh_token(app: Flask) -> None:
+    browser = Browser(app)
+    cli = Client(browser)
+    tokens = cli.tokens()
+    for _ in range(ROUNDS):
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": cli.client_id,
+        }
+        won, lost = split(race(app, lambda http, d=data: http.post("/token", data=d)))  # type: ignore[misc]
+        # Exactly one request rotated the token: its family holds exactly one new grant.
+        assert grants_in_family_of(app, tokens["access_token"]) == 2
+        # The other presented a rotated token — RFC 9700 §4.14.2 reuse — so the family is
+        # revoked, including what the rotation issued: the winner either noticed and refused
+        # (invalid_grant) or holds tokens that no longer work.
+        assert len(won) <= 1
+        assert len(lost) >= 1
+        for response in won:
+            body: dict[str, Any] = response.json  # type: ignore[assignment]
+            assert not active(app, body["refresh_token"])
+            assert not active(app, body["access_token"])
+        assert not active(app, tokens["access_token"])
+        tokens = cli.tokens()  # a fresh family for the next round
+
+
+def grants_in_family_of(app: Flask, access_token: str) -> int:
+    op: Provider = app.extensions["stepup_provider"]
+    claims = op.signer.verify(access_token, typ="at+jwt")
+    assert claims is not None
+    with op.db.session() as s:
+        family = s.scalar(select(Grant.family).where(Grant.jti == claims["jti"]))
+        return len(list(s.scalars(select(Grant.id).where(Grant.family == family))))
+
+
+def grants_of_code(app: Flask, access_token: str) -> int:
+    op: Provider = app.extensions["stepup_provider"]
+    claims = op.signer.verify(access_token, typ="at+jwt")
+    assert claims is not None
+    with op.db.session() as s:
+        code_id = s.scalar(select(Grant.code_id).where(Grant.jti == claims["jti"]))
+        return len(list(s.scalars(select(Grant.id).where(Grant.code_id == code_id))))
+
+
+def test_reuse_while_the_rotation_is_being_issued_still_revokes_the_new_tokens(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The theft window: the legitimate request has rotated the token but not yet recorded its
+    new grant when the attacker's copy arrives. The revocation must cover the new grant too."""
+    cli = Client(Browser(app))
+    tokens = cli.tokens()
+    rotated = threading.Event()
+    reused = threading.Event()
+    original = Issuance.issue
+
+    def paused_issue(self: Issuance, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("family") is not None and not rotated.is_set():
+            rotated.set()
+            assert reused.wait(timeout=30)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Issuance, "issue", paused_issue)
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": cli.client_id,
+    }
+    result: list[TestResponse] = []
+    legit = threading.Thread(
+        target=lambda: result.append(app.test_client().post("/token", data=data))
+    )
+    legit.start()
+    assert rotated.wait(timeout=30)
+    stolen = app.test_client().post("/token", data=data)
+    reused.set()
+    legit.join(timeout=60)
+
+    assert (stolen.status_code, stolen.json["error"]) == (400, "invalid_grant")  # type: ignore[index]
+    (response,) = result
+    # Either the legitimate request is refused too, or what it got no longer works.
+    if response.status_code == 200:
+        body: dict[str, Any] = response.json  # type: ignore[assignment]
+        assert not active(app, body["refresh_token"])
+        assert not active(app, body["access_token"])
+    else:
+        assert (response.status_code, response.json["error"]) == (400, "invalid_grant")  # type: ignore[index]
+    assert not active(app, tokens["access_token"])
