@@ -179,7 +179,22 @@ class Issuance:
             db.commit()
             if rotated_from is not None:
                 self._refuse_if_family_revoked(db, rotated_from, now)
+            if code_id is not None:
+                self._refuse_if_code_reused(db, code_id, now)
         return token
+
+    def _refuse_if_code_reused(self, db: Any, code_id: int, now: int) -> None:
+        """RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it. When the
+        second use arrives while the first exchange is still minting, its revocation cannot have
+        seen this grant; the code's ``reused_at`` mark tells, and the grant is revoked here."""
+        reused = db.scalar(
+            select(AuthorizationCode.reused_at).where(AuthorizationCode.id == code_id)
+        )
+        if reused is not None:
+            store.revoke_grants(db, now, Grant.code_id == code_id)
+            raise InvalidGrantError(
+                "The authorization code was used twice; its tokens are revoked."
+            )
 
     def _refuse_if_family_revoked(self, db: Any, rotated_from: int, now: int) -> None:
         """RFC 9700 §4.14.2: a rotated refresh token presented again revokes its family. When

@@ -46,7 +46,7 @@ class Result:
 def check_password(
     session: Session, throttling: store.Throttling, username: str, pw: str, now: int
 ) -> Result:
-    key = f"pwd:{username.strip().lower()}"
+    key = _throttle_key("pwd", username.strip().lower())
     wait = throttling.retry_after(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
@@ -60,10 +60,15 @@ def check_password(
     return Result(Outcome.WRONG, retry_after=lock)
 
 
+def _throttle_key(factor: str, account: str) -> str:
+    """A fixed-size key whatever the typed username (any length, any character)."""
+    return f"{factor}:{store.digest(account)}"
+
+
 def check_totp(
     session: Session, throttling: store.Throttling, user: User, code: str, now: int
 ) -> Result:
-    key = f"otp:{user.id}"
+    key = _throttle_key("otp", str(user.id))
     wait = throttling.retry_after(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
@@ -87,7 +92,7 @@ def check_enrolment_code(
     session: Session, throttling: store.Throttling, user: User, secret: str, code: str, now: int
 ) -> Result:
     """Confirm a new TOTP secret with one valid code, then store it (only if none is set)."""
-    key = f"otp:{user.id}"
+    key = _throttle_key("otp", str(user.id))
     wait = throttling.retry_after(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)

@@ -107,6 +107,9 @@ class AuthorizationCode(Base):
     session_id: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     consumed_at: Mapped[int | None] = mapped_column(Integer)
+    # Set when the code is presented again after its first use: the tokens it issued are revoked,
+    # including ones still being minted when the reuse arrived (see Issuance.issue).
+    reused_at: Mapped[int | None] = mapped_column(Integer)
 
 
 class Grant(Base):

@@ -321,6 +321,12 @@ def consume_code(session: Session, code: str, client_id: str, now: int) -> Autho
     if _rowcount(result) == 1:
         return row
     if row is not None and row.consumed_at is not None:
+        # Mark first, then revoke: an exchange still minting checks the mark after recording its
+        # grant, so whichever of the two comes second sees the other.
+        session.execute(
+            update(AuthorizationCode).where(AuthorizationCode.id == row.id).values(reused_at=now)
+        )
+        session.commit()
         revoke_grants(session, now, Grant.code_id == row.id)
     return None
 

@@ -29,7 +29,22 @@ def _wants_json() -> bool:
     return request.path.startswith(JSON_PATHS)
 
 
+def refuse_nul_bytes() -> BaseResponse | None:
+    """No parameter may hold a NUL byte: no protocol value does, and PostgreSQL text cannot
+    store one, so such input would otherwise fail a query instead of matching nothing."""
+    if not any("\x00" in v for v in request.values.values()):
+        return None
+    description = "A parameter contains a NUL byte."
+    if _wants_json():
+        response = jsonify(error="invalid_request", error_description=description)
+        response.status_code = 400
+        return response
+    return error_page(400, "Invalid request", description)
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_nul_bytes)
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> BaseResponse:
         return error_page(

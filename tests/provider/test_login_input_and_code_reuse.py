@@ -1,0 +1,71 @@
+"""Hostile input at the login pages, and a code reused while its first exchange is minting."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from provider.app import Provider
+from provider.models import Grant, User
+from provider.oauth import ClientAdapter, InvalidGrantError, find_client
+from provider.tokens import AuthContext
+
+from .flow import LOA1, Browser, Client
+
+
+@pytest.mark.parametrize("hint", ["al\x00ice", "x" * 5000], ids=["nul", "long"])
+def test_login_hint_that_the_database_cannot_hold_is_not_a_500(app: Flask, hint: str) -> None:
+    response = Client(Browser(app)).authorize(login_hint=hint)
+    assert response.status_code in (303, 400)
+    if "\x00" in hint:
+        assert response.status_code == 400
+        assert "NUL byte" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("username", "status"),
+    [("al\x00ice", 400), ("a" * 400, 401), ("ALICE", 303), ("é" * 100, 401)],
+    ids=["nul", "long", "case", "unicode"],
+)
+def test_any_typed_username_gets_an_answer_not_a_500(
+    app: Flask, username: str, status: int
+) -> None:
+    browser = Browser(app)
+    page = browser.get(Client(browser).authorize().location)
+    response = browser.submit(page, {"username": username, "current-password": "wonderland"})
+    assert response.status_code == status
+
+
+def test_long_usernames_are_throttled_too(app: Flask) -> None:
+    browser = Browser(app)
+    page = browser.get(Client(browser).authorize().location)
+    statuses = []
+    for _ in range(6):
+        page = browser.submit(page, {"username": "z" * 400, "current-password": "x"})
+        statuses.append(page.status_code)
+    assert statuses == [401, 401, 401, 401, 401, 429]
+
+
+def test_code_reused_while_its_first_exchange_is_minting_revokes_those_tokens(app: Flask) -> None:
+    """The window RFC 6749 §4.1.2's revocation would miss: the second use arrives after the
+    first consumed the code but before it recorded its grant."""
+    op: Provider = app.extensions["stepup_provider"]
+    code = Client(Browser(app)).sign_in()["code"]
+    first = op.issuance.consume_code(code, "bank-cli")
+    assert first is not None
+    assert op.issuance.consume_code(code, "bank-cli") is None  # the reuse, mid-exchange
+    with op.db.session() as s:
+        client = find_client(s, "bank-cli")
+        user = s.scalar(select(User).where(User.username == "alice"))
+    assert isinstance(client, ClientAdapter)
+    assert user is not None
+    with pytest.raises(InvalidGrantError):
+        op.issuance.issue(
+            client=client, user=user, scope="openid", context=AuthContext(LOA1, ("pwd",), 0),
+            nonce=None, family=None, code_id=first.id,
+        )  # fmt: skip
+    with op.db.session() as s:
+        grants = list(s.scalars(select(Grant).where(Grant.code_id == first.id)))
+    assert len(grants) == 1
+    assert grants[0].revoked_at is not None
