@@ -18,7 +18,7 @@ from .acr import AcrPolicy
 from .clock import Clock
 from .db import DEFAULT_DATABASE_URL, Database
 from .issuance import Issuance
-from .keys import KeyRing, load_key_ring
+from .keys import KeyStore
 from .models import Base
 from .oauth import Server, build_server
 from .tokens import TokenSigner
@@ -34,7 +34,7 @@ class Provider:
     db: Database
     clock: Clock
     policy: AcrPolicy
-    keys: KeyRing
+    keys: KeyStore
     signer: TokenSigner
     issuance: Issuance
     server: Server
@@ -79,9 +79,9 @@ def create_app(
     longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
     with db.session() as s:
         store.seed(s, config)
-        keys = load_key_ring(s, clock.now(), max_token_lifetime=longest)
         secret_key = store.shared_secret(s, "flask_secret_key")
 
+    keys = KeyStore(db, clock, max_token_lifetime=longest)
     policy = AcrPolicy(config.acr_levels)
     signer = TokenSigner(keys, issuer=config.issuer, audience=config.api.audience)
     issuance = Issuance(db, signer, settings, clock)

@@ -14,7 +14,7 @@ from typing import Any
 
 from joserfc import jwt
 
-from .keys import ALGORITHM, KeyRing
+from .keys import ALGORITHM, KeyStore
 
 __all__ = ["AuthContext", "TokenSigner", "at_hash"]
 
@@ -36,14 +36,15 @@ def at_hash(access_token: str) -> str:
 
 
 class TokenSigner:
-    def __init__(self, keys: KeyRing, *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: KeyStore, *, issuer: str, audience: str) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
 
     def _sign(self, typ: str, claims: Mapping[str, Any]) -> str:
-        header = {"alg": ALGORITHM, "kid": self.keys.kid, "typ": typ}
-        return jwt.encode(header, dict(claims), self.keys.current, algorithms=[ALGORITHM])
+        ring = self.keys.ring()
+        header = {"alg": ALGORITHM, "kid": ring.kid, "typ": typ}
+        return jwt.encode(header, dict(claims), ring.current, algorithms=[ALGORITHM])
 
     def access_token(
         self,

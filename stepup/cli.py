@@ -237,7 +237,10 @@ def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
     Base.metadata.create_all(db.engine)
     with db.session() as s:
         kid = rotate(s, Clock().now())
-    out.write(f"New signing key {kid}; restart the provider processes to start using it.\n")
+    out.write(
+        f"New signing key {kid}. Running provider processes sign with it within a minute; the\n"
+        "old key stays published until the tokens it signed have expired.\n"
+    )
     return 0
 
 

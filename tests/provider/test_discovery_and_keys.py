@@ -248,9 +248,12 @@ def test_rotation_publishes_the_old_key_until_its_tokens_expire(
     assert header(machine_token(after))["kid"] == new_kid
     assert active(after, old_token)
 
-    # The old key's last tokens live 600 s (the longest token lifetime) from the rotation.
+    # The old key's last tokens live 600 s (the longest token lifetime) from the rotation, and a
+    # running process may sign with it for up to one key-list refresh (60 s) after the rotation.
     frozen.tick(599)
     assert active(create_app(config, database_url=database_url), old_token)
+    frozen.tick(60)
+    assert kids(create_app(config, database_url=database_url)) == [old_kid, new_kid]
     frozen.tick(1)
     assert kids(create_app(config, database_url=database_url)) == [old_kid, new_kid]
     frozen.tick(1)
@@ -258,3 +261,23 @@ def test_rotation_publishes_the_old_key_until_its_tokens_expire(
     assert kids(later) == [new_kid]
     assert header(machine_token(later))["kid"] == new_kid
     assert not active(later, old_token)
+
+
+def test_a_running_process_follows_a_rotation_without_restart(
+    config: StepupConfig, database_url: str, frozen: FrozenDateTimeFactory
+) -> None:
+    running = create_app(config, database_url=database_url)
+    (old_kid,) = kids(running)
+    other = create_app(config, database_url=database_url)  # a second process, same database
+    op = provider_of(other)
+    with op.db.session() as s:
+        new_kid = rotate(s, op.clock.now())
+    fresh = create_app(config, database_url=database_url)
+    new_token = machine_token(fresh)
+    assert header(new_token)["kid"] == new_kid
+    # A token with a kid it has not seen makes the running process look again at once.
+    assert active(running, new_token)
+    assert kids(running) == [old_kid, new_kid]
+    # Within a minute it signs with the new key itself.
+    frozen.tick(60)
+    assert header(machine_token(running))["kid"] == new_kid
