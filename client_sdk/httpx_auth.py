@@ -17,12 +17,12 @@ import anyio.to_thread
 import httpx
 
 from client_sdk.authenticators.base import Authenticator
+from client_sdk.facade import ClientFacade
 from client_sdk.flow import ApiReply, Driver, Route, Send, resolve, step_up_flow
 from client_sdk.hooks import ApiRequestSent, ApiResponseReceived, Hook
 from client_sdk.id_token import DEFAULT_LEEWAY
 from client_sdk.oidc import OIDCClient
-from client_sdk.protocol import PendingAuthorization, Requirement
-from client_sdk.tokens import TokenCache, TokenSet
+from client_sdk.tokens import TokenCache
 from client_sdk.transport import HttpxTransport
 
 __all__ = ["StepUpHTTPXAuth"]
@@ -32,7 +32,7 @@ def _reply(response: httpx.Response) -> ApiReply:
     return ApiReply(response.status_code, tuple(response.headers.get_list("www-authenticate")))
 
 
-class StepUpHTTPXAuth(httpx.Auth):
+class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
     """The ``httpx`` twin of :class:`~client_sdk.StepUpAuth`: same arguments, same behaviour.
 
     ``httpx.Client(auth=StepUpHTTPXAuth(issuer, client_id, authenticator=…))``. ``client`` is the
@@ -73,20 +73,6 @@ class StepUpHTTPXAuth(httpx.Auth):
             leeway=leeway,
             clock=clock,
         )
-
-    @property
-    def hooks(self) -> list[Hook]:
-        return self.client.hooks
-
-    @property
-    def token_cache(self) -> TokenCache:
-        return self.client.cache
-
-    def login(self, requirement: Requirement | None = None) -> TokenSet:
-        return self.client.login(requirement or Requirement())
-
-    def complete_authorization(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
-        return self.client.complete_authorization(callback_url, pending)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         # httpx's sync_auth_flow reads the request body first (requires_request_body), then

@@ -17,12 +17,12 @@ from requests.cookies import extract_cookies_to_jar
 
 from client_sdk.authenticators.base import Authenticator
 from client_sdk.errors import ConfigurationError
+from client_sdk.facade import ClientFacade
 from client_sdk.flow import ApiReply, Driver, Send
 from client_sdk.hooks import Hook
 from client_sdk.id_token import DEFAULT_LEEWAY
 from client_sdk.oidc import OIDCClient
-from client_sdk.protocol import PendingAuthorization, Requirement
-from client_sdk.tokens import TokenCache, TokenSet
+from client_sdk.tokens import TokenCache
 from client_sdk.transport import RequestsTransport
 
 __all__ = ["StepUpAuth"]
@@ -35,7 +35,7 @@ def _www_authenticate(response: requests.Response) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-class StepUpAuth(AuthBase):
+class StepUpAuth(ClientFacade, AuthBase):
     """Attach tokens to ``requests`` calls and answer RFC 9470 step-up challenges.
 
     ``StepUpAuth(issuer, client_id, authenticator=…)`` then ``requests.get(url, auth=auth)`` or
@@ -79,22 +79,6 @@ class StepUpAuth(AuthBase):
             leeway=leeway,
             clock=clock,
         )
-
-    @property
-    def hooks(self) -> list[Hook]:
-        return self.client.hooks
-
-    @property
-    def token_cache(self) -> TokenCache:
-        return self.client.cache
-
-    def login(self, requirement: Requirement | None = None) -> TokenSet:
-        """Log in now (e.g. a CLI ``login`` command) instead of on the first call."""
-        return self.client.login(requirement or Requirement())
-
-    def complete_authorization(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
-        """Web apps: finish the authorization a :class:`StepUpRequired` started."""
-        return self.client.complete_authorization(callback_url, pending)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         assert r.method is not None
