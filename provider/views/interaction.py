@@ -38,9 +38,10 @@ from ..authn_policy import (
     decide,
 )
 from ..authn_policy import Issue as IssueDecision
+from ..clients import ClientAdapter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
-from ..oauth import AuthenticatedUser, ClientAdapter
+from ..oauth import AuthenticatedUser
 from ..tokens import AuthContext
 from .errors import error_page
 

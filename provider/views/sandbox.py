@@ -91,8 +91,8 @@ def mint() -> BaseResponse:
         user = s.scalar(select(User).where(User.username == username))
     if user is None:
         return _error(f"no user {username!r}")
+    from ..clients import ClientAdapter
     from ..models import Client
-    from ..oauth import ClientAdapter
 
     client = ClientAdapter(
         Client(

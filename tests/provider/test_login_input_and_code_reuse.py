@@ -7,8 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from provider.app import Provider
+from provider.clients import ClientAdapter, find_client
 from provider.models import Grant, User
-from provider.oauth import ClientAdapter, InvalidGrantError, find_client
+from provider.oauth import InvalidGrantError
 from provider.tokens import AuthContext
 
 from .flow import LOA1, Browser, Client
