@@ -10,7 +10,6 @@ the decisions live in ``authn_policy`` and the checks in ``login``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -38,6 +37,7 @@ from ..authn_policy import (
     decide,
 )
 from ..authn_policy import Issue as IssueDecision
+from ..authorization_request import BadRequest, parse_authn_request
 from ..clients import ClientAdapter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
@@ -54,15 +54,6 @@ MESSAGES = {
     login.Outcome.REPLAYED: "That code was already used. Wait for the next code and enter it.",
 }
 PASSWORD_WRONG = "The username or password is incorrect."
-
-
-class BadRequest(Exception):
-    """An authorization request parameter is invalid (sent back to the client)."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
 
 
 # --- /authorize ------------------------------------------------------------------------------
@@ -129,55 +120,6 @@ def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
     oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize?{urlencode(params)}")
     oauth_request.payload = BasicOAuth2Payload(params)
     return oauth_request
-
-
-def parse_authn_request(params: dict[str, str], *, started_at: int) -> AuthnRequest:
-    """OIDC Core §3.1.2.1 ``prompt``, ``max_age``, ``acr_values``, ``login_hint`` and §5.5
-    ``claims`` (only the essential ``acr`` of the ID token matters here)."""
-    max_age: int | None = None
-    if "max_age" in params:
-        raw = params["max_age"]
-        if not raw.isdigit() or len(raw) > 10:
-            raise BadRequest("invalid_request", "max_age must be a non-negative integer")
-        max_age = int(raw)
-    prompt = frozenset(params.get("prompt", "").split())
-    essential = _essential_acr(params.get("claims"))
-    return AuthnRequest(
-        acr_values=tuple(params.get("acr_values", "").split()),
-        essential_acr=essential,
-        max_age=max_age,
-        prompt=prompt,
-        interaction_started_at=started_at,
-        login_hint=params.get("login_hint") or None,
-    )
-
-
-def _essential_acr(raw: str | None) -> tuple[str, ...] | None:
-    """OIDC Core §5.5.1.1: ``{"id_token": {"acr": {"essential": true, "values": [...]}}}``."""
-    if not raw:
-        return None
-    try:
-        claims = json.loads(raw)
-    except ValueError:
-        raise BadRequest("invalid_request", "claims is not valid JSON") from None
-    if not isinstance(claims, dict):
-        raise BadRequest("invalid_request", "claims must be a JSON object")
-    id_token = claims.get("id_token")
-    if id_token is None:
-        return None
-    if not isinstance(id_token, dict):
-        raise BadRequest("invalid_request", "claims.id_token must be a JSON object")
-    acr = id_token.get("acr")
-    if not isinstance(acr, dict) or acr.get("essential") is not True:
-        return None
-    if "values" in acr:
-        values = acr["values"]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise BadRequest("invalid_request", "claims.id_token.acr.values must be strings")
-        return tuple(values)
-    if isinstance(acr.get("value"), str):
-        return (acr["value"],)
-    raise BadRequest("invalid_request", "an essential acr claim needs value or values")
 
 
 # --- the interaction ---------------------------------------------------------------------------

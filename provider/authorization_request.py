@@ -1,0 +1,73 @@
+"""The authorization request's authentication parameters, parsed (pure: no Flask, no I/O).
+
+OIDC Core 1.0 §3.1.2.1: ``prompt``, ``max_age``, ``acr_values``, ``login_hint``; §5.5 and
+§5.5.1.1: the ``claims`` parameter, of which only an essential ``acr`` for the ID token changes
+how the user must authenticate. The result is the :class:`~provider.authn_policy.AuthnRequest`
+the policy decides on; a malformed value is a :class:`BadRequest` that goes back to the client.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .authn_policy import AuthnRequest
+
+__all__ = ["BadRequest", "parse_authn_request"]
+
+
+class BadRequest(Exception):
+    """An authorization request parameter is invalid (sent back to the client)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def parse_authn_request(params: dict[str, str], *, started_at: int) -> AuthnRequest:
+    """OIDC Core §3.1.2.1 ``prompt``, ``max_age``, ``acr_values``, ``login_hint`` and §5.5
+    ``claims`` (only the essential ``acr`` of the ID token matters here)."""
+    max_age: int | None = None
+    if "max_age" in params:
+        raw = params["max_age"]
+        if not raw.isdigit() or len(raw) > 10:
+            raise BadRequest("invalid_request", "max_age must be a non-negative integer")
+        max_age = int(raw)
+    prompt = frozenset(params.get("prompt", "").split())
+    essential = _essential_acr(params.get("claims"))
+    return AuthnRequest(
+        acr_values=tuple(params.get("acr_values", "").split()),
+        essential_acr=essential,
+        max_age=max_age,
+        prompt=prompt,
+        interaction_started_at=started_at,
+        login_hint=params.get("login_hint") or None,
+    )
+
+
+def _essential_acr(raw: str | None) -> tuple[str, ...] | None:
+    """OIDC Core §5.5.1.1: ``{"id_token": {"acr": {"essential": true, "values": [...]}}}``."""
+    if not raw:
+        return None
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise BadRequest("invalid_request", "claims is not valid JSON") from None
+    if not isinstance(claims, dict):
+        raise BadRequest("invalid_request", "claims must be a JSON object")
+    id_token = claims.get("id_token")
+    if id_token is None:
+        return None
+    if not isinstance(id_token, dict):
+        raise BadRequest("invalid_request", "claims.id_token must be a JSON object")
+    acr = id_token.get("acr")
+    if not isinstance(acr, dict) or acr.get("essential") is not True:
+        return None
+    if "values" in acr:
+        values = acr["values"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadRequest("invalid_request", "claims.id_token.acr.values must be strings")
+        return tuple(values)
+    if isinstance(acr.get("value"), str):
+        return (acr["value"],)
+    raise BadRequest("invalid_request", "an essential acr claim needs value or values")
