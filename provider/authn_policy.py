@@ -19,7 +19,7 @@ Pure: no Flask, no storage, no clock — ``now`` is epoch seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -38,6 +38,7 @@ __all__ = [
     "Issue",
     "Need",
     "SessionState",
+    "amr_for",
     "decide",
 ]
 
@@ -306,6 +307,23 @@ def _verified(session: SessionState | None) -> dict[str, int]:
     return out
 
 
+def amr_for(factors: Iterable[str]) -> tuple[str, ...]:
+    """RFC 8176 ``amr`` for the factors used: known factors in their usual order (``pwd`` before
+    ``otp``), any others after, and ``mfa`` ("Multiple-factor authentication") when more than
+    one factor was used."""
+    used = [f for f in dict.fromkeys(factors) if f != "mfa"]
+    ordered = tuple(
+        sorted(
+            used,
+            key=lambda f: (
+                FACTOR_ORDER.index(f) if f in FACTOR_ORDER else len(FACTOR_ORDER),
+                used.index(f),
+            ),
+        )
+    )
+    return (*ordered, "mfa") if len(ordered) > 1 else ordered
+
+
 def _issue(ctx: CheckContext, requested: tuple[str, ...]) -> Issue:
     """The claims of OIDC Core §2 for the level the session reached.
 
@@ -320,9 +338,7 @@ def _issue(ctx: CheckContext, requested: tuple[str, ...]) -> Issue:
     assert reached is not None
     assert reached.rank >= ctx.target.rank
     acr = next((v for v in requested if ctx.policy.satisfies(reached, v)), reached.value)
-    amr = tuple(f for f in FACTOR_ORDER if f in reached.factors)
-    if len(amr) > 1:
-        amr += ("mfa",)
+    amr = amr_for(reached.factors)
     return Issue(acr=acr, amr=amr, auth_time=max(ctx.verified[f] for f in reached.factors))
 
 

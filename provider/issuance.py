@@ -269,14 +269,12 @@ class Issuance:
             )
         else:
             payload.update(token_type="refresh_token", exp=row.refresh_expires_at)
-            user = self.user_by_id(row.user_id)
-            if user is not None:
-                payload["sub"] = user.subject
         if row.acr is not None:
             payload.update(acr=row.acr, amr=list(row.amr or ()), auth_time=row.auth_time)
         user = self.user_by_id(row.user_id)
         if user is not None:
             payload["username"] = user.username
+            payload.setdefault("sub", user.subject)
         return payload
 
     def revoke(self, token: GrantRecord) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 
 from .keys import ALGORITHM, KeyStore
 
@@ -115,8 +116,6 @@ class TokenSigner:
         Returns the claims, or ``None`` for anything that is not a valid, unexpired token of this
         issuer with the given ``typ``; callers answer ``invalid_token`` / ``active: false``.
         """
-        from joserfc.errors import JoseError
-
         try:
             decoded = jwt.decode(token, self._key_for, algorithms=[ALGORITHM])
         except (JoseError, ValueError, TypeError):

@@ -19,8 +19,10 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..app import current_provider
+from ..authn_policy import amr_for
+from ..clients import ClientAdapter
 from ..factors import totp
-from ..models import User
+from ..models import Client, User
 from ..tokens import AuthContext
 
 bp = Blueprint("sandbox", __name__)
@@ -91,9 +93,6 @@ def mint() -> BaseResponse:
         user = s.scalar(select(User).where(User.username == username))
     if user is None:
         return _error(f"no user {username!r}")
-    from ..clients import ClientAdapter
-    from ..models import Client
-
     client = ClientAdapter(
         Client(
             client_id=SANDBOX_CLIENT,
@@ -103,7 +102,7 @@ def mint() -> BaseResponse:
             scope=scope,
         )
     )
-    amr_claim = tuple(amr) + (("mfa",) if len(amr) > 1 and "mfa" not in amr else ())
+    amr_claim = amr_for(amr)
     token = op.issuance.issue(
         client=client,
         user=user,

@@ -21,6 +21,7 @@ from provider.authn_policy import (
     Fail,
     Issue,
     SessionState,
+    amr_for,
     decide,
 )
 from stepup.config import AcrLevelConfig
@@ -79,6 +80,7 @@ def test_public_names_are_pinned() -> None:
         "Issue",
         "Need",
         "SessionState",
+        "amr_for",
         "decide",
     ]
 
@@ -674,3 +676,19 @@ def test_documented_example(
 def test_documented_example_with_enrolment_off(request_: AuthnRequest, expected: object) -> None:
     bob = session(pwd=at("09:59:00"), subject="bob", enrolled=BOB_ENROLLED)
     assert decide(request_, bob, POLICY, START, allow_enrolment=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("factors", "amr"),
+    [
+        (("pwd",), ("pwd",)),
+        (("otp", "pwd"), ("pwd", "otp", "mfa")),
+        (("pwd", "otp", "mfa"), ("pwd", "otp", "mfa")),
+        (("pwd", "pwd"), ("pwd",)),
+        (("hwk", "pwd"), ("pwd", "hwk", "mfa")),
+    ],
+)
+def test_amr_names_each_factor_once_and_mfa_when_several(
+    factors: tuple[str, ...], amr: tuple[str, ...]
+) -> None:
+    assert amr_for(factors) == amr
