@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stepup.config import StepupConfig
@@ -108,7 +109,7 @@ def shared_secret(session: Session, name: str) -> str:
         session.add(row)
         try:
             session.commit()
-        except Exception:  # another process created it first
+        except IntegrityError:  # another process created it first
             session.rollback()
             row = session.get(Setting, name)
             assert row is not None
