@@ -1,7 +1,9 @@
 """The Stepup OpenID provider.
 
-``create_app(config: stepup.config.StepupConfig, *, database_url=None, database=None, clock=None)``
-returns the Flask application; ``stepup provider`` serves it. See docs/provider.md.
+``create_app(config, *, database_url=None, database=None, clock=None)`` returns the Flask
+application; ``stepup provider`` serves it. ``config`` is any object with the attributes of
+:class:`provider.settings.ProviderConfig` (``stepup.config.StepupConfig`` is one): the provider
+reads no files itself. See docs/provider.md.
 """
 
 from .app import create_app

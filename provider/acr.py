@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from stepup.config import AcrLevelConfig, ConfigError
+from .settings import AcrLevelConfig, SettingsError
 
 __all__ = ["FACTOR_ORDER", "AcrLevel", "AcrPolicy"]
 
@@ -53,9 +53,9 @@ class AcrLevel:
 def _ordered_factors(factors: Collection[str], where: str) -> tuple[str, ...]:
     unknown = sorted(set(factors) - set(FACTOR_ORDER))
     if unknown:
-        raise ConfigError(f"{where}: unknown factor(s) {', '.join(unknown)} (known: pwd, otp)")
+        raise SettingsError(f"{where}: unknown factor(s) {', '.join(unknown)} (known: pwd, otp)")
     if not factors:
-        raise ConfigError(f"{where}: a level needs at least one factor")
+        raise SettingsError(f"{where}: a level needs at least one factor")
     return tuple(f for f in FACTOR_ORDER if f in factors)
 
 
@@ -64,7 +64,7 @@ class AcrPolicy:
 
     def __init__(self, configs: Sequence[AcrLevelConfig]) -> None:
         if not configs:
-            raise ConfigError("acr_levels: at least one level is needed")
+            raise SettingsError("acr_levels: at least one level is needed")
         levels: list[AcrLevel] = []
         by_name: dict[str, AcrLevel] = {}
         for rank, c in enumerate(configs):
@@ -78,7 +78,7 @@ class AcrPolicy:
             )
             for name in level.names:
                 if name in by_name:
-                    raise ConfigError(f"acr_levels: {name!r} appears twice")
+                    raise SettingsError(f"acr_levels: {name!r} appears twice")
                 by_name[name] = level
             levels.append(level)
         self._levels: tuple[AcrLevel, ...] = tuple(levels)

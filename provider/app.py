@@ -6,12 +6,10 @@ clock — loaded once at start and kept in ``app.extensions["stepup_provider"]``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flask import Flask, Response, current_app
 from flask_wtf.csrf import CSRFProtect
-
-from stepup.config import StepupConfig
 
 from . import store
 from .acr import AcrPolicy
@@ -21,6 +19,7 @@ from .issuance import Issuance
 from .keys import KeyStore
 from .models import Base
 from .oauth import Server, build_server
+from .settings import ProviderConfig
 from .tokens import TokenSigner
 
 __all__ = ["Provider", "create_app", "current_provider"]
@@ -30,7 +29,7 @@ SCOPES = ["openid", "profile", "email", "offline_access", "accounts:read"]
 
 @dataclass
 class Provider:
-    config: StepupConfig
+    config: ProviderConfig
     db: Database
     clock: Clock
     policy: AcrPolicy
@@ -55,7 +54,7 @@ def current_provider() -> Provider:
 
 
 def create_app(
-    config: StepupConfig,
+    config: ProviderConfig,
     *,
     database_url: str | None = None,
     database: Database | None = None,
@@ -68,22 +67,23 @@ def create_app(
     created if missing, the config's users and clients are seeded, and the signing keys are loaded
     (generated on first start).
     """
+    clients = tuple(config.clients)
     if config.provider.sandbox:
         from .views.playground import playground_client
 
-        config = replace(config, clients=(*config.clients, playground_client(config.issuer)))
+        clients = (*clients, playground_client(config.issuer))
     db = database or Database(database_url or DEFAULT_DATABASE_URL)
     clock = clock or Clock()
     Base.metadata.create_all(db.engine)
     settings = config.provider
     longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
     with db.session() as s:
-        store.seed(s, config)
+        store.seed(s, config.users, clients)
         secret_key = store.shared_secret(s, "flask_secret_key")
 
     keys = KeyStore(db, clock, max_token_lifetime=longest)
     policy = AcrPolicy(config.acr_levels)
-    signer = TokenSigner(keys, issuer=config.issuer, audience=config.api.audience)
+    signer = TokenSigner(keys, issuer=config.issuer, audience=config.access_token_audience)
     issuance = Issuance(db, signer, settings, clock)
     server = build_server(issuance, config.issuer, SCOPES)
     provider = Provider(

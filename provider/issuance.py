@@ -10,14 +10,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stepup.config import ProviderSettings
-
 from . import store
 from .clients import ClientAdapter, find_client
 from .clock import Clock
 from .db import Database
 from .models import AuthorizationCode, Grant, User
 from .oauth import AuthenticatedUser, GrantRecord, InvalidGrantError
+from .settings import ProviderSettings
 from .tokens import AuthContext, TokenSigner
 
 __all__ = ["Issuance", "user_claims"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-from stepup.config import StepupConfig
 
 from .factors.password import hash_password, verify_password
 from .models import (
@@ -32,6 +31,7 @@ from .models import (
     Throttle,
     User,
 )
+from .settings import ClientConfig, UserConfig
 
 __all__ = ["Throttling", "digest", "new_secret", "seed"]
 
@@ -57,7 +57,7 @@ def _rowcount(result: Any) -> int:
 # --- seeding -------------------------------------------------------------------------------------
 
 
-def seed(session: Session, config: StepupConfig) -> None:
+def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[ClientConfig]) -> None:
     """Make the database hold the users and clients of the config file.
 
     Clients follow the file exactly. Users are created when missing; an existing user's password
@@ -65,7 +65,7 @@ def seed(session: Session, config: StepupConfig) -> None:
     so it is not re-hashed at every start), and a TOTP secret enrolled in the flow is kept when the
     file has none.
     """
-    for u in config.users:
+    for u in users:
         user = session.scalar(select(User).where(User.username == u.username))
         if user is None:
             user = User(
@@ -82,9 +82,9 @@ def seed(session: Session, config: StepupConfig) -> None:
         user.name = u.name
         user.email = u.email
     # Clients follow the file exactly: one it no longer lists can no longer log anyone in.
-    listed = [c.client_id for c in config.clients]
+    listed = [c.client_id for c in clients]
     session.execute(delete(Client).where(Client.client_id.not_in(listed)))
-    for c in config.clients:
+    for c in clients:
         client = session.get(Client, c.client_id) or Client(client_id=c.client_id)
         client.secret_hash = digest(c.client_secret) if c.client_secret else None
         client.name = c.name

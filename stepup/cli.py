@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from .config import ConfigError, StepupConfig, load_config
+from provider.settings import SettingsError
+from resource_api.errors import ConfigurationError
+
+from .config import StepupConfig, load_config
 
 __all__ = ["main", "sandbox_config"]
 
@@ -307,7 +310,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args, out or sys.stdout)
-    except ConfigError as exc:
+    except (SettingsError, ConfigurationError) as exc:
+        # ConfigError (the file) is a SettingsError; the libraries' own checks land here too.
         sys.stderr.write(f"stepup: configuration error: {exc}\n")
         return 2
     except BrokenPipeError:

@@ -6,8 +6,9 @@ or a value of the wrong type is a :class:`ConfigError` that names the key — be
 security setting (``max_ag = 300``) must not silently turn a requirement off.
 
 The provider reads ``issuer``, ``acr_levels``, ``users``, ``clients`` and ``provider``; the demo API
-reads ``api`` (and ``issuer`` as the default issuer it trusts). Each part receives only plain frozen
-values from here, so ``provider`` and ``resource_api`` do not depend on TOML.
+reads ``api`` (and ``issuer`` as the default issuer it trusts). The value types belong to the
+libraries (``provider.settings``, ``resource_api.settings``; re-exported here): each part receives
+only plain frozen values, and neither library imports this package.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from provider.settings import (
+    AcrLevelConfig,
+    ClientConfig,
+    ProviderSettings,
+    SettingsError,
+    UserConfig,
+)
+from resource_api.settings import ApiConfig, RouteConfig
 
 __all__ = [
     "AcrLevelConfig",
@@ -34,89 +44,8 @@ __all__ = [
 KNOWN_FACTORS = ("pwd", "otp")
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """The configuration file is invalid; the message names the key and what to fix."""
-
-
-@dataclass(frozen=True)
-class AcrLevelConfig:
-    """One authentication level, ``[[acr_levels]]``; levels are listed weakest first.
-
-    ``elevation_lifetime`` (seconds) bounds how long a session keeps this level once reached; after
-    that the session falls back to the level its remaining fresh factors give. ``None``: no bound.
-    """
-
-    value: str
-    factors: tuple[str, ...]
-    aliases: tuple[str, ...] = ()
-    elevation_lifetime: int | None = None
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class UserConfig:
-    """A seeded user, ``[[users]]``. ``totp_secret`` absent: the user has no OTP factor yet."""
-
-    username: str
-    password: str
-    totp_secret: str | None = None
-    name: str | None = None
-    email: str | None = None
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """A registered client, ``[[clients]]``. A ``client_secret`` makes it confidential."""
-
-    client_id: str
-    redirect_uris: tuple[str, ...] = ()
-    client_secret: str | None = None
-    name: str | None = None
-    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
-    scope: str = "openid profile email offline_access"
-    post_logout_redirect_uris: tuple[str, ...] = ()
-
-    @property
-    def is_confidential(self) -> bool:
-        return self.client_secret is not None
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    """A step-up requirement on one API route, ``[[api.routes]]``."""
-
-    method: str
-    path: str
-    acr_values: tuple[str, ...] = ()
-    max_age: int | None = None
-    scope: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ApiConfig:
-    """The resource API, ``[api]``. ``issuer`` defaults to the top-level ``issuer``."""
-
-    audience: str = "https://bank.example/api"
-    issuer: str | None = None
-    routes: tuple[RouteConfig, ...] = ()
-    # Levels the API orders, weakest first, so that a higher one satisfies a lower one. Defaults to
-    # the provider's own ``acr_levels`` (values and aliases) when empty.
-    acr_order: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """Optional ``[provider]`` table: lifetimes in seconds and sandbox switches."""
-
-    access_token_lifetime: int = 600
-    id_token_lifetime: int = 600
-    refresh_token_lifetime: int = 30 * 24 * 3600
-    authorization_code_lifetime: int = 60
-    session_lifetime: int = 12 * 3600
-    # In-flow TOTP enrolment for users who have no OTP factor yet.
-    allow_totp_enrolment: bool = True
-    # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
-    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +60,10 @@ class StepupConfig:
     @property
     def api_issuer(self) -> str:
         return self.api.issuer or self.issuer
+
+    @property
+    def access_token_audience(self) -> str:
+        return self.api.audience
 
 
 def load_config(path: str | Path) -> StepupConfig:

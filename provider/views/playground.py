@@ -18,9 +18,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from werkzeug.wrappers import Response as BaseResponse
 
-from stepup.config import ClientConfig
-
 from ..app import current_provider
+from ..settings import ClientConfig
 from .errors import error_page
 
 bp = Blueprint("playground", __name__)

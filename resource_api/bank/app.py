@@ -13,9 +13,8 @@ from collections.abc import Callable
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from stepup.config import StepupConfig
-
 from ..flask_ext import StepUp
+from ..settings import BankConfig
 from ..step_up import AcrOrder
 from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
 from .store import BankStore, make_engine
@@ -24,7 +23,7 @@ from .views import bp
 __all__ = ["acr_order_from_config", "create_app"]
 
 
-def acr_order_from_config(config: StepupConfig) -> AcrOrder:
+def acr_order_from_config(config: BankConfig) -> AcrOrder:
     """``[api].acr_order`` if set, else the provider's ``[[acr_levels]]`` with their aliases."""
     if config.api.acr_order:
         return AcrOrder.from_values(config.api.acr_order)
@@ -32,7 +31,7 @@ def acr_order_from_config(config: StepupConfig) -> AcrOrder:
 
 
 def create_app(
-    config: StepupConfig,
+    config: BankConfig,
     *,
     database_url: str,
     token_validator: TokenValidator | None = None,

@@ -8,7 +8,7 @@ import pytest
 
 from provider import acr
 from provider.acr import AcrLevel, AcrPolicy
-from stepup.config import AcrLevelConfig, ConfigError
+from provider.settings import AcrLevelConfig, SettingsError
 
 LOA1 = "urn:stepup:loa:1"
 LOA2 = "urn:stepup:loa:2"
@@ -102,17 +102,17 @@ def test_factors_are_put_in_prompt_order_whatever_the_config_order() -> None:
 
 
 def test_no_levels_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="at least one level"):
+    with pytest.raises(SettingsError, match="at least one level"):
         AcrPolicy([])
 
 
 def test_a_value_used_twice_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="'urn:stepup:loa:1' appears twice"):
+    with pytest.raises(SettingsError, match="'urn:stepup:loa:1' appears twice"):
         AcrPolicy([AcrLevelConfig(LOA1, ("pwd",)), AcrLevelConfig(LOA2, ("pwd",), aliases=(LOA1,))])
 
 
 def test_an_unknown_factor_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown factor"):
+    with pytest.raises(SettingsError, match="unknown factor"):
         AcrPolicy([AcrLevelConfig(LOA1, ("pwd", "sms"))])
 
 

@@ -1,0 +1,109 @@
+"""The provider's settings: plain frozen values, and the shape of the whole it takes.
+
+The provider does not read files. Whoever builds it (the ``stepup`` command reads a TOML file;
+a test or an embedding application builds the values in code) hands :func:`provider.create_app`
+an object with the attributes of :class:`ProviderConfig` holding these values. So the provider
+depends on no configuration format and no command package — the habit Flask extensions and
+Authlib keep: a library takes its own settings object; only the application reads config files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "AcrLevelConfig",
+    "ClientConfig",
+    "ProviderConfig",
+    "ProviderSettings",
+    "SettingsError",
+    "UserConfig",
+]
+
+
+class SettingsError(ValueError):
+    """The settings given to the provider are invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class AcrLevelConfig:
+    """One authentication level, ``[[acr_levels]]``; levels are listed weakest first.
+
+    ``elevation_lifetime`` (seconds) bounds how long a session keeps this level once reached; after
+    that the session falls back to the level its remaining fresh factors give. ``None``: no bound.
+    """
+
+    value: str
+    factors: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    elevation_lifetime: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """A seeded user, ``[[users]]``. ``totp_secret`` absent: the user has no OTP factor yet."""
+
+    username: str
+    password: str
+    totp_secret: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A registered client, ``[[clients]]``. A ``client_secret`` makes it confidential."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...] = ()
+    client_secret: str | None = None
+    name: str | None = None
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    scope: str = "openid profile email offline_access"
+    post_logout_redirect_uris: tuple[str, ...] = ()
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.client_secret is not None
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Optional ``[provider]`` table: lifetimes in seconds and sandbox switches."""
+
+    access_token_lifetime: int = 600
+    id_token_lifetime: int = 600
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    authorization_code_lifetime: int = 60
+    session_lifetime: int = 12 * 3600
+    # In-flow TOTP enrolment for users who have no OTP factor yet.
+    allow_totp_enrolment: bool = True
+    # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
+    sandbox: bool = False
+
+
+class ProviderConfig(Protocol):
+    """What :func:`provider.create_app` reads. ``stepup.config.StepupConfig`` is one."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def acr_levels(self) -> Sequence[AcrLevelConfig]: ...
+
+    @property
+    def users(self) -> Sequence[UserConfig]: ...
+
+    @property
+    def clients(self) -> Sequence[ClientConfig]: ...
+
+    @property
+    def provider(self) -> ProviderSettings: ...
+
+    @property
+    def access_token_audience(self) -> str:
+        """The ``aud`` of the RFC 9068 access tokens: the API they are for."""
+        ...

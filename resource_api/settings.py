@@ -1,0 +1,63 @@
+"""The resource API's settings: plain frozen values, and the shape the demo bank takes.
+
+Like the provider, this package reads no files: the ``stepup`` command parses ``[api]`` from TOML
+and hands :func:`resource_api.create_app` an object with the attributes of :class:`BankConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig"]
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """A step-up requirement on one API route, ``[[api.routes]]``."""
+
+    method: str
+    path: str
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    scope: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The resource API, ``[api]``. ``issuer`` defaults to the top-level ``issuer``."""
+
+    audience: str = "https://bank.example/api"
+    issuer: str | None = None
+    routes: tuple[RouteConfig, ...] = ()
+    # Levels the API orders, weakest first, so that a higher one satisfies a lower one. Defaults to
+    # the provider's own ``acr_levels`` (values and aliases) when empty.
+    acr_order: tuple[str, ...] = ()
+
+
+class LevelNames(Protocol):
+    """An authentication level as the API needs it: its value and the aliases equal to it."""
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def aliases(self) -> Sequence[str]: ...
+
+
+class BankConfig(Protocol):
+    """What :func:`resource_api.create_app` reads. ``stepup.config.StepupConfig`` is one."""
+
+    @property
+    def api(self) -> ApiConfig: ...
+
+    @property
+    def api_issuer(self) -> str:
+        """The issuer whose tokens the API accepts."""
+        ...
+
+    @property
+    def acr_levels(self) -> Sequence[LevelNames]:
+        """The provider's levels, weakest first: the order used when ``api.acr_order`` is empty."""
+        ...
