@@ -124,3 +124,12 @@ def test_errors_name_the_file_and_the_key_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         load_config(path)
     assert str(excinfo.value) == f"{path}: api.routes[0]: unknown key(s) max_ag"
+
+
+def test_sandbox_client_secrets_are_at_least_32_characters() -> None:
+    """Some RP libraries refuse shorter client secrets; the sandbox's must work with all of them."""
+    from stepup.cli import sandbox_config
+
+    secrets = {c.client_id: c.client_secret for c in sandbox_config().clients if c.client_secret}
+    assert set(secrets) == {"bank-web", "reports-job"}
+    assert {k: len(v) >= 32 for k, v in secrets.items()} == {"bank-web": True, "reports-job": True}

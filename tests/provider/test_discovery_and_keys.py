@@ -33,7 +33,7 @@ def machine_token(app: Flask) -> str:
     response = app.test_client().post(
         "/token",
         data={"grant_type": "client_credentials"},
-        auth=("reports-job", "reports-job-secret"),
+        auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
     )
     assert response.status_code == 200, response.json
     token: str = response.json["access_token"]  # type: ignore[index]
@@ -48,7 +48,9 @@ def kids(app: Flask) -> list[str]:
 
 def active(app: Flask, token: str) -> bool:
     response = app.test_client().post(
-        "/introspect", data={"token": token}, auth=("bank-web", "bank-web-secret")
+        "/introspect",
+        data={"token": token},
+        auth=("bank-web", "bank-web-secret-for-the-local-sandbox"),
     )
     return bool(response.json["active"])  # type: ignore[index]
 

@@ -21,7 +21,7 @@ from .flow import Browser, Client
 
 FORM = "application/x-www-form-urlencoded"
 JSON_ENDPOINTS = ["/token", "/introspect", "/revoke"]
-WEB = ("bank-web", "bank-web-secret")
+WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
 TOKEN_PARAMS = [
     "grant_type",
     "code",
@@ -118,12 +118,12 @@ def test_parameters_in_the_query_string_are_not_read(http: FlaskClient) -> None:
     # RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request URI".
     response = http.post(
         "/token?grant_type=client_credentials&client_id=reports-job"
-        "&client_secret=reports-job-secret",
+        "&client_secret=reports-job-secret-for-the-local-sandbox",
         data={},
     )
     json_error(response, 400, "invalid_request")
     response = http.post(
-        "/token?client_id=reports-job&client_secret=reports-job-secret",
+        "/token?client_id=reports-job&client_secret=reports-job-secret-for-the-local-sandbox",
         data={"grant_type": "client_credentials"},
     )
     json_error(response, 401, "invalid_client")
@@ -181,7 +181,7 @@ def test_repeated_parameter_at_the_token_endpoint_is_invalid_request(
     data = {
         "grant_type": "client_credentials",
         "client_id": "reports-job",
-        "client_secret": "reports-job-secret",
+        "client_secret": "reports-job-secret-for-the-local-sandbox",
         "scope": "accounts:read",
     }
     body = "&".join(f"{k}={v}" for k, v in data.items()) + f"&{param}={data[param]}"
@@ -199,14 +199,18 @@ def test_repeated_token_parameter_is_invalid_request(http: FlaskClient, path: st
 def test_empty_parameters_count_as_omitted(http: FlaskClient) -> None:
     # RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted".
     json_error(
-        http.post("/token", data={"grant_type": ""}, auth=("reports-job", "reports-job-secret")),
+        http.post(
+            "/token",
+            data={"grant_type": ""},
+            auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
+        ),
         400,
         "invalid_request",
     )
     response = http.post(
         "/token",
         data={"grant_type": "client_credentials", "scope": ""},
-        auth=("reports-job", "reports-job-secret"),
+        auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
     )
     assert response.status_code == 200
     assert response.json["scope"] == "accounts:read"  # type: ignore[index]
@@ -272,7 +276,7 @@ def test_nul_bytes_never_reach_the_database_as_a_500(any_db_http: FlaskClient, p
         "Basic " + base64.b64encode(b"no-colon").decode(),
         "Basic " + base64.b64encode(b":").decode(),
         "Basic " + base64.b64encode(b"\xff\xfe:\xfd").decode(),
-        "Basic " + base64.b64encode(b"bank\x00web:bank-web-secret").decode(),
+        "Basic " + base64.b64encode(b"bank\x00web:bank-web-secret-for-the-local-sandbox").decode(),
         "Basic " + base64.b64encode(b"%zz:%zz").decode(),
         "Bearer x",
         "Digest username=x",
@@ -349,7 +353,7 @@ _values = st.one_of(
             "bank-cli",
             "bank-web",
             "reports-job",
-            "reports-job-secret",
+            "reports-job-secret-for-the-local-sandbox",
             "http://127.0.0.1:8765/callback",
             "openid offline_access",
             "access_token",
@@ -372,8 +376,8 @@ def test_fuzzed_forms_never_500(
 ) -> None:
     from urllib.parse import urlencode
 
-    headers = {"Authorization": "Basic " + base64.b64encode(b"reports-job:reports-job-secret")
-               .decode()} if with_basic else {}  # fmt: skip
+    credentials = base64.b64encode(b"reports-job:reports-job-secret-for-the-local-sandbox").decode()
+    headers = {"Authorization": "Basic " + credentials} if with_basic else {}
     response = any_db_http.post(path, data=urlencode(form), content_type=FORM, headers=headers)
     assert response.status_code in (200, 400, 401), response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/json"

@@ -15,7 +15,7 @@ from .flow import LOA1, LOA2, Browser, Client, claims
 
 ISSUER = "http://127.0.0.1:9000"
 API_AUDIENCE = "https://bank.example/api"
-WEB = ("bank-web", "bank-web-secret")
+WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_client_credentials_token_has_no_user_context(sb: Browser) -> None:
     response = sb.http.post(
         "/token",
         data={"grant_type": "client_credentials"},
-        auth=("reports-job", "reports-job-secret"),
+        auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
     )
     body = introspect(sb, response.json["access_token"])  # type: ignore[index]
     assert (body["active"], body["sub"], body["client_id"], body["scope"]) == (
@@ -200,7 +200,11 @@ def test_only_authenticated_confidential_clients_may_introspect(
 def test_introspection_with_client_secret_post(sb: Browser) -> None:
     response = sb.http.post(
         "/introspect",
-        data={"token": "x", "client_id": "reports-job", "client_secret": "reports-job-secret"},
+        data={
+            "token": "x",
+            "client_id": "reports-job",
+            "client_secret": "reports-job-secret-for-the-local-sandbox",
+        },
     )
     assert (response.status_code, response.json) == (200, {"active": False})
 
@@ -394,7 +398,7 @@ def test_client_credentials_token_is_refused_at_userinfo(sb: Browser) -> None:
     token = sb.http.post(
         "/token",
         data={"grant_type": "client_credentials"},
-        auth=("reports-job", "reports-job-secret"),
+        auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
     ).json["access_token"]  # type: ignore[index]
     assert error_of(userinfo(sb, token)) == (403, "insufficient_scope")
 

@@ -22,7 +22,7 @@ def sb(sqlite_app: Flask) -> Browser:
 
 @pytest.fixture
 def web(sb: Browser) -> Client:
-    return Client(sb, "bank-web", WEB_REDIRECT, secret="bank-web-secret")
+    return Client(sb, "bank-web", WEB_REDIRECT, secret="bank-web-secret-for-the-local-sandbox")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from provider.store import digest
 
 from .flow import Browser, Client
 
-WEB = ("bank-web", "bank-web-secret")
+WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
 ROUNDS = 3
 
 

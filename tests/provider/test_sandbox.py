@@ -150,7 +150,9 @@ def test_mint_accepts_an_alias_and_explicit_amr_and_scope(http: FlaskClient) -> 
 def test_minted_token_is_real_for_introspection(http: FlaskClient) -> None:
     token = mint(http, username="alice", acr=LOA2, auth_time=T0_EPOCH - 60).get_json()
     response = http.post(
-        "/introspect", data={"token": token["access_token"]}, auth=("bank-web", "bank-web-secret")
+        "/introspect",
+        data={"token": token["access_token"]},
+        auth=("bank-web", "bank-web-secret-for-the-local-sandbox"),
     )
     assert response.status_code == 200
     body = response.get_json()

@@ -18,8 +18,8 @@ from .conftest import T0_EPOCH
 from .flow import CLI_REDIRECT, LOA1, WEB_REDIRECT, Browser, Client, claims
 
 API_AUDIENCE = "https://bank.example/api"
-WEB_SECRET = "bank-web-secret"
-JOB_SECRET = "reports-job-secret"
+WEB_SECRET = "bank-web-secret-for-the-local-sandbox"
+JOB_SECRET = "reports-job-secret-for-the-local-sandbox"
 
 
 # --- helpers -------------------------------------------------------------------------------------

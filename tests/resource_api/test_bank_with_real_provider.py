@@ -102,7 +102,7 @@ def test_large_transfer_needs_a_login_within_five_minutes(
 def test_client_credentials_token_reads_but_is_challenged(op: Flask, api: FlaskClient) -> None:
     response = op.test_client().post(
         "/token", data={"grant_type": "client_credentials", "scope": "accounts:read"},
-        auth=("reports-job", "reports-job-secret"),
+        auth=("reports-job", "reports-job-secret-for-the-local-sandbox"),
     )  # fmt: skip
     assert response.status_code == 200, response.json
     token = response.json["access_token"]
@@ -154,7 +154,7 @@ def test_introspection_mode_against_the_real_provider(
 
     validator = IntrospectionValidator(
         config.api_issuer, config.api.audience, client_id="bank-web",
-        client_secret="bank-web-secret", fetch=fetch, post=post,
+        client_secret="bank-web-secret-for-the-local-sandbox", fetch=fetch, post=post,
     )  # fmt: skip
     client = Client(Browser(op))
     tokens = client.tokens(acr_values=LOA2)
