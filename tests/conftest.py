@@ -2,7 +2,9 @@
 
 Every test that touches storage runs on SQLite; the ones marked ``postgres`` run on PostgreSQL
 too, each in a schema of its own, when ``STEPUP_TEST_DATABASE_URL`` is set or a server answers on
-127.0.0.1:5432. Otherwise they are skipped with the reason.
+127.0.0.1:5432. Otherwise they are skipped with the reason — but a URL that is set explicitly and
+cannot be used stops the run at once: whoever set it (CI) asked for PostgreSQL coverage, and a
+green run that silently skipped it would be a lie.
 """
 
 from __future__ import annotations
@@ -25,6 +27,28 @@ from stepup.config import StepupConfig
 def config() -> StepupConfig:
     """The built-in sandbox configuration: alice (pwd+otp), bob (pwd), three clients."""
     return sandbox_config()
+
+
+EXPLICIT_URL_UNUSABLE = 3  # the exit status when STEPUP_TEST_DATABASE_URL is set but unusable
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    url = os.environ.get("STEPUP_TEST_DATABASE_URL")
+    if not url:
+        return
+    engine = create_engine(normalise_url(url), connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        pytest.exit(
+            f"STEPUP_TEST_DATABASE_URL={url} is set but PostgreSQL cannot be used: {first_line}\n"
+            "Start the server, fix the URL, or unset the variable to skip the PostgreSQL tests.",
+            returncode=EXPLICIT_URL_UNUSABLE,
+        )
+    finally:
+        engine.dispose()
 
 
 def _postgres_url() -> str | None:
@@ -52,6 +76,8 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # the server answered but refused us
         admin.dispose()
+        if os.environ.get("STEPUP_TEST_DATABASE_URL"):
+            pytest.fail(f"STEPUP_TEST_DATABASE_URL is set but not usable: {exc}")
         pytest.skip(f"PostgreSQL at {base} not usable: {exc}")
     sep = "&" if "?" in base else "?"
     try:
