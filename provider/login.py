@@ -1,8 +1,10 @@
 """Verifying a factor the user typed: password or TOTP code, with throttling and replay checks.
 
 Each function returns a :class:`Outcome` the login pages turn into a message; none of them raises
-for a wrong credential. Failures are throttled per account and factor in the database, so the limit
-holds across browser sessions and provider processes.
+for a wrong credential. Guesses are throttled per account and factor in the database: each guess is
+admitted (and counted) by one atomic statement *before* it is verified, so the limit holds for
+guesses sent at the same moment, across browser sessions and provider processes
+(:class:`provider.store.Throttling`).
 """
 
 from __future__ import annotations
@@ -47,17 +49,17 @@ def check_password(
     session: Session, throttling: store.Throttling, username: str, pw: str, now: int
 ) -> Result:
     key = _throttle_key("pwd", username.strip().lower())
-    wait = throttling.retry_after(session, key, now)
+    wait = throttling.admit(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
     user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    session.commit()  # no transaction held open while argon2 runs
     if user is None:
         password.verify_dummy(pw)  # same cost as a real check: no user enumeration by timing
     elif password.verify_password(user.password_hash, pw):
         throttling.success(session, key)
         return Result(Outcome.OK, user=user)
-    lock = throttling.failure(session, key, now)
-    return Result(Outcome.WRONG, retry_after=lock)
+    return Result(Outcome.WRONG)
 
 
 def _throttle_key(factor: str, account: str) -> str:
@@ -68,24 +70,21 @@ def _throttle_key(factor: str, account: str) -> str:
 def check_totp(
     session: Session, throttling: store.Throttling, user: User, code: str, now: int
 ) -> Result:
+    if user.totp_secret is None:
+        return Result(Outcome.WRONG)  # nothing to verify a guess against
     key = _throttle_key("otp", str(user.id))
-    wait = throttling.retry_after(session, key, now)
+    wait = throttling.admit(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
-    if user.totp_secret is None:
-        return Result(Outcome.WRONG)
     step = totp.verify(user.totp_secret, code, now)
     if step is not None and store.consume_totp_step(session, user.id, step):
         throttling.success(session, key)
         return Result(Outcome.OK, user=user, step=step)
     if step is not None:
-        outcome = Outcome.REPLAYED
-    elif _recently_valid(user.totp_secret, code, now):
-        outcome = Outcome.EXPIRED
-    else:
-        outcome = Outcome.WRONG
-    lock = throttling.failure(session, key, now)
-    return Result(outcome, retry_after=lock)
+        return Result(Outcome.REPLAYED)
+    if _recently_valid(user.totp_secret, code, now):
+        return Result(Outcome.EXPIRED)
+    return Result(Outcome.WRONG)
 
 
 def check_enrolment_code(
@@ -93,16 +92,14 @@ def check_enrolment_code(
 ) -> Result:
     """Confirm a new TOTP secret with one valid code, then store it (only if none is set)."""
     key = _throttle_key("otp", str(user.id))
-    wait = throttling.retry_after(session, key, now)
+    wait = throttling.admit(session, key, now)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
     step = totp.verify(secret, code, now)
     if step is not None and store.enrol_totp(session, user.id, secret, step):
         throttling.success(session, key)
         return Result(Outcome.OK, user=user, step=step)
-    outcome = Outcome.EXPIRED if _recently_valid(secret, code, now) else Outcome.WRONG
-    lock = throttling.failure(session, key, now)
-    return Result(outcome, retry_after=lock)
+    return Result(Outcome.EXPIRED if _recently_valid(secret, code, now) else Outcome.WRONG)
 
 
 def _recently_valid(secret: str, code: str, now: int) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -149,34 +149,68 @@ def enrol_totp(session: Session, user_id: int, secret: str, step: int) -> bool:
 
 @dataclass(frozen=True)
 class Throttling:
-    """Failed attempts allowed freely, then a lock that doubles with each failure."""
+    """Guesses allowed freely, then a lock that doubles with each further failure.
+
+    Count-and-decide is one atomic statement, taken *before* a guess is verified: :meth:`admit`
+    counts the attempt as a failure and sets the lock it would earn, in one conditional
+    ``INSERT … ON CONFLICT DO UPDATE … WHERE <not locked> RETURNING``, and only an attempt that
+    statement admits is verified. A correct guess then clears the record (:meth:`success`). So
+    however many guesses arrive at the same moment, in however many processes, at most
+    ``free_failures`` are verified before the first lock, and one per lock after that.
+
+    Counting before verifying also means a process that dies mid-verification leaves a failure
+    behind, never a free guess. The lock runs from the moment the guess that earned it was
+    admitted (a fraction of a second before it is known to be wrong).
+    """
 
     free_failures: int = 5
     first_lock: int = 30
     max_lock: int = 900
 
-    def retry_after(self, session: Session, key: str, now: int) -> int:
-        """Seconds until another attempt is allowed; 0 when one is allowed now."""
-        row = session.get(Throttle, key)
-        return max(0, row.locked_until - now) if row else 0
+    def lock_after(self, failures: int) -> int:
+        """Seconds of lock that the ``failures``-th consecutive failure earns (0: none yet)."""
+        if failures < self.free_failures:
+            return 0
+        doubled: int = self.first_lock * 2 ** min(failures - self.free_failures, 32)
+        return min(doubled, self.max_lock)
 
-    def failure(self, session: Session, key: str, now: int) -> int:
-        """Count a failure (atomically, across processes) and return the new lock in seconds."""
+    def _ladder(self) -> list[int]:
+        """Each lock from the first until the cap: what a SQL ``CASE`` can pick from."""
+        locks: list[int] = []
+        n = self.free_failures
+        while not locks or locks[-1] < self.max_lock:
+            locks.append(self.lock_after(n))
+            n += 1
+        return locks
+
+    def admit(self, session: Session, key: str, now: int) -> int:
+        """Reserve one guess: 0 when it may be verified (it counts as a failure until
+        :meth:`success` clears it), else the seconds until the lock ends."""
+        failures = Throttle.failures + 1
+        ladder = self._ladder()
+        whens: list[tuple[Any, Any]] = [(failures < self.free_failures, 0)]
+        whens += [(failures == self.free_failures + i, now + s) for i, s in enumerate(ladder)]
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(Throttle).values(key=key, failures=1, locked_until=0)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Throttle.key], set_={"failures": Throttle.failures + 1}
+        first = self.lock_after(1)
+        stmt = insert(Throttle).values(
+            key=key, failures=1, locked_until=now + first if first else 0
         )
-        session.execute(stmt)
-        failures = session.scalar(select(Throttle.failures).where(Throttle.key == key)) or 0
-        lock = 0
-        if failures >= self.free_failures:
-            lock = min(self.first_lock * 2 ** (failures - self.free_failures), self.max_lock)
-            session.execute(
-                update(Throttle).where(Throttle.key == key).values(locked_until=now + lock)
-            )
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[Throttle.key],
+            set_={
+                "failures": failures,
+                "locked_until": case(*whens, else_=now + self.max_lock),
+            },
+            where=Throttle.locked_until <= now,
+        ).returning(Throttle.failures)
+        admitted = session.execute(upsert).first() is not None
         session.commit()
-        return lock
+        if admitted:
+            return 0
+        locked_until = session.scalar(select(Throttle.locked_until).where(Throttle.key == key))
+        session.commit()
+        # Cleared in between by a success: the caller may simply try again.
+        return max(1, (locked_until or now) - now)
 
     def success(self, session: Session, key: str) -> None:
         session.execute(delete(Throttle).where(Throttle.key == key))
