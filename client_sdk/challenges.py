@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from client_sdk.errors import ChallengeParseError
+from client_sdk.wire import ascii_digits, ascii_int
 
 __all__ = [
     "Challenge",
@@ -350,19 +351,18 @@ def _parse_max_age(raw: str | None, scheme: str) -> int | None:
     # resource server's freshness requirement.
     if raw is None:
         return None
-    if not raw or any(c not in _DIGIT for c in raw):
+    if not ascii_digits(raw):
         raise ChallengeParseError(
             f"WWW-Authenticate: {scheme!r} step-up challenge has max_age={raw[:40]!r}; "
             "RFC 9470 §3 requires a non-negative integer in decimal digits"
         )
-    digits = raw.lstrip("0") or "0"
-    # The length check comes first so int() never sees a huge digit string.
-    if len(digits) > 19 or int(digits) > _MAX_AGE_LIMIT:
+    max_age = ascii_int(raw, maximum=_MAX_AGE_LIMIT)
+    if max_age is None:
         raise ChallengeParseError(
-            f"WWW-Authenticate: {scheme!r} step-up challenge has max_age with {len(digits)} "
-            f"digits; the largest accepted is {_MAX_AGE_LIMIT}"
+            f"WWW-Authenticate: {scheme!r} step-up challenge has max_age with "
+            f"{len(raw.lstrip('0'))} digits; the largest accepted is {_MAX_AGE_LIMIT}"
         )
-    return int(digits)
+    return max_age
 
 
 @dataclass(frozen=True)

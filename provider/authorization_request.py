@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 
+from client_sdk.wire import ascii_int
+
 from .authn_policy import AuthnRequest
 
-__all__ = ["BadRequest", "parse_authn_request"]
+__all__ = ["MAX_AGE_LIMIT", "BadRequest", "parse_authn_request"]
+
+#: The largest ``max_age`` accepted: ten digits, some 317 years.
+MAX_AGE_LIMIT = 9_999_999_999
 
 
 class BadRequest(Exception):
@@ -29,10 +34,12 @@ def parse_authn_request(params: dict[str, str], *, started_at: int) -> AuthnRequ
     ``claims`` (only the essential ``acr`` of the ID token matters here)."""
     max_age: int | None = None
     if "max_age" in params:
-        raw = params["max_age"]
-        if not raw.isdigit() or len(raw) > 10:
-            raise BadRequest("invalid_request", "max_age must be a non-negative integer")
-        max_age = int(raw)
+        # OIDC Core §3.1.2.1: max_age is a number of seconds; ASCII decimal digits only.
+        max_age = ascii_int(params["max_age"], maximum=MAX_AGE_LIMIT)
+        if max_age is None:
+            raise BadRequest(
+                "invalid_request", "max_age must be a non-negative integer in ASCII digits"
+            )
     prompt = frozenset(params.get("prompt", "").split())
     essential = _essential_acr(params.get("claims"))
     return AuthnRequest(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from client_sdk.wire import ascii_digits
+
 from . import store
 from .factors import password, totp
 from .models import User
@@ -104,7 +106,7 @@ def check_enrolment_code(
 
 def _recently_valid(secret: str, code: str, now: int) -> bool:
     code = code.strip().replace(" ", "")
-    if not (len(code) == totp.DIGITS and code.isdigit()):
+    if not (len(code) == totp.DIGITS and ascii_digits(code)):
         return False
     current = totp.step_at(now)
     return any(

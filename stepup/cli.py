@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from client_sdk.wire import ascii_int
 from provider.settings import SettingsError
 from resource_api.errors import ConfigurationError
 
@@ -55,6 +56,14 @@ def _load(args: argparse.Namespace, issuer: str) -> tuple[StepupConfig, bool]:
     if args.config:
         return load_config(args.config), False
     return sandbox_config(issuer), True
+
+
+def port_number(text: str) -> int:
+    """``--port`` and friends: ASCII decimal digits, 0 (the OS picks) to 65535."""
+    port = ascii_int(text, maximum=65535)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
 
 
 def _port_of(issuer: str, fallback: int) -> int:
@@ -268,21 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument(
-        "--port", type=int, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
+        "--port", type=port_number, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
     )
     p.set_defaults(func=cmd_provider)
 
     p = sub.add_parser("api", help="run the demo bank API")
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, help=f"default: {DEFAULT_API_PORT}")
+    p.add_argument("--port", type=port_number, help=f"default: {DEFAULT_API_PORT}")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("sandbox", help="run the provider and the demo API in one process")
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--provider-port", type=int, help=f"default: {DEFAULT_PROVIDER_PORT}")
-    p.add_argument("--api-port", type=int, help=f"default: {DEFAULT_API_PORT}")
+    p.add_argument("--provider-port", type=port_number, help=f"default: {DEFAULT_PROVIDER_PORT}")
+    p.add_argument("--api-port", type=port_number, help=f"default: {DEFAULT_API_PORT}")
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("demo", help="narrated end-to-end step-up run")

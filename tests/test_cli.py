@@ -12,6 +12,7 @@ from provider import create_app
 from provider.factors import totp
 from provider.models import User
 from stepup.cli import build_parser, main, sandbox_config
+from tests.hostile import HUGE_INTEGER, NOT_ASCII_INTEGERS
 
 ALICE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 BOB_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
@@ -111,3 +112,18 @@ def test_totp_reads_a_secret_enrolled_on_postgresql(postgres_url: str) -> None:
         s.commit()
     code, out = run("totp", "bob", "--database", postgres_url)
     assert (code, out) == (0, f"{totp.code_at(BOB_SECRET, T0)}\n")
+
+
+@pytest.mark.parametrize("flag", ["--port", "--provider-port", "--api-port"])
+@pytest.mark.parametrize("value", [*NOT_ASCII_INTEGERS, HUGE_INTEGER, "65536", ""])
+def test_ports_are_ascii_digits_from_0_to_65535(flag: str, value: str) -> None:
+    command = "sandbox" if flag != "--port" else "provider"
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([command, flag, value])
+    assert exit_.value.code == 2  # argparse's usage error
+
+
+def test_ports_accept_ascii_digits() -> None:
+    assert build_parser().parse_args(["provider", "--port", "0"]).port == 0
+    args = build_parser().parse_args(["sandbox", "--provider-port", "09000", "--api-port", "65535"])
+    assert (args.provider_port, args.api_port) == (9000, 65535)

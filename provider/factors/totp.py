@@ -20,6 +20,8 @@ import secrets
 import struct
 from urllib.parse import quote, urlencode
 
+from client_sdk.wire import ascii_digits
+
 __all__ = [
     "DIGITS",
     "PERIOD",
@@ -110,7 +112,7 @@ def verify(
     """
     key = _key(secret)
     candidate = code.strip()
-    if len(candidate) != DIGITS or not (candidate.isascii() and candidate.isdigit()):
+    if len(candidate) != DIGITS or not ascii_digits(candidate):
         return None
     if drift < 0:
         raise ValueError("drift must be 0 or 1")

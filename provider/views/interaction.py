@@ -66,7 +66,8 @@ def authorize() -> BaseResponse:
     values = request.args if request.method == "GET" else request.form
     # RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
     repeated = [k for k in values if len(values.getlist(k)) > 1]
-    params = {k: values[k] for k in values}
+    # RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted".
+    params = {k: values[k] for k in values if values[k]}
 
     client = op.issuance.query_client(params.get("client_id", ""))
     redirect_uri = params.get("redirect_uri")

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
 
+from client_sdk.wire import ascii_int
+
 from ..flask_ext import current_auth, public, require
 from ..step_up import Requirement
 from .rules import format_cents, large_transfer_requirement, parse_amount
@@ -90,10 +92,10 @@ def list_transactions(account_id: str) -> Response:
     sub = _me()
     if not _ACCOUNT_ID.fullmatch(account_id):
         raise BankError(404, "account_not_found", "no such account")
-    raw_limit = request.args.get("limit", "50")
-    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+    limit = ascii_int(request.args.get("limit", "50"), maximum=100)
+    if limit is None or limit < 1:
         raise BankError(400, "invalid_request", "limit must be an integer from 1 to 100")
-    rows = _store().transactions(sub, account_id, int(raw_limit))
+    rows = _store().transactions(sub, account_id, limit)
     return jsonify(
         account_id=account_id,
         transactions=[

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from client_sdk.challenges import Challenge, StepUpChallenge, find_step_up_challenge
 from client_sdk.errors import ChallengeParseError
+from tests.hostile import not_ascii_integers
 
 # RFC 9470 §3, Figures 2 and 3, as one field line each (the RFC folds them for display only).
 RFC9470_FIGURE_2 = (
@@ -255,3 +256,14 @@ def test_arbitrary_max_age_text_is_an_integer_or_a_parse_error(raw: str) -> None
         return
     assert found is not None
     assert found.max_age == int(raw)
+
+
+@given(raw=not_ascii_integers)
+def test_max_age_in_digits_of_another_script_or_int_syntax_is_a_parse_error(raw: str) -> None:
+    # RFC 9470 §3: max_age "has to represent a non-negative integer" — in DIGIT (%x30-39). A
+    # non-ASCII character is already refused by the quoted-string grammar (RFC 9110 §5.6.4).
+    quoted = raw.replace("\\", "\\\\").replace('"', '\\"')
+    with pytest.raises(ChallengeParseError):
+        find_step_up_challenge(
+            f'Bearer error="insufficient_user_authentication", max_age="{quoted}"'
+        )

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from resource_api import JwtAccessTokenValidator, create_app
 
+from ..hostile import HUGE_INTEGER, NOT_ASCII_INTEGERS
 from .support import Clock, FakeIssuer, bearer, sandbox_config
 
 
@@ -169,10 +170,13 @@ def test_a_huge_body_is_413(client: FlaskClient, alice: dict[str, str]) -> None:
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5", "\u0661"])
+@pytest.mark.parametrize(
+    "limit", ["0", "101", "-1", "ten", "1.5", "", *NOT_ASCII_INTEGERS, HUGE_INTEGER]
+)
 def test_bad_limit_is_400(client: FlaskClient, alice: dict[str, str], limit: str) -> None:
     a = accounts(client, alice)[0]["id"]
-    response = client.get(f"/accounts/{a}/transactions?limit={limit}", headers=alice)
+    response = client.get(f"/accounts/{a}/transactions", query_string={"limit": limit},
+                          headers=alice)  # fmt: skip
     assert (response.status_code, response.json["error"]) == (400, "invalid_request")
 
 
