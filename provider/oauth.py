@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, cast
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
-from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
     InvalidGrantError,
@@ -43,6 +42,7 @@ from flask import request as flask_request
 from flask.wrappers import Request as FlaskRequest
 from werkzeug.datastructures import MultiDict
 
+from . import client_auth
 from .clients import ClientAdapter
 from .models import Grant, User
 from .tokens import AuthContext
@@ -355,17 +355,10 @@ class FormRequest(FlaskOAuth2Request):  # type: ignore[misc]
             return InvalidRequestError(f"Parameter repeated: {name}.")
         return InvalidRequestError("A parameter is repeated.")
 
-
-def _client_secret_basic(query_client: Any, request: OAuth2Request) -> Any:
-    """Authlib's ``client_secret_basic``, answering a malformed header as "no credentials".
-
-    Authlib raises ``ValueError`` on ``Basic`` followed by only spaces and
-    ``UnicodeDecodeError`` on credentials that are not UTF-8: a 500 for a bad header.
-    """
-    try:
-        return authenticate_client_secret_basic(query_client, request)
-    except ValueError:
-        return None
+    def invalid(self) -> InvalidRequestError | None:
+        """What makes the request ``invalid_request`` before any grant looks at it: a repeated
+        parameter, or more than one client authentication method (RFC 6749 §2.3)."""
+        return self.repeated() or client_auth.several_methods(self)
 
 
 class Server(FlaskAuthorizationServer):  # type: ignore[misc]
@@ -380,14 +373,14 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
 
     def create_endpoint_response(self, name: str, request: Any = None) -> Any:
         oauth_request = self.create_oauth2_request(request)
-        if isinstance(oauth_request, FormRequest) and (error := oauth_request.repeated()):
+        if isinstance(oauth_request, FormRequest) and (error := oauth_request.invalid()):
             return self.handle_error_response(oauth_request, error)
         return super().create_endpoint_response(name, oauth_request)
 
     def create_token_response(self, request: Any = None) -> Any:
         oauth_request = self.create_oauth2_request(request)
         try:
-            if isinstance(oauth_request, FormRequest) and (error := oauth_request.repeated()):
+            if isinstance(oauth_request, FormRequest) and (error := oauth_request.invalid()):
                 raise error
             # RFC 6749 §5.2 invalid_request: "The request is missing a required parameter";
             # Authlib answers a missing grant_type with unsupported_grant_type.
@@ -424,7 +417,7 @@ def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
     server._query_client = context.query_client
     server._save_token = lambda token, request: None  # tokens are recorded when minted
     server.scopes_supported = scopes
-    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
+    server.register_client_auth_method("client_secret_basic", client_auth.client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
