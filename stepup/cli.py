@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -29,6 +29,7 @@ from provider.settings import SettingsError
 from resource_api.errors import ConfigurationError
 
 from .config import StepupConfig, load_config
+from .listening import Listener, ListenError, listen
 
 __all__ = ["main", "sandbox_config"]
 
@@ -81,16 +82,26 @@ def print_provider_links(config: StepupConfig, out: TextIO) -> None:
         out.write(f"Sandbox users and current codes: {config.issuer}/sandbox\n")
 
 
-def print_credentials(config: StepupConfig, out: TextIO) -> None:
+def print_credentials(
+    config: StepupConfig, out: TextIO, stored: Mapping[str, str | None] | None = None
+) -> None:
+    """The seeded users and clients. ``stored``: each user's TOTP secret in the database, which
+    wins over the config (a user who enrolled in the browser has a secret only there)."""
     from provider.factors import totp
 
     out.write("\nSandbox users (built-in config; not for real accounts):\n")
     for u in config.users:
-        factors = "password + TOTP" if u.totp_secret else "password only (enrols TOTP on step-up)"
+        secret = (stored or {}).get(u.username, u.totp_secret)
+        if secret is None:
+            factors = "password only (enrols TOTP on step-up)"
+        elif u.totp_secret is None:
+            factors = "password + TOTP (enrolled in the browser)"
+        else:
+            factors = "password + TOTP"
         out.write(f"  {u.username:<8} password: {u.password:<12} {factors}\n")
-        if u.totp_secret:
-            uri = totp.provisioning_uri(u.totp_secret, account=u.username, issuer="Stepup sandbox")
-            out.write(f"           TOTP secret: {u.totp_secret}\n           {uri}\n")
+        if secret:
+            uri = totp.provisioning_uri(secret, account=u.username, issuer="Stepup sandbox")
+            out.write(f"           TOTP secret: {secret}\n           {uri}\n")
             out.write(f"           current code: stepup totp {u.username}\n")
     out.write("\nClients:\n")
     for c in config.clients:
@@ -102,14 +113,18 @@ def print_credentials(config: StepupConfig, out: TextIO) -> None:
 
 
 def _serve(
-    apps: list[tuple[str, Any, str, int]], out: TextIO, ready: threading.Event | None
+    apps: list[tuple[str, Any, Listener]], out: TextIO, ready: threading.Event | None
 ) -> None:
-    """Serve each (label, app, host, port) on its own thread; print the URLs once listening."""
+    """Serve each (label, app, listener) on its own thread; print the URLs once listening."""
     from werkzeug.serving import make_server
 
-    servers = [
-        (label, make_server(host, port, app, threaded=True)) for label, app, host, port in apps
-    ]
+    servers = []
+    for label, app, listener in apps:
+        server = make_server(
+            listener.host, listener.port, app, threaded=True, fd=listener.sock.fileno()
+        )
+        listener.close()  # the server holds its own duplicate of the socket
+        servers.append((label, server))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
     for t in threads:
         t.start()
@@ -132,31 +147,43 @@ def _serve(
 # --- commands ------------------------------------------------------------------------------------
 
 
+def _bind_provider(
+    args: argparse.Namespace, port: int | None, option: str
+) -> tuple[Listener, StepupConfig, bool]:
+    """The provider's socket, bound before anything is printed, and its config: the file's, or
+    the built-in one at the address really bound (``--port 0`` picks a free port). True when
+    built in."""
+    config = load_config(args.config) if args.config else None
+    if port is None:
+        port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT) if config else DEFAULT_PROVIDER_PORT
+    listener = listen(args.host, port, option)
+    if config is None:
+        return listener, sandbox_config(f"http://{args.host}:{listener.port}"), True
+    return listener, config, False
+
+
 def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     from provider import create_app
 
-    port = args.port or DEFAULT_PROVIDER_PORT
-    config, builtin = _load(args, f"http://{args.host}:{port}")
-    if args.config and not args.port:
-        port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
+    listener, config, builtin = _bind_provider(args, args.port, "--port")
     app = create_app(config, database_url=_database_url(args))
     print_provider_links(config, out)
     if builtin:
-        print_credentials(config, out)
-    _serve([("Provider", app, args.host, port)], out, None)
+        print_credentials(config, out, _factors_in_database(app))
+    _serve([("Provider", app, listener)], out, None)
     return 0
 
 
 def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     import resource_api
 
-    port = args.port or DEFAULT_API_PORT
     config, _ = _load(args, f"http://{args.host}:{DEFAULT_PROVIDER_PORT}")
+    listener = listen(args.host, _given(args.port, DEFAULT_API_PORT), "--port")
     app = resource_api.create_app(config, database_url=_database_url(args))
     out.write(
         f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n"
     )
-    _serve([("API", app, args.host, port)], out, None)
+    _serve([("API", app, listener)], out, None)
     return 0
 
 
@@ -172,22 +199,41 @@ def build_sandbox(config: StepupConfig, database_url: str, clock: Any = None) ->
 
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | None = None) -> int:
-    pport = args.provider_port or DEFAULT_PROVIDER_PORT
-    aport = args.api_port or DEFAULT_API_PORT
-    config, builtin = _load(args, f"http://{args.host}:{pport}")
-    if args.config and not args.provider_port:
-        pport = _port_of(config.issuer, DEFAULT_PROVIDER_PORT)
+    provider_listener, config, builtin = _bind_provider(args, args.provider_port, "--provider-port")
+    try:
+        api_listener = listen(args.host, _given(args.api_port, DEFAULT_API_PORT), "--api-port")
+    except ListenError:
+        provider_listener.close()
+        raise
     provider_app, api_app = build_sandbox(config, _database_url(args))
     print_provider_links(config, out)
-    out.write(f"Demo bank API: http://{args.host}:{aport}/accounts\n")
+    out.write(f"Demo bank API: http://{args.host}:{api_listener.port}/accounts\n")
     if builtin:
-        print_credentials(config, out)
+        print_credentials(config, out, _factors_in_database(provider_app))
     _serve(
-        [("Provider", provider_app, args.host, pport), ("API", api_app, args.host, aport)],
+        [("Provider", provider_app, provider_listener), ("API", api_app, api_listener)],
         out,
         ready,
     )
     return 0
+
+
+def _given(port: int | None, default: int) -> int:
+    return default if port is None else port
+
+
+def _factors_in_database(provider_app: Any) -> dict[str, str | None]:
+    """Each user's TOTP secret as the provider's database has it: a secret enrolled in the
+    browser is only there, and the banner must not call such a user "password only"."""
+    from sqlalchemy import select
+
+    from provider.models import User
+
+    with provider_app.extensions["stepup_provider"].db.session() as s:
+        return {
+            row.username: row.totp_secret
+            for row in s.execute(select(User.username, User.totp_secret))
+        }
 
 
 def cmd_totp(args: argparse.Namespace, out: TextIO) -> int:
@@ -262,8 +308,19 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(step=args.step, color=args.color, out=out)
 
 
+def _version() -> str:
+    """The installed distribution's version (``pyproject.toml`` of the checkout it came from)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stepup-stack")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stepup", description="Step-up authentication stack.")
+    parser.add_argument("--version", action="version", version=f"stepup {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -323,6 +380,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # ConfigError (the file) is a SettingsError; the libraries' own checks land here too.
         sys.stderr.write(f"stepup: configuration error: {exc}\n")
         return 2
+    except ListenError as exc:
+        sys.stderr.write(f"stepup {args.command}: {exc}\n")
+        return 1
     except BrokenPipeError:
         # `stepup demo | head`: the reader went away; not an error worth a message.
         sys.stderr.close()
