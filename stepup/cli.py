@@ -383,6 +383,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ListenError as exc:
         sys.stderr.write(f"stepup {args.command}: {exc}\n")
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: the user asked to stop; end the "^C" line, no traceback, the shell's 128 + SIGINT.
+        sys.stderr.write("\n")
+        return 130
     except BrokenPipeError:
         # `stepup demo | head`: the reader went away; not an error worth a message.
         sys.stderr.close()

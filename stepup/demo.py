@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +47,7 @@ from resource_api.bank.rules import LARGE_TRANSFER_CENTS, LARGE_TRANSFER_MAX_AGE
 
 from .cli import build_sandbox, sandbox_config
 from .config import StepupConfig, UserConfig
-from .narration import Check, Narrator, Style
+from .narration import Check, Narrator, Style, terminal_width, when
 
 __all__ = ["run_demo"]
 
@@ -162,6 +163,8 @@ class Demo:
         self.http.auth = self.auth
         self.accounts: list[str] = []
         self.elevated_at: float | None = None
+        # When alice's browser last signed in with every factor (scene 4): scene 6 reuses it.
+        self.full_login_at: float | None = None
 
     def _browser(self, code: Callable[[], str] | None = None) -> HeadlessAuthenticator:
         u = self.user
@@ -305,6 +308,7 @@ class Demo:
         params = asked[0].params if asked else {}
         issued = of(ev, TokensIssued)
         auth_time = issued[-1].id_token_claims.get("auth_time") if issued else None
+        self.full_login_at = auth_time if isinstance(auth_time, int | float) else None
         now = self.sb.clock.now()
         fresher = (
             isinstance(auth_time, int | float)
@@ -369,6 +373,12 @@ class Demo:
     # 6 ------------------------------------------------------------------------------------------
 
     def level_not_reachable(self) -> list[Check]:
+        if self.full_login_at is not None:
+            self.n.note(
+                "the SDK uses alice's browser of scenes 1-4 again (not scene 5's new device); its "
+                "provider session has her password and one-time code from scene 4's login at "
+                f"{when(self.full_login_at, self.sb.clock.now())}"
+            )
         error: Exception | None = None
         try:
             self.http.get(f"{self.sb.api}/vault", timeout=30)
@@ -377,6 +387,7 @@ class Demo:
             self._raised(exc)
         ev = self.n.take()
         sent, asked = len(of(ev, ApiRequestSent)), len(of(ev, AuthorizationRequested))
+        pages = factors_asked(ev)
         self.n.line("SDK", f"stopped after {sent} API request and {asked} authorization request")
         self.n.write()
         self.n.say(
@@ -393,6 +404,12 @@ class Demo:
             self._raised(exc)
         ev2 = self.n.take()
         return [
+            expect(
+                not pages,
+                f"no login page: the session from scene 4 already meets {LOA2}, the best level "
+                "the provider has",
+                f"the provider asked for {pages}",
+            ),
             expect(
                 isinstance(error, LevelNotReached),
                 f"the provider did not reach {LOA3}; the SDK saw it in the ID token's acr and "
@@ -461,8 +478,10 @@ SCENES = (
         "A level the provider cannot reach",
         f"GET /vault (added to the demo API for this scene) demands {LOA3}, which this provider "
         "does not define. acr_values is a voluntary request (OIDC Core §3.1.2.1), so the provider "
-        "signs alice in at the best level it has. The SDK checks the ID token's acr against what "
-        "it asked for, and stops.",
+        f"aims for the best level it has, {LOA2}. alice's browser still has its provider session "
+        "from scene 4 (password and one-time code, within the level's elevation lifetime), which "
+        "meets that level: no login happens, the provider answers at once. The SDK checks the ID "
+        "token's acr against what it asked for, and stops.",
         Demo.level_not_reachable,
     ),
 )
@@ -472,7 +491,10 @@ SCENES = (
 
 
 def _header(n: Narrator, sb: Sandbox) -> None:
-    n.write(n.s.bold("Stepup demo: step-up authentication, narrated, over real HTTP"))
+    for row in textwrap.wrap(
+        "Stepup demo: step-up authentication, narrated, over real HTTP", n.width
+    ):
+        n.write(n.s.bold(row))
     n.write()
     n.line("provider", f"{sb.issuer}  the OpenID provider; its levels, weakest first:")
     for level in sb.config.acr_levels:
@@ -498,13 +520,23 @@ def _pause(clock: Clock, out: TextIO, stdin: TextIO) -> None:
     clock.advance(-int(time.monotonic() - started))
 
 
-def run_demo(step: bool, color: str, out: TextIO, stdin: TextIO | None = None) -> int:
-    """Play every scene; 0 when each behaved as its narration says, 1 otherwise."""
+def run_demo(
+    step: bool,
+    color: str,
+    out: TextIO,
+    stdin: TextIO | None = None,
+    width: int | None = None,
+) -> int:
+    """Play every scene; 0 when each behaved as its narration says, 1 otherwise.
+
+    ``width``: the columns to wrap the text to (default: the terminal's, at most 100)."""
     style = Style.for_stream(out, color)
     results: list[bool] = []
     with running_sandbox() as sb:
         names = {sb.issuer: "provider", sb.api: "API"}
-        narrator = Narrator(out, style, now=sb.clock.now, names=names)
+        narrator = Narrator(
+            out, style, now=sb.clock.now, names=names, width=width or terminal_width()
+        )
         _header(narrator, sb)
         demo = Demo(sb, narrator)
         for number, scene in enumerate(SCENES, 1):

@@ -9,6 +9,7 @@ Nothing here talks HTTP; it only formats what the SDK reports.
 from __future__ import annotations
 
 import re
+import shutil
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
@@ -32,8 +33,18 @@ from client_sdk import (
 __all__ = ["Check", "Narrator", "Style"]
 
 LABEL = 19  # width of the "who -> whom" column
-WIDTH = 100
+WIDTH = 100  # the widest the text gets, even on a wider terminal: long lines are hard to read
+MIN_WIDTH = 40
+NARROW = 72  # below this, "who" goes on its own line and the text under it, to leave it room
 RULE_WIDTH = 80
+
+
+def terminal_width(maximum: int = WIDTH) -> int:
+    """The terminal's width (``$COLUMNS`` when set; 100 when there is no terminal), kept
+    between 40 and ``maximum`` columns."""
+    columns = shutil.get_terminal_size((maximum, 24)).columns
+    return max(MIN_WIDTH, min(columns, maximum))
+
 
 FACTOR_NAMES = {"pwd": "password (pwd)", "otp": "one-time code (otp)"}
 
@@ -156,9 +167,14 @@ class Narrator:
         *,
         now: Any,
         names: Mapping[str, str],
+        width: int = WIDTH,
     ) -> None:
         self.out = out
         self.s = style
+        self.width = max(MIN_WIDTH, width)
+        # The column the text starts in: beside the "who" label, or under it when narrow.
+        self.label = LABEL if self.width >= NARROW else 0
+        self.pad = self.label + 2 if self.label else 4
         self._now = now  # the sandbox clock: "N s ago" must follow it when it is moved
         self._names = dict(names)  # origin -> "provider" / "API"
         self.events: list[Event] = []
@@ -173,10 +189,16 @@ class Narrator:
 
     def line(self, who: str, text: str, *, dim: bool = False, bold: int = 0) -> None:
         """``who`` in the left column, ``text`` wrapped beside it; the first ``bold`` characters
-        emphasised (the method and path of a request, the factors asked)."""
-        rows = self._wrap(text, LABEL + 2)
-        cell = f"  {who:<{LABEL}}"
-        first = rows[0][LABEL + 2 :]
+        emphasised (the method and path of a request, the factors asked). On a narrow terminal
+        ``who`` has a line of its own, with the text under it."""
+        rows = self._wrap(text, self.pad)
+        if self.label:
+            cell = f"  {who:<{self.label}}"
+            first = rows[0][self.pad :]
+        else:
+            if who:
+                self.write(self.s.dim(f"  {who}") if dim else self.s.cyan(f"  {who}"))
+            cell, first = rows[0][: self.pad], rows[0][self.pad :]
         if dim:
             self.write(self.s.dim(cell + first))
         else:
@@ -184,16 +206,23 @@ class Narrator:
         for row in rows[1:]:
             self.write(self.s.dim(row) if dim else row)
 
+    def status(self, who: str, text: str) -> None:
+        """A short coloured ``text`` (a status line) beside or under ``who``."""
+        if self.label:
+            self.write(self.s.cyan(f"  {who:<{self.label}}") + text)
+        else:
+            self.write(self.s.cyan(f"  {who}"))
+            self.write(" " * self.pad + text)
+
     def more(self, text: str, *, dim: bool = False, indent: int = 0) -> None:
         """A continuation line under the previous one."""
-        for row in self._wrap(text, LABEL + 2 + indent):
+        for row in self._wrap(text, self.pad + indent):
             self.write(self.s.dim(row) if dim else row)
 
-    @staticmethod
-    def _wrap(text: str, pad: int) -> list[str]:
+    def _wrap(self, text: str, pad: int) -> list[str]:
         rows = textwrap.wrap(
             text,
-            width=WIDTH,
+            width=self.width,
             initial_indent=" " * pad,
             subsequent_indent=" " * (pad + 2),
             break_long_words=False,
@@ -203,14 +232,11 @@ class Narrator:
 
     def say(self, text: str) -> None:
         """Narration: what is happening and why, wrapped."""
-        words, current = text.split(), "  "
-        for word in words:
-            if len(current) + len(word) + 1 > WIDTH and current.strip():
-                self.write(current.rstrip())
-                current = "  "
-            current += word + " "
-        if current.strip():
-            self.write(current.rstrip())
+        for row in textwrap.wrap(
+            text, width=self.width, initial_indent="  ", subsequent_indent="  ",
+            break_long_words=False, break_on_hyphens=False,
+        ):  # fmt: skip
+            self.write(row)
 
     def note(self, text: str) -> None:
         self.line("", self.s.yellow(text))
@@ -219,13 +245,14 @@ class Narrator:
         dot = "·" if self.s.unicode else "-"
         head = f"{self.s.rule * 3} Scene {number}/{total} {dot} {title} "
         self.write()
-        self.write(self.s.bold(head + self.s.rule * max(3, RULE_WIDTH - len(head))))
+        rule = self.s.rule * max(3, min(RULE_WIDTH, self.width) - len(head))
+        self.write(self.s.bold(head + rule))
 
     def checks(self, checks: Sequence[Check]) -> None:
         self.write()
         for c in checks:
             mark = self.s.green(self.s.ok_mark) if c.ok else self.s.red(self.s.fail_mark)
-            rows = textwrap.wrap(c.text, width=WIDTH - 4, break_long_words=False)
+            rows = textwrap.wrap(c.text, width=self.width - 4, break_long_words=False)
             self.write(f"  {mark} {rows[0]}")
             for row in rows[1:]:
                 self.write(f"    {row}")
@@ -250,7 +277,7 @@ class Narrator:
         elif isinstance(event, ApiResponseReceived):
             status = status_line(event.status)
             paint = self.s.green if event.status < 400 else self.s.yellow
-            self.write(self.s.cyan(f"  {f'API {a} SDK':<{LABEL}}") + paint(status))
+            self.status(f"API {a} SDK", paint(status))
             for value in event.www_authenticate:
                 pieces = split_header(value)
                 self.more(f"WWW-Authenticate: {pieces[0]}")

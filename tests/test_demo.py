@@ -8,14 +8,19 @@ formatting is tested without servers.
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from client_sdk import ApiResponseReceived
 from stepup import demo
 from stepup.demo import SCENES, Scene, run_demo
-from stepup.narration import Check, Narrator, Style, path_of, split_header
+from stepup.narration import Check, Narrator, Style, path_of, split_header, terminal_width
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +30,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 @pytest.fixture(scope="module")
 def plain() -> tuple[int, str]:
     out = io.StringIO()
-    code = run_demo(step=False, color="auto", out=out)  # a StringIO is not a terminal
+    code = run_demo(step=False, color="auto", out=out, width=100)  # a StringIO is no terminal
     return code, out.getvalue()
 
 
@@ -94,6 +99,26 @@ def test_scene_5_shows_the_providers_error_and_the_typed_sdk_error(
     assert "201 Created" not in text
 
 
+def test_scene_6_says_which_session_it_reuses_and_why_nobody_logs_in(
+    plain: tuple[int, str],
+) -> None:
+    login_times = re.findall(r"auth_time=(\d\d:\d\d:\d\d UTC)", scene(plain[1], 4))
+    text = scene(plain[1], 6)
+    assert (
+        "alice's browser still has its provider session from scene 4 (password and one-time "
+        "code, within the level's elevation lifetime), which meets that level: no login happens"
+    ) in " ".join(text.split())
+    note = " ".join(text.split("SDK → API")[0].split())
+    assert (
+        "the SDK uses alice's browser of scenes 1-4 again (not scene 5's new device); its provider "
+        f"session has her password and one-time code from scene 4's login at {login_times[-1]}"
+    ) in note
+    assert "provider asks      nothing: it answers from the existing session" in text
+    assert (
+        "✓ no login page: the session from scene 4 already meets urn:stepup:loa:2, the best level"
+    ) in text
+
+
 def test_scene_6_fails_bounded(plain: tuple[int, str]) -> None:
     text = scene(plain[1], 6)
     assert 'acr_values="urn:stepup:loa:3"' in text
@@ -129,6 +154,58 @@ def test_a_scene_that_misbehaves_makes_the_run_fail(monkeypatch: pytest.MonkeyPa
     assert "  ✗ this did not" in output
     assert "  ✗ the scene broke: RuntimeError: boom" in output
     assert "0/2 scenes behaved as described." in output
+
+
+@pytest.fixture(scope="module")
+def narrow() -> tuple[int, str]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COLUMNS", "60")  # what shutil.get_terminal_size reads first
+        out = io.StringIO()
+        code = run_demo(step=False, color="never", out=out)
+    return code, out.getvalue()
+
+
+def test_output_wraps_to_the_terminals_width(narrow: tuple[int, str]) -> None:
+    code, output = narrow
+    assert code == 0, output
+    assert "6/6 scenes behaved as described." in output
+    too_long = [line for line in output.splitlines() if len(line) > 60]
+    # Only a single word too long for any line (a URL, a JSON value) may stick out.
+    assert [line for line in too_long if len(line.split()) > 1] == []
+    assert len(too_long) <= 3
+    # Narrow: who speaks on one line, what it says under it.
+    assert "\n  provider asks\n    password (pwd)\n" in output
+    assert "\n  API → SDK\n    401 Unauthorized\n" in output
+
+
+@pytest.mark.parametrize(("columns", "width"), [("60", 60), ("300", 100), ("12", 40)])
+def test_terminal_width_follows_the_terminal_within_bounds(
+    columns: str, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_width() == width
+
+
+def test_ctrl_c_exits_130_quietly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stepup.cli", "demo", "--step", "--color", "never"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + 120
+    while b"[Enter] for the next scene" not in seen and time.monotonic() < deadline:
+        chunk = os.read(process.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"[Enter] for the next scene" in seen, seen.decode()
+    process.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err == b"\n"  # ends the "^C" line; no traceback
 
 
 def test_six_scenes() -> None:
