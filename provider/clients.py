@@ -7,18 +7,18 @@ RFC 6749 §2 (client types and authentication), §3.1.2 (redirection endpoint); 
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import select
 
+from client_sdk.wire import ascii_int
+
 from . import store
 from .models import Client
 
-__all__ = ["ClientAdapter", "find_client", "redirect_uri_matches"]
-
-LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+__all__ = ["ClientAdapter", "find_client", "redirect_target", "redirect_uri_matches"]
 
 
 class ClientAdapter(ClientMixin):  # type: ignore[misc]
@@ -47,7 +47,18 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return " ".join(s for s in (scope or "").split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return any(redirect_uri_matches(r, redirect_uri) for r in self.row.redirect_uris)
+        return self.redirect_target(redirect_uri) is not None
+
+    def redirect_target(self, redirect_uri: str) -> str | None:
+        """Where to send the user for this presented ``redirect_uri``, built from the registered
+        URI it matches (:func:`redirect_target`); ``None`` if it matches none."""
+        if not redirect_uri:
+            return None
+        for registered in self.row.redirect_uris:
+            target = redirect_target(registered, redirect_uri)
+            if target is not None:
+                return target
+        return None
 
     def check_client_secret(self, client_secret: str) -> bool:
         return store.secret_matches(self.row.secret_hash, client_secret)
@@ -64,29 +75,52 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         return grant_type in self.row.grant_types
 
 
-def redirect_uri_matches(registered: str, presented: str) -> bool:
-    """Exact string match (RFC 9700 §4.1.3), except the port of a loopback URI.
+# RFC 8252 §7.3 names the loopback IP literals; "localhost" is not one (§8.3: NOT RECOMMENDED).
+_LOOPBACK = re.compile(r"http://(?P<host>127\.0\.0\.1|\[::1\])(?::(?P<port>[0-9]+))?")
 
-    RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at the time of
-    the request for loopback IP redirect URIs, to accommodate clients that obtain an available
-    ephemeral port from the operating system at the time of the request."
+
+def _loopback_parts(uri: str) -> tuple[str, str | None, str] | None:
+    """``(host, port text, rest)`` of a loopback URI taken apart character by character, or
+    ``None``. No normalisation at all: ``urlsplit`` lower-cases the scheme, drops an empty ``?``
+    or ``#`` and silently removes tabs, CR and LF, each of which would let a near miss match."""
+    m = _LOOPBACK.match(uri)
+    if m is None:
+        return None
+    rest = uri[m.end() :]
+    if rest and rest[0] not in "/?#":
+        return None  # "http://127.0.0.1:8765@evil.example/" is not a loopback URI
+    return m["host"], m["port"], rest
+
+
+def redirect_target(registered: str, presented: str) -> str | None:
+    """The URI to redirect to when ``presented`` matches ``registered``, built from the
+    registered one; ``None`` when it does not match.
+
+    Exact string match (RFC 9700 §4.1.3), except the port of a loopback URI. RFC 8252 §7.3: "The
+    authorization server MUST allow any port to be specified at the time of the request for
+    loopback IP redirect URIs, to accommodate clients that obtain an available ephemeral port
+    from the operating system at the time of the request." Every other character — scheme case,
+    an empty query or fragment, a space, a tab, CR, LF or any control character — must be the
+    registered one. The port is 1 to 65535 in ASCII digits without leading zeros, so the result is
+    the presented string itself, and the authorization code is bound to exactly what was sent.
     """
     if hmac.compare_digest(registered.encode(), presented.encode()):
-        return True
-    r, p = urlsplit(registered), urlsplit(presented)
-    if r.scheme != "http" or p.scheme != "http":
-        return False
-    r_host = r.netloc.rsplit(":", 1)[0] if not r.netloc.endswith("]") else r.netloc
-    p_host = p.netloc.rsplit(":", 1)[0] if not p.netloc.endswith("]") else p.netloc
-    if r_host not in LOOPBACK_HOSTS or r_host != p_host:
-        return False
-    try:
-        port = p.port  # validates the port is a number in range
-    except ValueError:
-        return False
-    if p.netloc not in (p_host, f"{p_host}:{port}"):
-        return False
-    return (r.path, r.query, r.fragment) == (p.path, p.query, p.fragment)
+        return registered
+    r, p = _loopback_parts(registered), _loopback_parts(presented)
+    if r is None or p is None or r[0] != p[0] or r[2] != p[2]:
+        return None
+    host, port_text, rest = r[0], p[1], r[2]
+    if port_text is None:
+        return f"http://{host}{rest}"
+    port = ascii_int(port_text, maximum=65535)
+    if port is None or port == 0 or str(port) != port_text:
+        return None
+    return f"http://{host}:{port}{rest}"
+
+
+def redirect_uri_matches(registered: str, presented: str) -> bool:
+    """Whether ``presented`` may be used for ``registered``: see :func:`redirect_target`."""
+    return redirect_target(registered, presented) is not None
 
 
 def find_client(session: Any, client_id: str | None) -> ClientAdapter | None:

@@ -70,16 +70,19 @@ def authorize() -> BaseResponse:
     params = {k: values[k] for k in values if values[k]}
 
     client = op.issuance.query_client(params.get("client_id", ""))
-    redirect_uri = params.get("redirect_uri")
     if client is None:
         return error_page(400, "Unknown application", "The client_id is not registered here.")
-    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+    # Every redirect from here on goes to a URI built from the registered one, never to the
+    # presented text (which matches it exactly, but for a loopback URI's port).
+    redirect_uri = client.redirect_target(params.get("redirect_uri", ""))
+    if redirect_uri is None:
         return error_page(
             400,
             "Unregistered redirect URI",
             "The redirect_uri is missing or is not one registered for this application, so "
             "the provider will not send you there.",
         )
+    params["redirect_uri"] = redirect_uri
     state = params.get("state")
     if repeated:
         return _redirect_error(
