@@ -8,7 +8,8 @@ with which factors?* :func:`decide` answers it with plain data in and plain data
 * :class:`Authenticate` — show the login page for these factors (and enrol these first), and why;
 * :class:`Fail` — answer the client with this OIDC error.
 
-Specs: OpenID Connect Core 1.0 §3.1.2.1 (``prompt``, ``max_age``, ``acr_values``, ``login_hint``),
+Specs: OpenID Connect Core 1.0 §3.1.2.1 (``prompt``, ``max_age``, ``acr_values``, ``login_hint``,
+``id_token_hint``),
 §5.5.1.1 (essential ``acr``), §2 (``acr``, ``amr``, ``auth_time``); RFC 8176 (``amr`` values);
 OpenID Connect Core Error Code ``unmet_authentication_requirements``. The model is
 node-oidc-provider's interaction policy: small named checks in a table, the first that fires wins.
@@ -74,6 +75,8 @@ class AuthnRequest:
     re-authentication.
     ``login_hint``: compared with the session's subject, so the caller passes it as a subject (after
     resolving a username or e-mail address).
+    ``id_token_hint_subject``: the ``sub`` of the ``id_token_hint``, which the caller has verified
+    is an ID token this provider signed.
     """
 
     acr_values: tuple[str, ...] = ()
@@ -82,6 +85,7 @@ class AuthnRequest:
     prompt: frozenset[str] = frozenset()
     interaction_started_at: int | None = None
     login_hint: str | None = None
+    id_token_hint_subject: str | None = None
 
 
 # --- decisions --------------------------------------------------------------------------------
@@ -90,6 +94,7 @@ class AuthnRequest:
 _REASON_TEXT: dict[str, str] = {
     "login_required": "Sign in to continue.",
     "login_hint": "The application asked for a different account; sign in with that account.",
+    "id_token_hint": "The application asked for a different account; sign in with that account.",
     "prompt_login": "The application asked you to sign in again.",
     "max_age": "Your last sign-in is too long ago for this application; sign in again.",
     "step_up": "This action needs a stronger sign-in",
@@ -194,6 +199,20 @@ def no_session(ctx: CheckContext) -> Need | None:
     return None
 
 
+def id_token_hint_names_another_user(ctx: CheckContext) -> Need | None:
+    """``id_token_hint`` names someone else than the session's user: that user signs in (§3.1.2.1).
+
+    "If the End-User identified by the ID Token is logged in or is logged in by the request, then
+    the Authorization Server returns a positive response; otherwise, it SHOULD return an error,
+    such as login_required." Unlike ``login_hint`` this is no mere hint: a sign-in as anyone else
+    ends in ``login_required`` (see :func:`decide`), never in a code for another user.
+    """
+    hinted = ctx.request.id_token_hint_subject
+    if not hinted or ctx.session is None or hinted == ctx.session.subject:
+        return None
+    return Need(ctx.target.factors, "id_token_hint")
+
+
 def login_hint_names_another_user(ctx: CheckContext) -> Need | None:
     """``login_hint`` names someone else than the session's user: sign in again (§3.1.2.1).
 
@@ -282,6 +301,7 @@ def factors_missing_or_stale(ctx: CheckContext) -> Need | None:
 # The table. Order matters: the first check that fires decides what the user is asked and why.
 CHECKS: tuple[Check, ...] = (
     no_session,
+    id_token_hint_names_another_user,
     login_hint_names_another_user,
     prompt_login,
     max_age_exceeded,
@@ -350,6 +370,19 @@ def _prompt_none_alone(request: AuthnRequest) -> Fail | None:
     return None
 
 
+def _signed_in_as_another_than_hinted(
+    request: AuthnRequest, session: SessionState | None
+) -> Fail | None:
+    """§3.1.2.1 ``id_token_hint``: the user signed in during this interaction, but not as the
+    End-User the ID token identifies — "it SHOULD return an error, such as login_required"."""
+    hinted, started = request.id_token_hint_subject, request.interaction_started_at
+    if not hinted or session is None or session.subject == hinted or started is None:
+        return None
+    if not any(f.verified_at >= started for f in session.factors):
+        return None
+    return Fail("login_required", "the user who signed in is not the one id_token_hint names")
+
+
 def _candidates(
     request: AuthnRequest,
     session: SessionState | None,
@@ -385,8 +418,8 @@ def _candidates(
             "none of the essential acr values is supported by this provider",
         )
 
-    hint = request.login_hint
-    knows_user = session is not None and (not hint or hint == session.subject)
+    hints = [h for h in (request.id_token_hint_subject, request.login_hint) if h]
+    knows_user = session is not None and all(h == session.subject for h in hints)
 
     def reachable(level: AcrLevel) -> bool:
         if allow_enrolment or session is None or not knows_user:
@@ -415,7 +448,7 @@ def decide(
     allow_enrolment: bool = True,
 ) -> Decision:
     """Issue, ask the user to authenticate, or fail — see the module docstring and ``CHECKS``."""
-    invalid = _prompt_none_alone(request)
+    invalid = _prompt_none_alone(request) or _signed_in_as_another_than_hinted(request, session)
     if invalid is not None:
         return invalid
     found = _candidates(request, session, policy, allow_enrolment)
@@ -446,7 +479,7 @@ def decide(
     if need is None:
         return _issue(ctx, requested)
     enrol: tuple[str, ...] = ()
-    if session is not None and need.reason != "login_hint":
+    if session is not None and need.reason not in ("login_hint", "id_token_hint"):
         enrol = tuple(f for f in need.factors if f not in session.user_factors | {"pwd"})
     return Authenticate(need.factors, need.reason, candidates[0], enrol)
 
@@ -455,6 +488,7 @@ def _why_not_silent(reason: str, target: AcrLevel) -> str:
     what = {
         "login_required": "no user is signed in",
         "login_hint": "the login_hint names another user than the one signed in",
+        "id_token_hint": "the id_token_hint names another user than the one signed in",
         "prompt_login": "re-authentication was requested",
         "max_age": "the last authentication is older than max_age",
         "step_up": f"a step-up to {target.value} is needed",

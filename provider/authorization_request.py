@@ -2,8 +2,9 @@
 
 OIDC Core 1.0 §3.1.2.1: ``prompt``, ``max_age``, ``acr_values``, ``login_hint``; §5.5 and
 §5.5.1.1: the ``claims`` parameter, of which only an essential ``acr`` for the ID token changes
-how the user must authenticate. The result is the :class:`~provider.authn_policy.AuthnRequest`
-the policy decides on; a malformed value is a :class:`BadRequest` that goes back to the client.
+how the user must authenticate; §6.1 and §6.2: ``request`` and ``request_uri``, refused. The
+result is the :class:`~provider.authn_policy.AuthnRequest` the policy decides on; a malformed
+value is a :class:`BadRequest` that goes back to the client.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from client_sdk.wire import ascii_int
 
 from .authn_policy import AuthnRequest
 
-__all__ = ["MAX_AGE_LIMIT", "BadRequest", "parse_authn_request"]
+__all__ = ["MAX_AGE_LIMIT", "BadRequest", "parse_authn_request", "refuse_request_objects"]
 
 #: The largest ``max_age`` accepted: ten digits, some 317 years.
 MAX_AGE_LIMIT = 9_999_999_999
@@ -78,3 +79,25 @@ def _essential_acr(raw: str | None) -> tuple[str, ...] | None:
     if isinstance(acr.get("value"), str):
         return (acr["value"],)
     raise BadRequest("invalid_request", "an essential acr claim needs value or values")
+
+
+def refuse_request_objects(params: dict[str, str]) -> None:
+    """OIDC Core §6.1 and §6.2: request objects are not supported, and say so.
+
+    ``request_not_supported``: "The OP does not support use of the request parameter";
+    ``request_uri_not_supported``: "The OP does not support use of the request_uri parameter".
+    Ignoring them instead would be dangerous here: an RP that puts ``acr_values``, ``max_age`` or
+    ``claims`` only inside the request object would get a code for a weaker login than it asked
+    for, without a word. Discovery says ``request_parameter_supported: false`` and
+    ``request_uri_parameter_supported: false``. (RFC 6749 §3.1: an empty value is as omitted.)
+    """
+    if params.get("request"):
+        raise BadRequest(
+            "request_not_supported",
+            "Request objects are not supported: send the parameters in the query or the form",
+        )
+    if params.get("request_uri"):
+        raise BadRequest(
+            "request_uri_not_supported",
+            "request_uri is not supported: send the parameters in the query or the form",
+        )

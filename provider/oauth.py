@@ -8,6 +8,8 @@ What this module changes, and why:
   ``CodeChallenge`` accepts ``plain`` and lets a request without a challenge through;
   RFC 9700 §2.1.1 says clients MUST use PKCE with S256 unless they have a reason not to, and
   we leave them none.
+- Scope values the provider does not understand are ignored, at /authorize and at /token
+  (OIDC Core §3.1.2.1; Authlib answers them ``invalid_scope``): see :func:`understood_scope`.
 - Redirect URIs match exactly, except that a registered loopback URI accepts any port
   (RFC 8252 §7.3): see :mod:`.clients`.
 - Authorization codes and refresh tokens are consumed by one atomic statement (:mod:`.store`).
@@ -91,6 +93,18 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
         return str(authorization_code.code_challenge_method)
 
 
+def understood_scope(server: Any, client: ClientAdapter, scope: str | None) -> list[str]:
+    """The requested scope values this provider understands, in order, each once.
+
+    OIDC Core §3.1.2.1: "Scope values used that are not understood by an implementation SHOULD be
+    ignored"; RFC 6749 §3.3: the server "MAY fully or partially ignore the scope requested by the
+    client". Understood: the provider's own scopes and those registered for the client. Every
+    token response carries ``scope``, so the client sees what was granted.
+    """
+    known = set(server.scopes_supported or ()) | set(client.row.scope.split())
+    return [s for s in dict.fromkeys((scope or "").split()) if s in known]
+
+
 def _issuance(component: Any) -> Issuance:
     """The :class:`~provider.issuance.Issuance` behind a grant or endpoint's server."""
     return cast("Issuance", component.server.context)
@@ -147,18 +161,27 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
     INCLUDE_NEW_REFRESH_TOKEN = True
+    # The understood part of the requested scope; empty: as omitted, the refresh token's scope.
+    requested_scope = ""
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
         issuance = _issuance(self)
-        client_id = self.request.client.client_id
+        client = self.request.client
+        # Values not understood are ignored, as at /authorize, where they were dropped: a client
+        # that sends its original scope string again is not refused for them.
+        requested = understood_scope(self.server, client, self.request.payload.scope)
+        self.requested_scope = " ".join(requested)
         # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by
         # the resource owner". Checked before the rotation, so a refused request leaves the
         # refresh token usable instead of making its next use look like theft.
-        requested = set((self.request.payload.scope or "").split())
-        granted = issuance.refresh_token_scope(refresh_token, client_id)
-        if requested and granted is not None and not requested <= set(granted.split()):
+        granted = issuance.refresh_token_scope(refresh_token, client.client_id)
+        if requested and granted is not None and not set(requested) <= set(granted.split()):
             raise InvalidScopeError("The scope asked for was not granted to this refresh token.")
-        return issuance.rotate_refresh_token(refresh_token, client_id)
+        return issuance.rotate_refresh_token(refresh_token, client.client_id)
+
+    def _validate_token_scope(self, token: Any) -> None:
+        """Done by :meth:`authenticate_refresh_token`, before the rotation and without the
+        values it ignores (Authlib's check comes after the rotation and counts them)."""
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
         return _issuance(self).user_by_id(refresh_token.user_id)
@@ -183,7 +206,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         return _issuance(self).issue(
             client=self.request.client,
             user=user,
-            scope=scope or old.get_scope(),
+            scope=self.requested_scope or old.get_scope(),
             grant_scope=old.get_scope(),
             context=AuthContext(old.row.acr, tuple(old.row.amr or ()), old.row.auth_time),
             nonce=None,
@@ -196,15 +219,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
 
+    # The understood part of the requested scope; empty: as omitted, the registered scope.
+    requested_scope = ""
+
     def validate_requested_scope(self) -> None:
-        """Authlib passes the requested scope through unfiltered; a machine client gets only the
-        scope registered for it, and asking for more is ``invalid_scope`` (RFC 6749 §5.2)."""
-        super().validate_requested_scope()
+        """Authlib passes the requested scope through unfiltered. Values not understood are
+        ignored (see :func:`understood_scope`); a machine client gets only the scope registered
+        for it, and asking for one of ours that is not is ``invalid_scope`` (RFC 6749 §5.2:
+        "exceeds the scope granted by the resource owner")."""
         client: ClientAdapter = self.request.client
-        requested = (self.request.payload.scope or "").split()
+        requested = understood_scope(self.server, client, self.request.payload.scope)
         registered = client.row.scope.split()
         if any(s not in registered for s in requested):
             raise InvalidScopeError("The scope asked for is not registered for this client.")
+        self.requested_scope = " ".join(requested)
 
     def generate_token(
         self,
@@ -222,7 +250,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         return _issuance(self).issue(
             client=client,
             user=None,
-            scope=scope or client.row.scope,
+            scope=self.requested_scope or client.row.scope,
             context=None,
             nonce=None,
             family=None,
@@ -365,6 +393,10 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask server, able to finish an authorization request saved earlier."""
 
     context: Issuance  # set by build_server
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Nothing is refused for being unknown: each grant ignores the values it does not
+        understand (:func:`understood_scope`); Authlib would answer them ``invalid_scope``."""
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):

@@ -37,7 +37,7 @@ from ..authn_policy import (
     decide,
 )
 from ..authn_policy import Issue as IssueDecision
-from ..authorization_request import BadRequest, parse_authn_request
+from ..authorization_request import BadRequest, parse_authn_request, refuse_request_objects
 from ..clients import ClientAdapter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
@@ -89,10 +89,12 @@ def authorize() -> BaseResponse:
             op, redirect_uri, "invalid_request", f"Parameter repeated: {repeated[0]}", state
         )
     try:
+        refuse_request_objects(params)
         _validate_with_authlib(op, params)
         authn = parse_authn_request(params, started_at=op.clock.now())
         if authn.prompt & {"none"} and authn.prompt != {"none"}:
             raise BadRequest("invalid_request", "prompt=none cannot be combined with other values")
+        id_token_hint_subject(op, params)
     except OAuth2Error as exc:
         return _redirect_error(op, redirect_uri, exc.error, exc.description or exc.error, state)
     except BadRequest as exc:
@@ -164,7 +166,7 @@ def _decide(
             user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}),
         )
     authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
-    authn = _resolve_login_hint(op, authn)
+    authn = _resolve_hints(op, authn, interaction.params)
     decision = decide(
         authn,
         state,
@@ -175,13 +177,59 @@ def _decide(
     return decision, row, user
 
 
-def _resolve_login_hint(op: Provider, authn: AuthnRequest) -> AuthnRequest:
-    """The policy compares ``login_hint`` with subjects; clients send a username."""
-    if authn.login_hint is None:
-        return authn
-    with op.db.session() as s:
-        hinted = s.scalar(select(User).where(func.lower(User.username) == authn.login_hint.lower()))
-    return replace(authn, login_hint=hinted.subject if hinted else None)
+# Stands for a hinted user that does not exist: it equals no subject (subjects are URL-safe
+# base64), so an unknown login_hint is treated exactly like another user's.
+NO_SUCH_SUBJECT = "!unknown"
+
+
+def id_token_hint_subject(op: Provider, params: dict[str, str]) -> str | None:
+    """The ``sub`` of the request's ``id_token_hint``, or ``None`` without one.
+
+    OIDC Core §3.1.2.2: "If an id_token_hint is present, the OP MUST validate that it was the
+    issuer of the ID Token." It must be an ID token this provider signed (a ``typ: JWT`` token
+    with our ``iss`` and a key of ours); §3.1.2.1 allows an expired one ("The OP SHOULD accept
+    ID Tokens when the RP identified by the ID Token is an audience of the ID Token, even if
+    [...] expired"), so ``exp`` is not checked. Anything else is ``invalid_request``.
+    """
+    hint = params.get("id_token_hint")
+    if not hint:
+        return None
+    claims = op.signer.verify(hint, typ="JWT")
+    subject = claims.get("sub") if claims is not None else None
+    if not isinstance(subject, str) or not subject:
+        raise BadRequest("invalid_request", "id_token_hint is not an ID token this provider issued")
+    return subject
+
+
+def _resolve_hints(op: Provider, authn: AuthnRequest, params: dict[str, str]) -> AuthnRequest:
+    """The policy compares hints with subjects: ``login_hint`` is a username, ``id_token_hint``
+    an ID token. An unknown username becomes :data:`NO_SUCH_SUBJECT`, so ``prompt=none`` answers
+    it exactly as it answers another user's name: no way to tell which usernames exist."""
+    try:
+        hinted = id_token_hint_subject(op, params)
+    except BadRequest:
+        hinted = NO_SUCH_SUBJECT  # checked at /authorize; a key retired since: fail closed
+    login_hint = None
+    if authn.login_hint is not None:
+        with op.db.session() as s:
+            user = s.scalar(
+                select(User).where(func.lower(User.username) == authn.login_hint.lower())
+            )
+        login_hint = user.subject if user else NO_SUCH_SUBJECT
+    return replace(authn, login_hint=login_hint, id_token_hint_subject=hinted)
+
+
+def _hinted_username(op: Provider, params: dict[str, str]) -> str | None:
+    """Who the login page is for: the user the ``id_token_hint`` names, else ``login_hint``."""
+    try:
+        subject = id_token_hint_subject(op, params)
+    except BadRequest:
+        subject = None
+    if subject is not None:
+        with op.db.session() as s:
+            user = s.scalar(select(User).where(User.subject == subject))
+        return user.username if user else None
+    return params.get("login_hint")
 
 
 def _proceed(
@@ -245,7 +293,9 @@ def _render_step(
         is not None,
     }
     if "pwd" in decision.factors or user is None:
-        hint = username or interaction.params.get("login_hint") or (user.username if user else "")
+        hint = (
+            username or _hinted_username(op, interaction.params) or (user.username if user else "")
+        )
         html = render_template("login.html", username=hint, **common)
     elif "otp" in decision.enrol:
         secret = _pending_secret(op, interaction)

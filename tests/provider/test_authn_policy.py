@@ -88,6 +88,7 @@ def test_public_names_are_pinned() -> None:
 def test_checks_run_in_this_order() -> None:
     assert [c.__name__ for c in CHECKS] == [
         "no_session",
+        "id_token_hint_names_another_user",
         "login_hint_names_another_user",
         "prompt_login",
         "max_age_exceeded",
@@ -99,6 +100,7 @@ def test_reason_codes_are_a_fixed_set() -> None:
     expected = {
         "login_required",
         "login_hint",
+        "id_token_hint",
         "prompt_login",
         "max_age",
         "step_up",
@@ -461,6 +463,55 @@ def test_prompt_none_with_login_hint_for_another_user_is_login_required() -> Non
         "login_required",
         "prompt=none, but the login_hint names another user than the one signed in",
     )
+
+
+# --- id_token_hint (the caller passes its verified sub) ------------------------------------------
+
+
+def test_id_token_hint_for_the_signed_in_user_changes_nothing() -> None:
+    request = AuthnRequest(id_token_hint_subject="alice", prompt=frozenset({"none"}))
+    assert decide(request, session(pwd=NOW - 60), POLICY, NOW) == Issue(LOA1, ("pwd",), NOW - 60)
+
+
+def test_id_token_hint_for_another_user_asks_for_a_full_login_without_enrolment() -> None:
+    request = AuthnRequest(
+        acr_values=(LOA2,), id_token_hint_subject="carol", interaction_started_at=NOW
+    )
+    s = session(pwd=NOW - 60, enrolled=BOB_ENROLLED)
+    assert decide(request, s, POLICY, NOW) == Authenticate(("pwd", "otp"), "id_token_hint", L2, ())
+
+
+def test_id_token_hint_does_not_yield_to_another_account_signed_in_now() -> None:
+    """Unlike login_hint: §3.1.2.1 "otherwise, it SHOULD return an error, such as
+    login_required" — never a code for another user than the one the ID token names."""
+    request = AuthnRequest(id_token_hint_subject="carol", interaction_started_at=NOW)
+    s = session(pwd=NOW + 4, subject="dave")
+    assert decide(request, s, POLICY, NOW + 5) == Fail(
+        "login_required", "the user who signed in is not the one id_token_hint names"
+    )
+
+
+def test_id_token_hint_is_met_by_the_hinted_user_signing_in_now() -> None:
+    request = AuthnRequest(id_token_hint_subject="carol", interaction_started_at=NOW)
+    s = session(pwd=NOW + 4, subject="carol")
+    assert decide(request, s, POLICY, NOW + 5) == Issue(LOA1, ("pwd",), NOW + 4)
+
+
+def test_prompt_none_with_id_token_hint_for_another_user_is_login_required() -> None:
+    request = AuthnRequest(id_token_hint_subject="carol", prompt=frozenset({"none"}))
+    assert decide(request, session(pwd=NOW - 60), POLICY, NOW) == Fail(
+        "login_required",
+        "prompt=none, but the id_token_hint names another user than the one signed in",
+    )
+
+
+def test_id_token_hint_wins_over_a_login_hint_for_the_signed_in_user() -> None:
+    request = AuthnRequest(
+        login_hint="alice", id_token_hint_subject="carol", prompt=frozenset({"none"})
+    )
+    decision = decide(request, session(pwd=NOW - 60), POLICY, NOW)
+    assert isinstance(decision, Fail)
+    assert decision.error == "login_required"
 
 
 # --- what the page says --------------------------------------------------------------------------
