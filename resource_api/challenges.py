@@ -12,8 +12,10 @@ RFC 6750 §3 restricts the Bearer attributes further: ``error`` and ``error_desc
 include characters outside the set %x20-21 / %x23-5B / %x5D-7E", and ``scope`` is a space-separated
 list of scope-tokens (RFC 6749 §3.3). RFC 9470 §3 adds ``acr_values`` ("a space-separated string
 listing the authentication context class reference values in order of preference") and ``max_age``
-(a non-negative integer, seconds). Every value we send is ASCII; nothing the token or the request
-carries can put a CR, LF or a bare quote into the header.
+(a non-negative integer, seconds). RFC 9728 §5.1 adds ``resource_metadata``: the URL of the
+protected resource's metadata document (:mod:`resource_api.resource_metadata`). Every value we send
+is ASCII; nothing the token or the request carries can put a CR, LF or a bare quote into the
+header.
 
 Pure: no Flask.
 """
@@ -51,6 +53,7 @@ def bearer_challenge(
     scope: Sequence[str] = (),
     acr_values: Sequence[str] = (),
     max_age: int | None = None,
+    resource_metadata: str | None = None,
 ) -> str:
     """One ``Bearer`` challenge. With no argument: ``Bearer`` alone, the RFC 6750 §3 answer to a
     request that carried no credentials ("the resource server SHOULD NOT include an error code")."""
@@ -70,4 +73,7 @@ def bearer_challenge(
             raise ValueError(f"max_age must be an integer >= 0, not {max_age!r}")
         # A token (digits), as in RFC 9470 §3's example: max_age=5.
         params.append(f"max_age={max_age}")
+    if resource_metadata is not None:
+        # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata."
+        params.append(f"resource_metadata={quote(resource_metadata)}")
     return "Bearer " + ", ".join(params) if params else "Bearer"

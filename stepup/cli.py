@@ -6,6 +6,8 @@
     stepup demo       a narrated end-to-end step-up (exit 0 when every scene behaves)
     stepup totp USER  the user's current one-time code
     stepup rotate-keys  make a new signing key current (the old one stays published)
+    stepup gateway    step-up in front of any HTTP API (reverse proxy; stepup/gateway_cli.py)
+    stepup sideband   decisions for nginx, Envoy, Traefik and JSON callers (stepup/gateway_cli.py)
 
 Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
 ``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening.
@@ -369,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-keys", help="make a new signing key current")
     common(p)
     p.set_defaults(func=cmd_rotate_keys)
+
+    from .gateway_cli import add_commands
+
+    add_commands(sub, DEFAULT_HOST)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""The bearer token of a request, from plain header values (RFC 6750 §2), for code that is not
+a Flask view (the gateway, the sideband).
+
+- §2.1 — ``Authorization: Bearer <b64token>``;
+  ``b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="``.
+- §2.3 — the URI query method "SHOULD NOT be used"; we refuse it (``invalid_request``), as we
+  refuse a request that uses "more than one method for including an access token" (§3.1).
+- §3 — a request without credentials we support gets a bare challenge, no error code:
+  :func:`bearer_token` returns ``None`` then.
+
+Pure: no web framework.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .errors import InvalidRequest
+
+__all__ = ["bearer_token"]
+
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
+_QUERY_TOKEN = re.compile(r"(?:^|&)access_token(?:=|&|$)")
+
+
+def bearer_token(authorization: Sequence[str], query_string: str = "") -> str | None:
+    """The token of ``Authorization`` (every value the request carried under that name), ``None``
+    without credentials we support, :class:`InvalidRequest` when malformed or sent twice."""
+    in_query = bool(query_string) and _QUERY_TOKEN.search(query_string) is not None
+    if len(authorization) > 1:
+        raise InvalidRequest("the request carries more than one Authorization header")
+    if in_query:
+        if authorization:
+            raise InvalidRequest(
+                "the access token must be sent one way only, not in several places"
+            )
+        raise InvalidRequest(
+            "send the access token in the Authorization header (Bearer); "
+            "tokens in the URI are not accepted"
+        )
+    if not authorization:
+        return None
+    header = authorization[0].strip()
+    match = _CREDENTIALS.fullmatch(header)
+    if match is None:
+        raise InvalidRequest("the Authorization header is malformed")
+    scheme, rest = match.group(1), match.group(2)
+    if "," in header:
+        raise InvalidRequest("the request carries more than one set of credentials")
+    if scheme.lower() != "bearer":
+        return None  # another scheme: no authentication information we support (§3)
+    if rest is None or not _B64TOKEN.fullmatch(rest.strip()):
+        raise InvalidRequest("the Authorization header does not hold a valid Bearer token")
+    return rest.strip()

@@ -1,0 +1,307 @@
+"""One decision for one HTTP request, whatever carried it: the gateway, nginx, Envoy, Traefik or the
+JSON sideband API. Pure: plain values in, an :class:`Outcome` (status, headers, body, identity
+headers, decision record) out.
+
+The steps, in order:
+
+1. **The path is in normal form** — no dot segments, no empty segments, no encoded ``/`` or
+   ``\\``. Rules match the path as this module reads it; an upstream that normalises
+   ``/accounts/../transfers`` into ``/transfers`` would otherwise run a transfer that no rule saw.
+   Such a request is ``400 invalid_request``.
+2. **The token** (RFC 6750 §2.1, :func:`resource_api.bearer.bearer_token`) is verified
+   (RFC 9068 §4, the same validator as the Flask library): no token → ``401`` with a bare challenge;
+   a bad one → ``401 invalid_token``; keys unavailable → ``503`` with ``Retry-After``.
+3. **The policy** (:class:`RequestPolicy`) turns the request and the token into a decision: allow,
+   a step-up challenge (RFC 9470 §3, ``401 insufficient_user_authentication``), ``403
+   insufficient_scope`` (RFC 6750 §3.1) or ``403 access_denied``.
+
+Every challenge carries ``resource_metadata`` (RFC 9728 §5.1) when the caller knows the URL. An
+allowed request gets the identity headers of :mod:`.identity`; every refusal gets a JSON body with
+``error`` and ``error_description``, like the Flask library's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from ..bearer import bearer_token
+from ..challenges import bearer_challenge
+from ..errors import BearerError, KeySetUnavailable
+from ..step_up import (
+    AcrOrder,
+    AuthContext,
+    Challenge,
+    Decision,
+    InsufficientScope,
+)
+from ..validation import TokenValidator, wall_clock
+from .identity import identity_headers, without_identity_headers
+
+__all__ = [
+    "Deny",
+    "Enforcer",
+    "Outcome",
+    "PolicyResult",
+    "RequestInfo",
+    "RequestPolicy",
+    "path_problem",
+]
+
+decision_log = logging.getLogger("resource_api.decisions")
+
+_JSON = ("Content-Type", "application/json")
+_NO_STORE = ("Cache-Control", "no-store")
+# A dot segment, an empty segment, or an encoded "/", "\" or "." anywhere in the path.
+_NOT_NORMAL = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|//|\\|%2[fF]|%5[cC]|%2[eE]")
+
+
+def path_problem(raw_path: str) -> str | None:
+    """Why ``raw_path`` (as sent, percent-encoded) is not in normal form, or ``None``."""
+    if not raw_path.startswith("/"):
+        return "the request target must be an absolute path"
+    if _NOT_NORMAL.search(raw_path):
+        return (
+            "the request path must be in normal form: no '.' or '..' segments, no '//', "
+            "no encoded '/', '\\' or '.'"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """An HTTP request as a gateway sees it. ``path`` is percent-decoded; ``raw_path`` as sent;
+    ``header_list`` the client's headers, identity headers already stripped by :meth:`build`.
+    ``body`` is the raw body when the carrier has it (``None`` otherwise).
+
+    ``query``, ``headers`` and ``json_body`` follow the policy engine's request description
+    (lower-case header names, first query value, parsed JSON or ``None``) and are computed only
+    when read.
+    """
+
+    method: str
+    path: str
+    raw_path: str
+    query_string: str = ""
+    header_list: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        raw_target: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None = None,
+    ) -> RequestInfo:
+        """From a method, a request target (``/path?query``, percent-encoded) and the headers."""
+        from urllib.parse import unquote
+
+        raw_path, _, query = raw_target.partition("?")
+        return cls(
+            method.upper(),
+            unquote(raw_path, errors="replace"),
+            raw_path,
+            query,
+            tuple(without_identity_headers(headers)),
+            body,
+        )
+
+    def header_values(self, name: str) -> list[str]:
+        lower = name.lower()
+        return [v for k, v in self.header_list if k.lower() == lower]
+
+    @cached_property
+    def query(self) -> Mapping[str, str]:
+        out: dict[str, str] = {}
+        for k, v in parse_qsl(self.query_string, keep_blank_values=True):
+            out.setdefault(k, v)
+        return out
+
+    @cached_property
+    def headers(self) -> Mapping[str, str]:
+        out: dict[str, str] = {}
+        for k, v in self.header_list:
+            lower = k.lower()
+            out[lower] = f"{out[lower]}, {v}" if lower in out else v
+        return out
+
+    @cached_property
+    def json_body(self) -> Any:
+        if self.body is None:
+            return None
+        media = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json" and not (
+            media.startswith("application/") and media.endswith("+json")
+        ):
+            return None
+        try:
+            return json.loads(self.body, parse_int=float)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+
+
+@dataclass(frozen=True)
+class Deny:
+    """The policy refuses the request outright (``403 access_denied``)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    decision: Decision | Deny
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RequestPolicy(Protocol):
+    """What the enforcer asks about a request whose token is valid: the seam to the rules."""
+
+    def needs_body(self, method: str, path: str) -> bool:
+        """Whether a rule that may apply to ``method path`` reads the request body."""
+        ...
+
+    def evaluate(self, request: RequestInfo, context: AuthContext) -> PolicyResult: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer. ``allowed``: forward the request, adding ``identity``; otherwise answer
+    ``status`` with ``headers`` and ``body``. ``record`` is the decision record."""
+
+    allowed: bool
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    identity: tuple[tuple[str, str], ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        error = self.record.get("error")
+        return error if isinstance(error, str) else None
+
+
+def _refusal(
+    status: int,
+    body: dict[str, Any],
+    record: dict[str, Any],
+    challenge: str | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> Outcome:
+    headers = [_JSON, _NO_STORE, *extra]
+    if challenge is not None:
+        headers.append(("WWW-Authenticate", challenge))
+    record = {**record, "decision": "refuse", "status": status, "error": body.get("error")}
+    return Outcome(False, status, tuple(headers), json.dumps(body).encode(), (), record)
+
+
+class Enforcer:
+    """Validates the token, asks the policy, renders the answer. Thread-safe if its validator is.
+
+    ``public_paths``: exact paths that need no token (a health check); they are forwarded
+    without identity headers. CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``)
+    carry no credentials by design and are forwarded the same way.
+    """
+
+    def __init__(
+        self,
+        *,
+        validator: TokenValidator,
+        policy: RequestPolicy,
+        order: AcrOrder,
+        issuer: str,
+        clock: Callable[[], float] | None = None,
+        realm: str | None = None,
+        public_paths: Sequence[str] = (),
+    ) -> None:
+        self.validator = validator
+        self.policy = policy
+        self.order = order
+        self.issuer = issuer
+        self.clock = clock or wall_clock
+        self.realm = realm
+        self.public_paths = frozenset(public_paths)
+
+    def needs_body(self, method: str, path: str) -> bool:
+        return self.policy.needs_body(method.upper(), path)
+
+    def check(self, request: RequestInfo, *, resource_metadata: str | None = None) -> Outcome:
+        outcome = self._check(request, resource_metadata)
+        if decision_log.isEnabledFor(logging.INFO):
+            decision_log.info(json.dumps(outcome.record, sort_keys=True))
+        return outcome
+
+    def _check(self, request: RequestInfo, metadata: str | None) -> Outcome:
+        record: dict[str, Any] = {"method": request.method, "path": request.path}
+        problem = path_problem(request.raw_path)
+        if problem is not None:
+            return _refusal(400, {"error": "invalid_request", "error_description": problem}, record)
+        if request.path in self.public_paths or (
+            request.method == "OPTIONS" and request.header_values("access-control-request-method")
+        ):
+            return Outcome(True, 200, record={**record, "decision": "allow", "public": True})
+
+        def challenge(**params: Any) -> str:
+            return bearer_challenge(realm=self.realm, resource_metadata=metadata, **params)
+
+        try:
+            token = bearer_token(request.header_values("authorization"), request.query_string)
+            if token is None:
+                description = (
+                    "this API needs an access token: send it as Authorization: Bearer <token>"
+                )
+                return _refusal(401, {"error_description": description}, record, challenge())
+            claims = self.validator.validate(token)
+        except BearerError as exc:
+            return _refusal(
+                exc.status_code,
+                {"error": exc.error, "error_description": exc.description},
+                record,
+                challenge(error=exc.error, error_description=exc.description),
+            )
+        except KeySetUnavailable:
+            body: dict[str, Any] = {
+                "error": "temporarily_unavailable",
+                "error_description": "the API cannot verify tokens right now; try again shortly",
+            }
+            return _refusal(503, body, record, extra=[("Retry-After", "30")])
+
+        context = AuthContext.from_claims(claims, self.clock())
+        record.update(sub=context.sub or None, client_id=context.client_id,
+                      acr=context.authentication_policy)  # fmt: skip
+        result = self.policy.evaluate(request, context)
+        record.update(result.record)
+        decision = result.decision
+        if isinstance(decision, Deny):
+            body = {"error": "access_denied", "error_description": decision.reason}
+            return _refusal(403, body, record)
+        if isinstance(decision, InsufficientScope):
+            body = {"error": decision.error, "error_description": decision.description,
+                    "scope": " ".join(decision.scope)}  # fmt: skip
+            return _refusal(
+                403, body, record,
+                challenge(error=decision.error, error_description=decision.description,
+                          scope=decision.scope),
+            )  # fmt: skip
+        if isinstance(decision, Challenge):
+            body = {"error": decision.error, "error_description": decision.description}
+            if decision.acr_values:
+                body["acr_values"] = " ".join(decision.acr_values)
+            if decision.max_age is not None:
+                body["max_age"] = decision.max_age
+            return _refusal(
+                401, body, record,
+                challenge(error=decision.error, error_description=decision.description,
+                          acr_values=decision.acr_values, max_age=decision.max_age),
+            )  # fmt: skip
+        return Outcome(
+            True, 200, identity=tuple(identity_headers(claims)),
+            record={**record, "decision": "allow", "status": 200},
+        )  # fmt: skip

@@ -1,0 +1,176 @@
+"""``stepup gateway`` and ``stepup sideband`` (DESIGN.md contract 10), served by uvicorn.
+
+    stepup gateway  --config FILE --upstream URL [--host H] [--port P]
+    stepup sideband --config FILE [--host H] [--port P]
+
+Both read ``[api]`` from the config (issuer, audience, levels, rules) and print the URL they serve
+once they listen. The apps are :mod:`resource_api.gateway`'s; this module only parses options and
+runs the server. Why uvicorn: docs/gateway.md, "Why these libraries".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+__all__ = ["add_commands", "serving_asgi"]
+
+DEFAULT_GATEWAY_PORT = 9002
+DEFAULT_SIDEBAND_PORT = 9003
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_config(app: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app, lifespan="on", access_log=False, log_level="warning", server_header=False,
+        date_header=False, timeout_keep_alive=30,
+    )  # fmt: skip
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextmanager
+def serving_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a thread (tests, the benchmark); yield its base URL."""
+    import uvicorn
+
+    sock = _bind(host, port)
+    server = uvicorn.Server(_uvicorn_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            thread.join(0.01)
+        yield _url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _serve(label: str, app: Any, host: str, port: int, out: TextIO) -> int:
+    import uvicorn
+
+    sock = _bind(host, port)
+    out.write(f"{label} listening on {_url(sock)}\nPress Ctrl+C to stop.\n")
+    out.flush()
+    server = uvicorn.Server(_uvicorn_config(app))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover - uvicorn handles SIGINT itself
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def _enforcer(args: argparse.Namespace) -> Any:
+    from resource_api.gateway import build_enforcer
+
+    from .config import load_config
+
+    config = load_config(args.config)
+    if args.log_decisions:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log = logging.getLogger("resource_api.decisions")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return config, build_enforcer(config, public_paths=args.public)
+
+
+def cmd_gateway(args: argparse.Namespace, out: TextIO) -> int:
+    from resource_api.gateway import GatewayApp
+
+    config, enforcer = _enforcer(args)
+    app = GatewayApp(
+        enforcer, args.upstream, timeout=args.timeout, public_url=args.public_url,
+        max_body=args.max_body,
+    )  # fmt: skip
+    out.write(
+        f"Gateway to {app.upstream}, trusting issuer {config.api_issuer}, "
+        f"audience {config.api.audience}\n"
+    )
+    return _serve("Gateway", app, args.host, args.port, out)
+
+
+def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
+    from resource_api.gateway import SidebandApp
+
+    config, enforcer = _enforcer(args)
+    app = SidebandApp(enforcer, public_url=args.public_url, max_body=args.max_body)
+    out.write(
+        f"Sideband decisions for issuer {config.api_issuer}, audience {config.api.audience}: "
+        "/sideband/nginx, /sideband/envoy, /sideband/traefik, /sideband/request\n"
+    )
+    return _serve("Sideband", app, args.host, args.port, out)
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
+    return number
+
+
+def add_commands(sub: Any, host: str) -> None:
+    """Add ``gateway`` and ``sideband`` to the ``stepup`` subcommands."""
+
+    def common(p: argparse.ArgumentParser, port: int) -> None:
+        p.add_argument("--config", required=True, help="TOML config file ([api] and its rules)")
+        p.add_argument("--host", default=host)
+        p.add_argument("--port", type=int, default=port, help=f"default: {port}")
+        p.add_argument(
+            "--public-url",
+            help="the API's origin as clients see it, for resource_metadata (RFC 9728); "
+            "default: from X-Forwarded-Proto/-Host or Host",
+        )
+        p.add_argument(
+            "--public", action="append", default=[], metavar="PATH",
+            help="a path that needs no token (exact; repeatable), e.g. /health",
+        )  # fmt: skip
+        p.add_argument(
+            "--max-body", type=int, default=1024 * 1024,
+            help="most body bytes read for a rule that reads the body (default: 1 MiB)",
+        )  # fmt: skip
+        p.add_argument(
+            "--log-decisions", action="store_true",
+            help="write each decision record as a JSON line to stderr",
+        )  # fmt: skip
+
+    p = sub.add_parser("gateway", help="reverse proxy enforcing step-up in front of any HTTP API")
+    common(p, DEFAULT_GATEWAY_PORT)
+    p.add_argument(
+        "--upstream", required=True, help="the API's base URL, e.g. http://127.0.0.1:8080"
+    )
+    p.add_argument(
+        "--timeout", type=_positive, default=30.0,
+        help="seconds to wait for the upstream's answer before a 504 (default: 30)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("sideband", help="decision service for nginx, Envoy, Traefik and JSON")
+    common(p, DEFAULT_SIDEBAND_PORT)
+    p.set_defaults(func=cmd_sideband)
