@@ -38,9 +38,11 @@ def _bind(host: str, port: int) -> socket.socket:
 def _uvicorn_config(app: Any) -> Any:
     import uvicorn
 
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For and -Proto from any
+    # client on 127.0.0.1 and rewrite the client address and scheme with them.
     return uvicorn.Config(
         app, lifespan="on", access_log=False, log_level="warning", server_header=False,
-        date_header=False, timeout_keep_alive=30,
+        date_header=False, timeout_keep_alive=30, proxy_headers=False,
     )  # fmt: skip
 
 

@@ -1,0 +1,141 @@
+"""The one decision every carrier shares (pure: no socket, no server)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from client_sdk import parse_www_authenticate
+from resource_api.gateway import Enforcer, RequestInfo
+from resource_api.gateway.enforcer import path_problem
+
+from ..resource_api.support import DROP, LOA1, LOA2, Clock, FakeIssuer
+
+METADATA = "https://api.example/.well-known/oauth-protected-resource"
+
+
+def check(enforcer: Enforcer, method: str, target: str, token: str | None = None,
+          **headers: str) -> object:  # fmt: skip
+    sent = list(headers.items())
+    if token is not None:
+        sent.append(("Authorization", f"Bearer {token}"))
+    return enforcer.check(RequestInfo.build(method, target, sent), resource_metadata=METADATA)
+
+
+def params(outcome: object) -> dict[str, str]:
+    values = [v for k, v in outcome.headers if k == "WWW-Authenticate"]  # type: ignore[attr-defined]
+    assert len(values) == 1, values
+    [challenge] = parse_www_authenticate(values[0])
+    assert challenge.scheme == "bearer"
+    return dict(challenge.params)
+
+
+def test_no_token_is_a_bare_challenge_with_resource_metadata(enforcer: Enforcer) -> None:
+    outcome = check(enforcer, "GET", "/accounts")
+    assert (outcome.allowed, outcome.status) == (False, 401)
+    assert params(outcome) == {"resource_metadata": METADATA}
+    assert ("Cache-Control", "no-store") in outcome.headers
+
+
+def test_weak_token_on_a_transfer_is_the_rfc9470_challenge(
+    enforcer: Enforcer, issuer: FakeIssuer
+) -> None:
+    outcome = check(enforcer, "POST", "/transfers", issuer.mint(acr=LOA1))
+    assert outcome.status == 401
+    p = params(outcome)
+    assert p["error"] == "insufficient_user_authentication"
+    assert p["acr_values"] == LOA2
+    assert p["max_age"] == "3600"
+    assert p["resource_metadata"] == METADATA
+    body = json.loads(outcome.body)
+    assert body["error"] == "insufficient_user_authentication"
+    assert (body["acr_values"], body["max_age"]) == (LOA2, 3600)
+    assert outcome.record["decision"] == "refuse"
+    assert outcome.record["rules"] == [{"route": "POST /transfers", "acr_values": [LOA2],
+                                        "max_age": 3600}]  # fmt: skip
+
+
+def test_strong_token_is_allowed_with_identity(enforcer: Enforcer, issuer: FakeIssuer) -> None:
+    outcome = check(enforcer, "POST", "/transfers/", issuer.mint(), **{"X-Stepup-Acr": "forged"})
+    assert (outcome.allowed, outcome.status) == (True, 200)
+    assert dict(outcome.identity)["X-Stepup-Acr"] == LOA2
+    assert dict(outcome.identity)["X-Stepup-Subject"] == "alice"
+
+
+def test_a_stale_login_is_challenged_with_max_age(
+    enforcer: Enforcer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    token = issuer.mint(auth_time=int(clock()) - 3601)
+    assert params(check(enforcer, "PUT", "/profile/email", token))["max_age"] == "120"
+
+
+def test_token_without_acr_is_challenged_never_passed(
+    enforcer: Enforcer, issuer: FakeIssuer
+) -> None:
+    assert check(enforcer, "POST", "/transfers", issuer.mint(acr=DROP)).status == 401
+    assert check(enforcer, "GET", "/accounts", issuer.mint(acr=DROP)).allowed
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status", "error"),
+    [
+        ("Bearer not-a-jwt", 401, "invalid_token"),
+        ("Bearer a b", 400, "invalid_request"),
+        ("Bearer x, Basic y", 400, "invalid_request"),
+    ],
+)
+def test_bad_credentials(enforcer: Enforcer, authorization: str, status: int, error: str) -> None:
+    request = RequestInfo.build("GET", "/accounts", [("Authorization", authorization)])
+    outcome = enforcer.check(request)
+    assert outcome.status == status
+    assert params(outcome)["error"] == error
+    assert json.loads(outcome.body)["error"] == error
+
+
+def test_two_authorization_headers_or_a_query_token_are_invalid_request(
+    enforcer: Enforcer, issuer: FakeIssuer
+) -> None:
+    token = issuer.mint()
+    twice = [("Authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
+    assert enforcer.check(RequestInfo.build("GET", "/accounts", twice)).status == 400
+    assert check(enforcer, "GET", f"/accounts?access_token={token}").status == 400
+
+
+def test_keys_unavailable_is_503_with_retry_after(enforcer: Enforcer, issuer: FakeIssuer) -> None:
+    issuer.down = True
+    outcome = check(enforcer, "GET", "/accounts", issuer.mint())
+    assert outcome.status == 503
+    assert ("Retry-After", "30") in outcome.headers
+    assert json.loads(outcome.body)["error"] == "temporarily_unavailable"
+
+
+def test_public_paths_and_cors_preflights_need_no_token(enforcer: Enforcer) -> None:
+    assert check(enforcer, "GET", "/health").allowed
+    assert check(enforcer, "OPTIONS", "/transfers", **{"Access-Control-Request-Method": "POST",
+                                                      "Origin": "https://app"}).allowed  # fmt: skip
+    assert not check(enforcer, "OPTIONS", "/transfers").allowed
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/accounts/../transfers", "/./transfers", "//transfers", "/transfers/.", "/a%2Ftransfers",
+     "/a%2ftransfers", "/%2e%2e/transfers", "/a\\b", "transfers"],
+)  # fmt: skip
+def test_paths_not_in_normal_form_are_refused_before_the_token(
+    enforcer: Enforcer, issuer: FakeIssuer, target: str
+) -> None:
+    assert path_problem(target) is not None
+    outcome = check(enforcer, "POST", target, issuer.mint(acr=LOA1))
+    assert outcome.status == 400
+    assert json.loads(outcome.body)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("target", ["/transfers", "/a.b/c..d/.e", "/x%20y", "/"])
+def test_normal_paths_pass(target: str) -> None:
+    assert path_problem(target) is None
+
+
+def test_percent_encoded_letters_match_the_rule(enforcer: Enforcer, issuer: FakeIssuer) -> None:
+    # /transfer%73 is /transfers to every upstream: the rule must see it as such.
+    assert check(enforcer, "POST", "/transfer%73", issuer.mint(acr=LOA1)).status == 401
