@@ -1,0 +1,230 @@
+"""nginx (Debian's package) in front of a non-Flask API, asking ``stepup sideband`` through
+``auth_request``, with exactly the configuration docs/gateway.md publishes — against the real
+provider, its tokens and its login pages (the SDK steps up through nginx).
+
+Skipped with a reason when nginx is absent and CI is not set; in CI (.ci/run installs nginx) an
+absent nginx is a failure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from client_sdk import HeadlessAuthenticator, StepUpAuth, parse_www_authenticate
+from provider import create_app as create_provider
+from resource_api.gateway import SidebandApp, build_enforcer
+from stepup.cli import sandbox_config
+from stepup.config import RouteConfig, StepupConfig
+from stepup.gateway_cli import serving_asgi
+
+from ..resource_api.support import Clock, FakeIssuer
+from ..servers import Slot, serving
+from .support import (
+    DOC_LISTEN,
+    DOC_SIDEBAND,
+    DOC_UPSTREAM,
+    Echo,
+    echo_upstream,
+    free_port,
+    nginx_binary,
+    published_nginx_config,
+    running_nginx,
+)
+
+pytestmark = pytest.mark.e2e
+
+LOA1, LOA2 = "urn:stepup:loa:1", "urn:stepup:loa:2"
+ALICE_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@dataclass
+class Stack:
+    issuer: str
+    nginx: str
+    echo: Echo
+
+    def mint(self, **claims: Any) -> str:
+        response = requests.post(
+            f"{self.issuer}/sandbox/token", json={"username": "alice", **claims}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+
+def site(sideband: str, upstream: str) -> str:
+    text = published_nginx_config()
+    for placeholder in (DOC_LISTEN, DOC_SIDEBAND, DOC_UPSTREAM):
+        assert text.count(placeholder) == 1, placeholder  # the only three things a reader edits
+    return text.replace(DOC_SIDEBAND, sideband.removeprefix("http://")).replace(
+        DOC_UPSTREAM, upstream.removeprefix("http://")
+    )
+
+
+def _config(issuer: str) -> StepupConfig:
+    config = sandbox_config(issuer)
+    reports = RouteConfig("GET", "/reports", scope=("reports:read",))
+    return replace(config, api=replace(config.api, routes=(*config.api.routes, reports)))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    nginx_binary()
+    slot = Slot()
+    with serving(slot) as issuer, echo_upstream() as echo:
+        config = _config(issuer)
+        slot.app = create_provider(config, database_url=f"sqlite:///{tmp_path}/op.db")
+        enforcer = build_enforcer(config, public_paths=["/health"])
+        with ExitStack() as stack:
+            sideband = stack.enter_context(serving_asgi(SidebandApp(enforcer)))
+            url = stack.enter_context(running_nginx(site(sideband, echo.url), tmp_path))
+            yield Stack(issuer, url, echo)
+
+
+def challenge(response: requests.Response) -> dict[str, str]:
+    [parsed] = parse_www_authenticate(response.headers["WWW-Authenticate"])
+    assert parsed.scheme == "bearer"
+    return dict(parsed.params)
+
+
+def test_no_token_is_challenged_by_nginx_with_resource_metadata(stack: Stack) -> None:
+    response = requests.get(f"{stack.nginx}/accounts", timeout=10)
+    assert response.status_code == 401
+    metadata = f"{stack.nginx}/.well-known/oauth-protected-resource"
+    assert response.headers["WWW-Authenticate"] == f'Bearer resource_metadata="{metadata}"'
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error_description"].startswith("this API needs an access token")
+    assert stack.echo.received == []
+    document = requests.get(metadata, timeout=10).json()
+    assert document == {
+        "resource": stack.nginx,
+        "authorization_servers": [stack.issuer],
+        "bearer_methods_supported": ["header"],
+    }
+
+
+def test_weak_token_gets_the_step_up_challenge_through_nginx(stack: Stack) -> None:
+    response = requests.post(
+        f"{stack.nginx}/transfers",
+        json={"amount": "10.00"},
+        timeout=10,
+        headers={"Authorization": f"Bearer {stack.mint(acr=LOA1)}"},
+    )
+    assert response.status_code == 401
+    assert challenge(response) == {
+        "error": "insufficient_user_authentication",
+        "error_description": "this request needs authentication at level urn:stepup:loa:2 or "
+        "stronger; the token's level is urn:stepup:loa:1",
+        "acr_values": LOA2,
+        "max_age": "3600",
+        "resource_metadata": f"{stack.nginx}/.well-known/oauth-protected-resource",
+    }
+    assert response.json()["acr_values"] == LOA2
+    assert response.headers["Cache-Control"] == "no-store"
+    assert stack.echo.received == []
+
+
+def test_strong_token_reaches_the_api_with_identity_and_no_spoofed_headers(stack: Stack) -> None:
+    token = stack.mint(acr=LOA2, amr=["pwd", "otp"])
+    response = requests.post(
+        f"{stack.nginx}/transfers?x=1",
+        json={"amount": "10.00"},
+        timeout=10,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Stepup-Subject": "mallory",
+            "x-stepup-acr": LOA2,
+            "X-STEPUP-CLIENT-ID": "evil",
+            "X_Stepup_Amr": "otp",
+        },
+    )
+    assert response.status_code == 200
+    [got] = stack.echo.received
+    assert (got.method, got.target, got.body) == ("POST", "/transfers?x=1", b'{"amount": "10.00"}')
+    subject = got.header("X-Stepup-Subject")
+    assert len(subject) == 1
+    assert subject != ["mallory"]
+    assert got.header("X-Stepup-Acr") == [LOA2]
+    assert got.header("X-Stepup-Amr") == ["pwd otp mfa"]
+    assert got.header("X-Stepup-Client-Id") == ["sandbox-minter"]
+    assert got.header("X_Stepup_Amr") == []
+    assert int(got.header("X-Stepup-Auth-Time")[0]) > 1_700_000_000
+
+
+def test_nginx_restores_400_403_with_challenge_and_keeps_the_bank_rules(stack: Stack) -> None:
+    host, port = stack.nginx.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(
+        "GET", "/accounts/../transfers", headers={"Authorization": f"Bearer {stack.mint(acr=LOA2)}"}
+    )
+    response = conn.getresponse()
+    assert response.status == 400
+    assert b'"invalid_request"' in response.read()
+    conn.close()
+    scoped = requests.get(
+        f"{stack.nginx}/reports",
+        timeout=10,
+        headers={"Authorization": f"Bearer {stack.mint(acr=LOA2)}"},
+    )
+    assert scoped.status_code == 403
+    assert challenge(scoped)["error"] == "insufficient_scope"
+    assert challenge(scoped)["scope"] == "reports:read"
+    assert scoped.json()["error"] == "insufficient_scope"
+    stale = stack.mint(acr=LOA2, auth_time=int(time.time()) - 200)
+    email = requests.put(
+        f"{stack.nginx}/profile/email",
+        json={"email": "a@b.c"},
+        timeout=10,
+        headers={"Authorization": f"Bearer {stale}"},
+    )
+    assert (email.status_code, challenge(email)["max_age"]) == (401, "120")
+    assert requests.get(f"{stack.nginx}/health", timeout=10).status_code == 200
+    assert [r.target for r in stack.echo.received] == ["/health"]
+
+
+def test_the_sdk_steps_up_through_nginx(stack: Stack) -> None:
+    auth = StepUpAuth(
+        stack.issuer,
+        "bank-cli",
+        authenticator=HeadlessAuthenticator("alice", "wonderland", ALICE_TOTP),
+    )
+    session = requests.Session()
+    assert session.get(f"{stack.nginx}/accounts", auth=auth, timeout=30).status_code == 200
+    assert stack.echo.received[0].header("X-Stepup-Acr") == [LOA1]
+    response = session.post(
+        f"{stack.nginx}/transfers", json={"amount": "10.00"}, auth=auth, timeout=30
+    )
+    assert response.status_code == 200
+    assert [h.status_code for h in response.history] == [401]
+    last = stack.echo.received[-1]
+    assert (last.method, last.target) == ("POST", "/transfers")
+    assert last.header("X-Stepup-Acr") == [LOA2]
+    assert last.header("X-Stepup-Amr") == ["pwd otp mfa"]
+    assert last.header("X-Stepup-Client-Id") == ["bank-cli"]
+
+
+def test_keys_unreachable_is_503_with_retry_after_through_nginx(tmp_path: Path) -> None:
+    nginx_binary()
+    dead = f"http://127.0.0.1:{free_port()}"
+    with echo_upstream() as echo:
+        enforcer = build_enforcer(_config(dead))
+        with ExitStack() as stack:
+            sideband = stack.enter_context(serving_asgi(SidebandApp(enforcer)))
+            url = stack.enter_context(running_nginx(site(sideband, echo.url), tmp_path))
+            token = FakeIssuer(Clock()).mint()  # well-formed: the keys are needed
+            response = requests.get(
+                f"{url}/accounts", timeout=30, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert response.json()["error"] == "temporarily_unavailable"
+        assert echo.received == []
