@@ -46,6 +46,7 @@ from werkzeug.datastructures import MultiDict
 
 from . import client_auth
 from .clients import ClientAdapter
+from .error_text import FALLBACK, describe, repeated_parameter
 from .models import Grant, User
 from .tokens import AuthContext
 
@@ -328,9 +329,6 @@ class StepupIssuer(IssuerParameter):  # type: ignore[misc]
         return self.issuer
 
 
-PARAMETER_NAME = re.compile(r"[a-z_]{1,40}")
-
-
 class FormPayload(OAuth2Payload):  # type: ignore[misc]
     def __init__(self, params: MultiDict[str, str]) -> None:
         self.params = params
@@ -375,13 +373,7 @@ class FormRequest(FlaskOAuth2Request):  # type: ignore[misc]
         """RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than
         once." The error naming the first one that is, if any."""
         name = next((k for k in self.params if len(self.params.getlist(k)) > 1), None)
-        if name is None:
-            return None
-        # RFC 6749 §5.2: error_description is limited to printable ASCII without '"' and '\\';
-        # a name is echoed only when it is a plain parameter name.
-        if PARAMETER_NAME.fullmatch(name):
-            return InvalidRequestError(f"Parameter repeated: {name}.")
-        return InvalidRequestError("A parameter is repeated.")
+        return None if name is None else InvalidRequestError(repeated_parameter(name))
 
     def invalid(self) -> InvalidRequestError | None:
         """What makes the request ``invalid_request`` before any grant looks at it: a repeated
@@ -440,7 +432,23 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
                 description="token_type_hint must be access_token or refresh_token.",
                 status_code=400,
             )
+        # RFC 6749 §5.2: the description leaves in the allowed characters, never as raw input.
+        error.description = describe(error.error, error.description)
         return super().handle_error_response(request, error)
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        # Authlib builds unsupported_response_type's description from the raw response_type,
+        # which raises ValueError (a 500) when it holds a quote, a backslash or anything
+        # non-ASCII, and echoes it otherwise. RFC 6749 §4.1.1: response_type is REQUIRED, and
+        # its value MUST be "code" (read raw: Authlib's payload splits and re-joins it on spaces).
+        response_type = request.payload.data.get("response_type")
+        if not response_type:
+            raise InvalidRequestError("Missing response_type.")
+        if response_type != "code":
+            raise OAuth2Error(
+                error="unsupported_response_type", description=FALLBACK["unsupported_response_type"]
+            )
+        return super().get_authorization_grant(request)
 
 
 def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:

@@ -39,6 +39,7 @@ from ..authn_policy import (
 from ..authn_policy import Issue as IssueDecision
 from ..authorization_request import BadRequest, parse_authn_request, refuse_request_objects
 from ..clients import ClientAdapter
+from ..error_text import describe, repeated_parameter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
 from ..oauth import AuthenticatedUser
@@ -86,7 +87,7 @@ def authorize() -> BaseResponse:
     state = params.get("state")
     if repeated:
         return _redirect_error(
-            op, redirect_uri, "invalid_request", f"Parameter repeated: {repeated[0]}", state
+            op, redirect_uri, "invalid_request", repeated_parameter(repeated[0]), state
         )
     try:
         refuse_request_objects(params)
@@ -475,8 +476,8 @@ def _redirect_error(
     op: Provider, redirect_uri: str, error: str, description: str, state: str | None
 ) -> BaseResponse:
     """RFC 6749 §4.1.2.1 error response; RFC 9207 §2: the ``iss`` parameter is included in
-    error responses too."""
-    params = MultiDict([("error", error), ("error_description", description)])
+    error responses too. ``redirect_uri`` is the one built from the registered URI."""
+    params = MultiDict([("error", error), ("error_description", describe(error, description))])
     if state is not None:
         params.add("state", state)
     params.add("iss", op.issuer)

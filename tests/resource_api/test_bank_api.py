@@ -221,3 +221,20 @@ def test_state_persists_in_the_database(
         "from_account": checking["id"], "to_account": savings["id"], "amount": "100"})  # fmt: skip
     second = app()  # a restart, or a second process on the same database
     assert [a["balance"] for a in accounts(second, alice)] == ["2400.00", "10100.00"]
+
+
+def test_unknown_fields_are_named_only_when_their_names_are_plain(
+    client: FlaskClient, alice: dict[str, str]
+) -> None:
+    checking, savings = accounts(client, alice)
+    body = {"from_account": checking["id"], "to_account": savings["id"], "amount": "1.00"}
+    response = client.post("/transfers", headers=alice, json={**body, "memo": "x"})
+    assert (response.status_code, response.json) == (
+        400, {"error": "invalid_body", "error_description": "unknown field(s): memo"},
+    )  # fmt: skip
+    for key in ('zqxj"\\\u00e9\r\n', "Memo", "m" * 41):
+        response = client.post("/transfers", headers=alice, json={**body, key: "x"})
+        assert (response.status_code, response.json) == (400, {
+            "error": "invalid_body",
+            "error_description": "the body has fields a transfer does not take",
+        }), key  # fmt: skip
