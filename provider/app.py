@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from . import store
 from .acr import AcrPolicy
 from .clock import Clock
-from .db import DEFAULT_DATABASE_URL, Database
+from .db import DEFAULT_DATABASE_URL, Database, create_schema
 from .issuance import Issuance
 from .keys import KeyStore
 from .models import Base
@@ -74,7 +74,7 @@ def create_app(
         clients = (*clients, playground_client(config.issuer))
     db = database or Database(database_url or DEFAULT_DATABASE_URL)
     clock = clock or Clock()
-    Base.metadata.create_all(db.engine)
+    create_schema(db.engine, Base.metadata)
     settings = config.provider
     longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
     with db.session() as s:

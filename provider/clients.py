@@ -35,6 +35,11 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
     def is_confidential(self) -> bool:
         return self.row.secret_hash is not None
 
+    @property
+    def require_pkce(self) -> bool:
+        """False only for a confidential client registered with ``require_pkce = false``."""
+        return self.row.require_pkce or not self.is_confidential
+
     def get_client_id(self) -> str:
         return self.row.client_id
 

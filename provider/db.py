@@ -12,11 +12,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import CreateColumn
 
-__all__ = ["DEFAULT_DATABASE_URL", "Database", "normalise_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "Database", "create_schema", "normalise_url"]
 
 DEFAULT_DATABASE_URL = "sqlite:///.stepup/stepup.db"
 
@@ -61,6 +62,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def create_schema(engine: Engine, metadata: MetaData) -> None:
+    """Create missing tables, and add the columns a newer version added to existing ones.
+
+    ``create_all`` leaves an existing table as it is, so a database written by an earlier
+    version would lack a new column and every query on its table would fail. Only additions are
+    made: each new column is nullable or has a server default, so existing rows stay valid.
+    Anything else (a changed type, a dropped column) is not done here.
+    """
+    metadata.create_all(engine)
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable and column.server_default is None:
+                    raise RuntimeError(
+                        f"{table.name}.{column.name}: a new column needs a server default"
+                    )
+                ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -66,8 +66,8 @@ class Issuance:
         redirect_uri: str,
         scope: str,
         nonce: str | None,
-        code_challenge: str,
-        code_challenge_method: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
         granted: AuthenticatedUser,
     ) -> None:
         now = self.clock.now()
@@ -80,8 +80,8 @@ class Issuance:
                     redirect_uri=redirect_uri,
                     scope=scope,
                     nonce=nonce,
-                    code_challenge=code_challenge,
-                    code_challenge_method=code_challenge_method,
+                    code_challenge=code_challenge or "",
+                    code_challenge_method=code_challenge_method or "",
                     acr=granted.context.acr,
                     amr=list(granted.context.amr),
                     auth_time=granted.context.auth_time,
@@ -301,8 +301,8 @@ class CodeRecord:
         self.amr = row.amr
         self.auth_time = row.auth_time
         self.nonce = row.nonce
-        self.code_challenge = row.code_challenge
-        self.code_challenge_method = row.code_challenge_method
+        self.code_challenge = row.code_challenge or None
+        self.code_challenge_method = row.code_challenge_method or None
 
     def get_redirect_uri(self) -> str:
         return self.row.redirect_uri

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -52,6 +52,8 @@ class Client(Base):
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     grant_types: Mapped[list[str]] = mapped_column(JSON)
     scope: Mapped[str] = mapped_column(Text)
+    # False only for a confidential client registered with require_pkce = false.
+    require_pkce: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class LoginSession(Base):
@@ -98,6 +100,7 @@ class AuthorizationCode(Base):
     redirect_uri: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(Text)
+    # Both "" when the request had no PKCE challenge (a client with require_pkce = false).
     code_challenge: Mapped[str] = mapped_column(String(128))
     code_challenge_method: Mapped[str] = mapped_column(String(16))
     # The authentication context travels with the code (and then with the refresh token).

@@ -4,10 +4,12 @@ Authlib brings the grant dispatch, client authentication (``client_secret_basic`
 ``client_secret_post``, ``none``), the RFC 7662 and RFC 7009 endpoints and the error classes.
 What this module changes, and why:
 
-- PKCE (RFC 7636) is required of every client and only ``S256`` is accepted. Authlib's
-  ``CodeChallenge`` accepts ``plain`` and lets a request without a challenge through;
-  RFC 9700 §2.1.1 says clients MUST use PKCE with S256 unless they have a reason not to, and
-  we leave them none.
+- PKCE (RFC 7636) is required and only ``S256`` is accepted. Authlib's ``CodeChallenge``
+  accepts ``plain`` and lets a request without a challenge through. RFC 9700 §2.1.1: "Public
+  clients MUST use PKCE"; "Confidential OpenID Connect clients MAY use the nonce parameter and
+  the respective Claims in the ID Token instead" — so only a confidential client registered with
+  ``require_pkce = false`` may leave the challenge out, and a challenge it does send is verified
+  like any other.
 - Scope values the provider does not understand are ignored, at /authorize and at /token
   (OIDC Core §3.1.2.1; Authlib answers them ``invalid_scope``): see :func:`understood_scope`.
 - Redirect URIs match exactly, except that a registered loopback URI accepts any port
@@ -70,7 +72,13 @@ S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
-    """PKCE required for every client, S256 only."""
+    """PKCE required (unless the confidential client is registered without it), S256 only.
+
+    At the token endpoint Authlib's ``validate_code_verifier`` keeps RFC 9700 §2.1.1 as it is: a
+    code issued with a challenge needs the matching ``code_verifier`` ("MUST enforce the correct
+    usage of code_verifier at the token endpoint"), and a ``code_verifier`` for a code issued
+    without one is refused (the PKCE downgrade attack).
+    """
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012  (Authlib's attribute)
@@ -78,6 +86,9 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
         challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        client: ClientAdapter = grant.request.client
+        if not challenge and not method and not client.require_pkce:
+            return  # RFC 9700 §2.1.1: a confidential OIDC client relying on nonce instead
         if not challenge:
             raise InvalidRequestError("PKCE is required: send code_challenge (RFC 7636).")
         # RFC 7636 §4.3: a missing code_challenge_method defaults to "plain", which we refuse.
@@ -87,11 +98,13 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
             raise InvalidRequestError("code_challenge must be the 43-character S256 value.")
         super().validate_code_challenge(grant, redirect_uri)
 
-    def get_authorization_code_challenge(self, authorization_code: Any) -> str:
-        return str(authorization_code.code_challenge)
+    def get_authorization_code_challenge(self, authorization_code: Any) -> str | None:
+        challenge: str | None = authorization_code.code_challenge
+        return challenge
 
-    def get_authorization_code_challenge_method(self, authorization_code: Any) -> str:
-        return str(authorization_code.code_challenge_method)
+    def get_authorization_code_challenge_method(self, authorization_code: Any) -> str | None:
+        method: str | None = authorization_code.code_challenge_method
+        return method
 
 
 def understood_scope(server: Any, client: ClientAdapter, scope: str | None) -> list[str]:
@@ -124,8 +137,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             request.payload.redirect_uri,
             request.scope,
             data.get("nonce"),
-            data["code_challenge"],
-            data["code_challenge_method"],
+            data.get("code_challenge"),
+            data.get("code_challenge_method"),
             granted,
         )
 

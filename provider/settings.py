@@ -55,7 +55,13 @@ class UserConfig:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """A registered client, ``[[clients]]``. A ``client_secret`` makes it confidential."""
+    """A registered client, ``[[clients]]``. A ``client_secret`` makes it confidential.
+
+    ``require_pkce = False`` lets a confidential client send authorization requests without a
+    PKCE challenge, relying on ``nonce`` as RFC 9700 §2.1.1 allows ("Confidential OpenID Connect
+    clients MAY use the nonce parameter and the respective Claims in the ID Token instead"); a
+    challenge that is sent is still verified. A public client can never turn PKCE off.
+    """
 
     client_id: str
     redirect_uris: tuple[str, ...] = ()
@@ -64,6 +70,15 @@ class ClientConfig:
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     scope: str = "openid profile email offline_access"
     post_logout_redirect_uris: tuple[str, ...] = ()
+    require_pkce: bool = True
+
+    def __post_init__(self) -> None:
+        # RFC 9700 §2.1.1: "Public clients MUST use PKCE".
+        if not self.require_pkce and not self.is_confidential:
+            raise SettingsError(
+                f"client {self.client_id!r}: require_pkce = false needs a client_secret; a "
+                "public client must always use PKCE (RFC 9700 §2.1.1)"
+            )
 
     @property
     def is_confidential(self) -> bool:

@@ -92,6 +92,7 @@ def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[Client
         client.post_logout_redirect_uris = list(c.post_logout_redirect_uris)
         client.grant_types = list(c.grant_types)
         client.scope = c.scope
+        client.require_pkce = c.require_pkce
         session.add(client)
     session.commit()
 

@@ -289,12 +289,12 @@ def _totp_secret_in_database(url: str, username: str) -> tuple[bool, str | None]
 
 def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
     from provider.clock import Clock
-    from provider.db import Database
+    from provider.db import Database, create_schema
     from provider.keys import rotate
     from provider.models import Base
 
     db = Database(_database_url(args))
-    Base.metadata.create_all(db.engine)
+    create_schema(db.engine, Base.metadata)
     with db.session() as s:
         kid = rotate(s, Clock().now())
     out.write(

@@ -136,15 +136,21 @@ def _user(r: _Reader) -> UserConfig:
 
 def _client(r: _Reader) -> ClientConfig:
     defaults = ClientConfig(client_id="")
-    client = ClientConfig(
-        client_id=r.string("client_id"),
-        redirect_uris=tuple(r.strings("redirect_uris", required=False)),
-        client_secret=r.optional_string("client_secret"),
-        name=r.optional_string("name"),
-        grant_types=tuple(r.strings("grant_types", required=False) or defaults.grant_types),
-        scope=r.optional_string("scope") or defaults.scope,
-        post_logout_redirect_uris=tuple(r.strings("post_logout_redirect_uris", required=False)),
-    )
+    try:
+        client = ClientConfig(
+            client_id=r.string("client_id"),
+            redirect_uris=tuple(r.strings("redirect_uris", required=False)),
+            client_secret=r.optional_string("client_secret"),
+            name=r.optional_string("name"),
+            grant_types=tuple(r.strings("grant_types", required=False) or defaults.grant_types),
+            scope=r.optional_string("scope") or defaults.scope,
+            post_logout_redirect_uris=tuple(r.strings("post_logout_redirect_uris", required=False)),
+            require_pkce=r.optional_bool("require_pkce", defaults.require_pkce),
+        )
+    except ConfigError:
+        raise
+    except SettingsError as exc:  # a rule of the provider's own (public clients keep PKCE)
+        raise ConfigError(f"{r.where}: {exc}") from None
     r.done()
     known = {"authorization_code", "refresh_token", "client_credentials"}
     for g in client.grant_types:
