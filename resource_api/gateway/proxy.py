@@ -228,11 +228,18 @@ class GatewayApp:
             headers = strip_hop_by_hop(
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
             )
-            await send({
+            start = {
                 "type": "http.response.start",
                 "status": upstream.status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            })  # fmt: skip
+            }
+            length = upstream.content_length
+            if length is not None and length <= _CHUNK:  # the common small answer: one message
+                body = await upstream.read()
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(start)
             async for chunk in upstream.content.iter_chunked(_CHUNK):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})

@@ -9,6 +9,7 @@ requirement (:func:`resource_api.step_up.combine`), then :func:`resource_api.ste
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from werkzeug.exceptions import HTTPException
@@ -51,6 +52,9 @@ class RoutePolicy:
                           strict_slashes=False).bind("gateway")  # fmt: skip
             requirement = Requirement(tuple(route.acr_values), route.max_age, tuple(route.scope))
             self._routes.append((route, adapter, requirement))
+        # Matching a path against werkzeug rules costs ~30 us a route; a request repeats a path
+        # already seen far more often than not. Bounded, so unique paths cannot grow it.
+        self._plan = lru_cache(maxsize=4096)(self._compute_plan)
 
     def needs_body(self, method: str, path: str) -> bool:
         return False  # routes never read the body
@@ -68,8 +72,12 @@ class RoutePolicy:
             found.append((route, requirement))
         return found
 
-    def evaluate(self, request: RequestInfo, context: AuthContext) -> PolicyResult:
-        matched = self._matching(request.method, request.path)
+    def _compute_plan(self, method: str, path: str) -> tuple[Requirement, list[dict[str, Any]]]:
+        matched = self._matching(method, path)
         requirement = combine((r for _, r in matched), self.order)
+        return requirement, [_describe(route) for route, _ in matched]
+
+    def evaluate(self, request: RequestInfo, context: AuthContext) -> PolicyResult:
+        requirement, rules = self._plan(request.method, request.path)
         decision = decide(context, requirement, self.order)
-        return PolicyResult(decision, {"rules": [_describe(route) for route, _ in matched]})
+        return PolicyResult(decision, {"rules": rules})

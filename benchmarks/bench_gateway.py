@@ -1,0 +1,340 @@
+"""Throughput through ``stepup gateway`` and through nginx + ``stepup sideband``, in one run.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--rounds 5] [--seconds 3] [--connections 16]
+
+Four targets answer the same ``GET /accounts`` (a small JSON body from the same upstream):
+
+- ``upstream``  — the API alone: a minimal ASGI app under uvicorn (httptools, uvloop), one process;
+- ``gateway``   — ``stepup gateway`` in front of it (token verified, rules applied, identity
+  headers added, request proxied with aiohttp);
+- ``nginx``     — nginx proxying to it without ``auth_request`` (keep-alive to the upstream);
+- ``sideband``  — the same nginx with the ``auth_request`` configuration of docs/gateway.md, asking
+  ``stepup sideband``.
+
+Every request carries the same valid RS256 token (so the verified-claims cache is hit after the
+first one, as it is for a client that reuses its token). Load comes from ``wrk`` (one thread,
+``--connections`` keep-alive connections). Each round measures the four targets back to back in a
+rotating order, so that load from elsewhere on the machine hits them alike; the figures are the
+medians of the per-round ratios gateway/upstream and sideband/nginx (target for the latter:
+>= 0.70). The upstream also serves the discovery document and JWKS, so no provider is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+AUDIENCE = "https://bank.example/api"
+LOA2 = "urn:stepup:loa:2"
+
+
+def upstream_app() -> Any:
+    """The API: ``/accounts`` JSON, plus discovery and JWKS for the issuer it also plays."""
+    issuer = os.environ["BENCH_ISSUER"]
+    jwks = Path(os.environ["BENCH_JWKS_FILE"]).read_bytes()
+    discovery = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}).encode()
+    accounts = json.dumps({"accounts": [{"id": "acc_1", "balance": "2500.00"}]}).encode()
+    routes = {"/accounts": accounts, "/jwks": jwks, "/.well-known/openid-configuration": discovery}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = routes.get(scope["path"], b"{}")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def flask_upstream() -> Any:
+    """The same API as a typical Python one: a Flask view under gunicorn (sync workers)."""
+    from flask import Flask, Response
+
+    issuer = os.environ["BENCH_ISSUER"]
+    jwks = Path(os.environ["BENCH_JWKS_FILE"]).read_bytes()
+    discovery = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}).encode()
+    flask = Flask("bench_upstream")
+
+    @flask.get("/accounts")
+    def accounts() -> Any:
+        return {"accounts": [{"id": "acc_1", "balance": "2500.00"}]}
+
+    @flask.get("/jwks")
+    def keys() -> Response:
+        return Response(jwks, mimetype="application/json")
+
+    @flask.get("/.well-known/openid-configuration")
+    def discover() -> Response:
+        return Response(discovery, mimetype="application/json")
+
+    return flask
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    for _ in range(200):
+        if process.poll() is not None:
+            raise SystemExit(f"{what} did not start")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not listen")
+
+
+def nginx_site(path: Path, port: int, sideband: int | None, upstream: int) -> str:
+    """docs/gateway.md's configuration, or plain proxying without auth_request."""
+    if sideband is not None:
+        text = (ROOT / "docs" / "gateway.md").read_text()
+        match = re.search(r"<!-- nginx-config -->\n```nginx\n(.*?)^```", text, re.S | re.M)
+        assert match is not None
+        return (
+            match.group(1)
+            .replace("127.0.0.1:9003", f"127.0.0.1:{sideband}")
+            .replace("127.0.0.1:8080", f"127.0.0.1:{upstream}")
+            .replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        )
+    return (
+        f"upstream api {{ server 127.0.0.1:{upstream}; keepalive 32; }}\n"
+        f"server {{ listen 127.0.0.1:{port};\n  location / {{ proxy_http_version 1.1;\n"
+        '    proxy_set_header Connection ""; proxy_set_header Host $host;\n'
+        "    proxy_pass http://api; } }\n"
+    )
+
+
+def start_nginx(tmp: Path, sites: str) -> subprocess.Popen[bytes]:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    (tmp / "site.conf").write_text(sites)
+    temp = "\n".join(
+        f"  {k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp / "nginx.conf").write_text(
+        f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {tmp / 'nginx.pid'};\n"
+        f"error_log {tmp / 'error.log'} error;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n  access_log off;\n{temp}\n  include {tmp / 'site.conf'};\n}}\n"
+    )
+    return subprocess.Popen([binary, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+
+
+def wrk(url: str, token: str, seconds: float, connections: int) -> float:
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+        raise SystemExit(f"{url}: errors, the benchmark is not measuring:\n{result.stdout}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    assert match is not None, result.stdout
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (each measures all four)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections")
+    parser.add_argument(
+        "--upstream",
+        choices=["asgi", "flask"],
+        default="asgi",
+        help="asgi: a raw ASGI app under uvicorn (the fastest Python can answer: the worst case "
+        "for the ratios); flask: a Flask view under gunicorn, 2 sync workers (a typical API)",
+    )
+    args = parser.parse_args()
+
+    from joserfc import jws
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "bench"}, auto_kid=False)
+    ports = {name: free_port() for name in ("upstream", "gateway", "sideband", "nginx", "auth")}
+    issuer = f"http://127.0.0.1:{ports['upstream']}"
+    now = int(time.time())
+    token = jws.serialize_compact(
+        {"alg": "RS256", "typ": "at+jwt", "kid": "bench"},
+        json.dumps(
+            {
+                "iss": issuer,
+                "sub": "alice",
+                "aud": AUDIENCE,
+                "client_id": "bench",
+                "iat": now,
+                "exp": now + 3600,
+                "jti": "j1",
+                "scope": "openid",
+                "acr": LOA2,
+                "amr": ["pwd", "otp"],
+                "auth_time": now,
+            }
+        ),
+        key,
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "jwks.json").write_text(
+            json.dumps({"keys": [key.as_dict(private=False, alg="RS256")]})
+        )
+        config = (ROOT / "stepup" / "sandbox.toml").read_text()
+        config = re.sub(r'^issuer = ".*"$', f'issuer = "{issuer}"', config, flags=re.M)
+        (tmp / "stepup.toml").write_text(config)
+        env = {
+            **os.environ,
+            "BENCH_ISSUER": issuer,
+            "BENCH_JWKS_FILE": str(tmp / "jwks.json"),
+            "PYTHONPATH": str(ROOT),
+        }
+        python = sys.executable
+        stepup = str(Path(python).with_name("stepup"))
+        try:
+            if args.upstream == "asgi":
+                command = [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "benchmarks.bench_gateway:upstream_app",
+                    "--port",
+                    str(ports["upstream"]),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ]
+            else:
+                command = [
+                    str(Path(python).with_name("gunicorn")),
+                    "--workers",
+                    "2",
+                    "--bind",
+                    f"127.0.0.1:{ports['upstream']}",
+                    "--log-level",
+                    "warning",
+                    "benchmarks.bench_gateway:flask_upstream()",
+                ]
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env))
+            wait_for(ports["upstream"], processes[-1], "the upstream")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        stepup,
+                        "gateway",
+                        "--config",
+                        str(tmp / "stepup.toml"),
+                        "--upstream",
+                        issuer,
+                        "--port",
+                        str(ports["gateway"]),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            wait_for(ports["gateway"], processes[-1], "stepup gateway")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        stepup,
+                        "sideband",
+                        "--config",
+                        str(tmp / "stepup.toml"),
+                        "--port",
+                        str(ports["sideband"]),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            wait_for(ports["sideband"], processes[-1], "stepup sideband")
+            (tmp / "n").mkdir()
+            sites = nginx_site(tmp, ports["nginx"], None, ports["upstream"]) + nginx_site(
+                tmp, ports["auth"], ports["sideband"], ports["upstream"]
+            ).replace("upstream api {", "upstream api2 {").replace("http://api;", "http://api2;")
+            processes.append(start_nginx(tmp / "n", sites))
+            wait_for(ports["auth"], processes[-1], "nginx")
+
+            targets = {
+                "upstream": f"http://127.0.0.1:{ports['upstream']}/accounts",
+                "gateway": f"http://127.0.0.1:{ports['gateway']}/accounts",
+                "nginx": f"http://127.0.0.1:{ports['nginx']}/accounts",
+                "sideband": f"http://127.0.0.1:{ports['auth']}/accounts",
+            }
+            for url in targets.values():  # warm-up: JWKS, imports, connections
+                wrk(url, token, 1, args.connections)
+            figures: dict[str, list[float]] = {name: [] for name in targets}
+            gateway_ratios, sideband_ratios = [], []
+            names = list(targets)
+            for i in range(args.rounds):
+                order = names[i % 4 :] + names[: i % 4]
+                rps = {n: wrk(targets[n], token, args.seconds, args.connections) for n in order}
+                for n, value in rps.items():
+                    figures[n].append(value)
+                gateway_ratios.append(rps["gateway"] / rps["upstream"])
+                sideband_ratios.append(rps["sideband"] / rps["nginx"])
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=10)
+
+    print(
+        f"upstream: {args.upstream}; wrk -t1 -c{args.connections}, {args.rounds} rounds x "
+        f"{args.seconds:g} s, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, values in figures.items():
+        print(
+            f"{name:<9} {statistics.median(values):8.0f} req/s   rounds: "
+            + ", ".join(f"{v:.0f}" for v in values)
+        )
+    print(
+        f"ratio gateway/upstream:  {statistics.median(gateway_ratios):.3f}  (median of per-round "
+        f"ratios; min {min(gateway_ratios):.3f}, max {max(gateway_ratios):.3f})"
+    )
+    print(
+        f"ratio sideband/nginx:    {statistics.median(sideband_ratios):.3f}  (median of per-round "
+        f"ratios; min {min(sideband_ratios):.3f}, max {max(sideband_ratios):.3f}; "
+        "target >= 0.70)"
+    )
+
+
+if __name__ == "__main__":
+    main()
