@@ -78,11 +78,12 @@ def path_problem(raw_path: str) -> str | None:
 class RequestInfo:
     """An HTTP request as a gateway sees it. ``path`` is percent-decoded; ``raw_path`` as sent;
     ``header_list`` the client's headers, identity headers already stripped by :meth:`build`.
-    ``body`` is the raw body when the carrier has it (``None`` otherwise).
+    ``raw_body`` is the body when the carrier has it (``None`` otherwise).
 
-    ``query``, ``headers`` and ``json_body`` follow the policy engine's request description
-    (lower-case header names, first query value, parsed JSON or ``None``) and are computed only
-    when read.
+    ``query``, ``headers`` and ``body`` are the policy engine's request description
+    (``resource_api.policy.RequestFacts``: lower-case header names joined with ", ", the first
+    value of each query parameter, the JSON body with numbers as floats or ``None``), computed
+    only when a rule reads them.
     """
 
     method: str
@@ -90,7 +91,7 @@ class RequestInfo:
     raw_path: str
     query_string: str = ""
     header_list: tuple[tuple[str, str], ...] = ()
-    body: bytes | None = None
+    raw_body: bytes | None = None
 
     @classmethod
     def build(
@@ -133,8 +134,8 @@ class RequestInfo:
         return out
 
     @cached_property
-    def json_body(self) -> Any:
-        if self.body is None:
+    def body(self) -> Any:
+        if self.raw_body is None:
             return None
         media = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json" and not (
@@ -142,7 +143,7 @@ class RequestInfo:
         ):
             return None
         try:
-            return json.loads(self.body, parse_int=float)
+            return json.loads(self.raw_body, parse_int=float)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
 

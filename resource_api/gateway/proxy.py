@@ -196,12 +196,12 @@ class GatewayApp:
         out.append(("Via", f"{scope.get('http_version', '1.1')} stepup-gateway"))
         out.extend(identity)
 
-        has_body = request.body is not None or any(
+        has_body = request.raw_body is not None or any(
             k.lower() in ("content-length", "transfer-encoding") for k, _ in request.header_list
         )
         data: Any = None
-        if request.body is not None:
-            data = request.body
+        if request.raw_body is not None:
+            data = request.raw_body
         elif has_body:
             data = _stream(receive)
         query = f"?{request.query_string}" if request.query_string else ""

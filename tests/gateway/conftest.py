@@ -48,8 +48,8 @@ class BankPolicy:
         matched = self.routes._matching(request.method, request.path)
         requirements = [r for _, r in matched]
         if self.needs_body(request.method, request.path):
-            self.bodies.append(request.json_body)
-            requirements.append(large_transfer_requirement(request.json_body))
+            self.bodies.append(request.body)
+            requirements.append(large_transfer_requirement(request.body))
         decision = decide(context, combine(requirements, self.order), self.order)
         return PolicyResult(decision, {"rules": [f"{r.method} {r.path}" for r, _ in matched]})
 
