@@ -233,13 +233,22 @@ class Enforcer:
     def needs_body(self, method: str, path: str) -> bool:
         return self.policy.needs_body(method.upper(), path)
 
-    def check(self, request: RequestInfo, *, resource_metadata: str | None = None) -> Outcome:
-        outcome = self._check(request, resource_metadata)
+    def check(
+        self,
+        request: RequestInfo,
+        *,
+        resource_metadata: str | None = None,
+        body_available: bool = True,
+    ) -> Outcome:
+        """Decide on ``request``. ``body_available=False``: the carrier cannot see bodies (nginx
+        ``auth_request``); a request that a body-reading rule may apply to is then refused rather
+        than judged as if it had no body."""
+        outcome = self._check(request, resource_metadata, body_available)
         if decision_log.isEnabledFor(logging.INFO):
             decision_log.info(json.dumps(outcome.record, sort_keys=True))
         return outcome
 
-    def _check(self, request: RequestInfo, metadata: str | None) -> Outcome:
+    def _check(self, request: RequestInfo, metadata: str | None, body_available: bool) -> Outcome:
         record: dict[str, Any] = {"method": request.method, "path": request.path}
         problem = path_problem(request.raw_path)
         if problem is not None:
@@ -277,6 +286,15 @@ class Enforcer:
         context = AuthContext.from_claims(claims, self.clock())
         record.update(sub=context.sub or None, client_id=context.client_id,
                       acr=context.authentication_policy)  # fmt: skip
+        if not body_available and self.policy.needs_body(request.method, request.path):
+            # Unknown is not empty: judging the request as bodiless would silently skip the rule
+            # (a large transfer through nginx would pass as a small one). Fail closed.
+            reason = (
+                "a rule on this request reads the request body, which this gateway does not send "
+                "to the policy (nginx auth_request); route it through stepup gateway, Envoy or "
+                "Traefik"
+            )
+            return _refusal(403, {"error": "access_denied", "error_description": reason}, record)
         result = self.policy.evaluate(request, context)
         record.update(result.record)
         decision = result.decision

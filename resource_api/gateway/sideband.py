@@ -153,10 +153,13 @@ class SidebandApp:
 
     def _decide(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None,
-        scheme: str,
+        scheme: str, *, body_available: bool = True,
     ) -> Outcome:  # fmt: skip
         request = RequestInfo.build(method, target, headers, body)
-        return self.enforcer.check(request, resource_metadata=self._metadata_url(headers, scheme))
+        return self.enforcer.check(
+            request, resource_metadata=self._metadata_url(headers, scheme),
+            body_available=body_available,
+        )  # fmt: skip
 
     async def _body(self, receive: Receive, send: Send) -> bytes | None:
         try:
@@ -180,7 +183,8 @@ class SidebandApp:
             return
         client = [(k, v) for k, v in headers if k.lower() not in _NGINX_HEADERS]
         try:
-            outcome = self._decide(method, target, client, None, scope.get("scheme", "http"))
+            outcome = self._decide(method, target, client, None, scope.get("scheme", "http"),
+                                   body_available=False)  # fmt: skip
         except Exception:
             log.exception("the decision failed; refusing the request")
             await send_response(send, 403, [("X-Stepup-Status", "500")])

@@ -113,9 +113,9 @@ def test_no_token_is_challenged_by_nginx_with_resource_metadata(stack: Stack) ->
 
 
 def test_weak_token_gets_the_step_up_challenge_through_nginx(stack: Stack) -> None:
-    response = requests.post(
-        f"{stack.nginx}/transfers",
-        json={"amount": "10.00"},
+    response = requests.put(
+        f"{stack.nginx}/profile/email",
+        json={"email": "alice@example.com"},
         timeout=10,
         headers={"Authorization": f"Bearer {stack.mint(acr=LOA1)}"},
     )
@@ -125,7 +125,7 @@ def test_weak_token_gets_the_step_up_challenge_through_nginx(stack: Stack) -> No
         "error_description": "this request needs authentication at level urn:stepup:loa:2 or "
         "stronger; the token's level is urn:stepup:loa:1",
         "acr_values": LOA2,
-        "max_age": "3600",
+        "max_age": "120",
         "resource_metadata": f"{stack.nginx}/.well-known/oauth-protected-resource",
     }
     assert response.json()["acr_values"] == LOA2
@@ -135,9 +135,9 @@ def test_weak_token_gets_the_step_up_challenge_through_nginx(stack: Stack) -> No
 
 def test_strong_token_reaches_the_api_with_identity_and_no_spoofed_headers(stack: Stack) -> None:
     token = stack.mint(acr=LOA2, amr=["pwd", "otp"])
-    response = requests.post(
-        f"{stack.nginx}/transfers?x=1",
-        json={"amount": "10.00"},
+    response = requests.put(
+        f"{stack.nginx}/profile/email?x=1",
+        json={"email": "alice@example.com"},
         timeout=10,
         headers={
             "Authorization": f"Bearer {token}",
@@ -149,7 +149,8 @@ def test_strong_token_reaches_the_api_with_identity_and_no_spoofed_headers(stack
     )
     assert response.status_code == 200
     [got] = stack.echo.received
-    assert (got.method, got.target, got.body) == ("POST", "/transfers?x=1", b'{"amount": "10.00"}')
+    assert (got.method, got.target) == ("PUT", "/profile/email?x=1")
+    assert got.body == b'{"email": "alice@example.com"}'
     subject = got.header("X-Stepup-Subject")
     assert len(subject) == 1
     assert subject != ["mallory"]
@@ -200,13 +201,13 @@ def test_the_sdk_steps_up_through_nginx(stack: Stack) -> None:
     session = requests.Session()
     assert session.get(f"{stack.nginx}/accounts", auth=auth, timeout=30).status_code == 200
     assert stack.echo.received[0].header("X-Stepup-Acr") == [LOA1]
-    response = session.post(
-        f"{stack.nginx}/transfers", json={"amount": "10.00"}, auth=auth, timeout=30
+    response = session.put(
+        f"{stack.nginx}/profile/email", json={"email": "alice@example.com"}, auth=auth, timeout=30
     )
     assert response.status_code == 200
     assert [h.status_code for h in response.history] == [401]
     last = stack.echo.received[-1]
-    assert (last.method, last.target) == ("POST", "/transfers")
+    assert (last.method, last.target) == ("PUT", "/profile/email")
     assert last.header("X-Stepup-Acr") == [LOA2]
     assert last.header("X-Stepup-Amr") == ["pwd otp mfa"]
     assert last.header("X-Stepup-Client-Id") == ["bank-cli"]

@@ -48,7 +48,7 @@ def nginx(url: str, method: str, uri: str, token: str | None = None, **extra: st
 
 
 def test_nginx_allow_is_200_with_identity_headers(sideband: str, issuer: FakeIssuer) -> None:
-    response = nginx(sideband, "POST", "/transfers", issuer.mint(),
+    response = nginx(sideband, "PUT", "/profile/email", issuer.mint(),
                      **{"X-Stepup-Subject": "mallory"})  # fmt: skip
     assert response.status_code == 200
     assert response.headers["X-Stepup-Subject"] == "alice"
@@ -60,13 +60,13 @@ def test_nginx_allow_is_200_with_identity_headers(sideband: str, issuer: FakeIss
 def test_nginx_challenge_is_401_with_the_header_nginx_passes_on(
     sideband: str, issuer: FakeIssuer
 ) -> None:
-    response = nginx(sideband, "POST", "/transfers?x=1", issuer.mint(acr=LOA1))
+    response = nginx(sideband, "PUT", "/profile/email?x=1", issuer.mint(acr=LOA1))
     assert response.status_code == 401
     p = params(response)
     assert (p["error"], p["acr_values"], p["max_age"]) == (
         "insufficient_user_authentication",
         LOA2,
-        "3600",
+        "120",
     )
     assert p["resource_metadata"] == "https://api.example/.well-known/oauth-protected-resource"
     assert response.headers["X-Stepup-Status"] == "401"
@@ -278,3 +278,17 @@ def test_protected_resource_metadata(sideband: str, config_issuer: str) -> None:
         "bearer_methods_supported": ["header"],
     }
     assert requests.get(f"{sideband}/nope", timeout=10).status_code == 404
+
+
+def test_nginx_refuses_what_a_body_rule_may_apply_to_it_cannot_see(
+    sideband: str, issuer: FakeIssuer, bank_policy: BankPolicy
+) -> None:
+    # nginx auth_request never sends the body: judging a transfer as bodiless would let a large
+    # one pass as a small one. The request is refused, and says where to route it instead.
+    response = nginx(sideband, "POST", "/transfers", issuer.mint())
+    assert (response.status_code, response.headers["X-Stepup-Status"]) == (403, "403")
+    body = json.loads(response.headers["X-Stepup-Body"])
+    assert body["error"] == "access_denied"
+    assert "nginx auth_request" in body["error_description"]
+    assert bank_policy.bodies == []
+    assert nginx(sideband, "PUT", "/profile/email", issuer.mint()).status_code == 200
