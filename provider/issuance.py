@@ -233,7 +233,7 @@ class Issuance:
         with self.db.session() as s:
 
             def access() -> GrantRecord | None:
-                claims = self.signer.verify(token, typ="at+jwt")
+                claims = self.signer.verify_access_token(token, now=now, expired_ok=True)
                 if claims is None:
                     return None
                 row = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))

@@ -15,9 +15,11 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from client_sdk.wire import numeric_date
+
 from .keys import ALGORITHM, KeyStore
 
-__all__ = ["AuthContext", "TokenSigner", "at_hash"]
+__all__ = ["CLOCK_SKEW", "AuthContext", "TokenSigner", "at_hash"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,27 @@ def at_hash(access_token: str) -> str:
     base64url-encoded, with the hash of the ID token's ``alg`` (SHA-256 for RS256)."""
     digest = hashlib.sha256(access_token.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+#: Seconds a time claim may lie in the future: provider processes sharing a database may read
+#: clocks that differ by this much.
+CLOCK_SKEW = 30
+
+
+def _times_in_force(claims: Mapping[str, Any], now: int, *, expired_ok: bool) -> bool:
+    """RFC 9068 §2.2 / RFC 7519 §4.1: ``exp`` and ``iat`` present, ``nbf`` and ``auth_time``
+    optional; each a NumericDate (:func:`client_sdk.wire.numeric_date`), in this order in time."""
+    exp, iat = numeric_date(claims.get("exp")), numeric_date(claims.get("iat"))
+    if exp is None or iat is None or iat > now + CLOCK_SKEW or iat > exp:
+        return False
+    if now >= exp and not expired_ok:
+        return False
+    for name in ("nbf", "auth_time"):
+        if name in claims:
+            value = numeric_date(claims[name])
+            if value is None or value > now + CLOCK_SKEW or value > exp:
+                return False
+    return True
 
 
 class TokenSigner:
@@ -125,6 +148,29 @@ class TokenSigner:
         claims = dict(decoded.claims)
         if claims.get("iss") != self.issuer:
             return None
+        return claims
+
+    def verify_access_token(
+        self, token: str, *, now: int, expired_ok: bool = False
+    ) -> dict[str, Any] | None:
+        """The claims of an access token this provider signed that is in force at ``now``, or
+        ``None`` (userinfo answers ``invalid_token``, introspection ``active: false``).
+        ``expired_ok``: a token past its ``exp`` is still returned (revocation looks it up to
+        revoke its grant; introspection answers it ``active: false`` itself).
+
+        The signature alone does not make the times sensible: a key that signed a token whose
+        ``exp`` is NaN, Infinity, ``true`` or the year 10000 must not make it valid forever (or
+        crash the comparison). RFC 7519 §4.1.4 ``exp``: "the current date/time MUST be before
+        the expiration date/time". ``iat``, ``nbf`` and ``auth_time`` must be NumericDates that
+        are not in the future (beyond :data:`CLOCK_SKEW`), and none may come after ``exp``.
+        """
+        claims = self.verify(token, typ="at+jwt")
+        if claims is None or not _times_in_force(claims, now, expired_ok=expired_ok):
+            return None
+        for name in ("sub", "jti", "client_id"):
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                return None
         return claims
 
     def _key_for(self, obj: Any) -> Any:

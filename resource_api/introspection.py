@@ -18,8 +18,10 @@ from typing import Any
 
 import requests
 
+from client_sdk.wire import numeric_date
+
 from .errors import InvalidToken, KeySetUnavailable
-from .validation import Fetch, FetchError, http_fetch, wall_clock
+from .validation import Fetch, FetchError, check_times, http_fetch, wall_clock
 
 __all__ = ["IntrospectionValidator", "Post", "http_post"]
 
@@ -111,11 +113,9 @@ class IntrospectionValidator:
         aud = answer.get("aud")
         if aud is not None and self.audience not in (aud if isinstance(aud, list) else [aud]):
             raise InvalidToken("the access token is not meant for this API (aud)")
-        exp = answer.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
-            exp = None
-        if exp is not None and now >= exp + self.leeway:
-            raise InvalidToken("the access token has expired")
+        # RFC 7662 §2.2: exp, iat, nbf are OPTIONAL; when present they are checked like a JWT's.
+        check_times(answer, now, self.leeway, required=())
+        exp = numeric_date(answer.get("exp"))
         until = (
             now + self.cache_ttl if exp is None else min(exp + self.leeway, now + self.cache_ttl)
         )

@@ -30,6 +30,8 @@ from joserfc.jwk import Key, import_key
 from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode
 
+from client_sdk.wire import numeric_date
+
 from .errors import ConfigurationError, InvalidToken, KeySetUnavailable, ResourceApiError
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "JwksCache",
     "JwtAccessTokenValidator",
     "TokenValidator",
+    "check_times",
     "http_fetch",
     "wall_clock",
 ]
@@ -233,13 +236,48 @@ def _b64json(segment: str) -> Any:
         raise InvalidToken("the access token is malformed") from exc
 
 
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+def _time(claims: Mapping[str, Any], name: str) -> float | None:
+    """A time claim as seconds, ``None`` when absent; :class:`InvalidToken` when it is not an
+    RFC 7519 §2 NumericDate (:func:`client_sdk.wire.numeric_date`): NaN and Infinity compare
+    false with every time, so a token carrying them would never expire."""
+    if name not in claims:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidToken(f"the access token's {name} claim is not a number")
-    return float(value)
+    value = numeric_date(claims[name])
+    if value is None:
+        raise InvalidToken(f"the access token's {name} claim is not a valid time")
+    return value
+
+
+def check_times(
+    claims: Mapping[str, Any], now: float, leeway: float, *, required: Collection[str]
+) -> None:
+    """The time claims of an access token (JWT or introspection answer) at ``now``.
+
+    RFC 7519 §4.1.4 ``exp``: "the current date/time MUST be before the expiration date/time";
+    §4.1.5 ``nbf``: "MUST NOT be accepted for processing" before it. RFC 9068 §4 allows "some
+    small leeway" for clock skew, which also bounds how far in the future ``iat`` and
+    ``auth_time`` may lie. A token issued, valid from, or authenticated after its own ``exp`` is
+    impossible, and ``auth_time`` after ``iat`` is an authentication after the token was issued.
+    """
+    times = {name: _time(claims, name) for name in ("exp", "nbf", "iat", "auth_time")}
+    for name in required:
+        if times[name] is None:
+            raise InvalidToken(f"the access token has no {name} claim")
+    exp, nbf, iat, auth_time = times["exp"], times["nbf"], times["iat"], times["auth_time"]
+    # RFC 9068 §4: "The current time MUST be before the time represented by the 'exp' claim.
+    # Implementers MAY provide for some small leeway, usually no more than a few minutes."
+    if exp is not None and now >= exp + leeway:
+        raise InvalidToken("the access token has expired")
+    if nbf is not None and now < nbf - leeway:
+        raise InvalidToken("the access token is not valid yet (nbf)")
+    if iat is not None and iat > now + leeway:
+        raise InvalidToken("the access token was issued in the future (iat)")
+    if auth_time is not None and auth_time > now + leeway:
+        raise InvalidToken("the access token says the user authenticated in the future")
+    if exp is not None and any(t is not None and t > exp for t in (nbf, iat, auth_time)):
+        raise InvalidToken("the access token's times are impossible (after its exp)")
+    if iat is not None and auth_time is not None and auth_time > iat + leeway:
+        raise InvalidToken("the access token says the user authenticated after it was issued")
 
 
 class JwtAccessTokenValidator:
@@ -380,21 +418,7 @@ class JwtAccessTokenValidator:
         audiences = aud if isinstance(aud, list) else [aud]
         if self.audience not in audiences:
             raise InvalidToken("the access token is not meant for this API (aud)")
-        # RFC 9068 §4: "The current time MUST be before the time represented by the 'exp' claim.
-        # Implementers MAY provide for some small leeway, usually no more than a few minutes."
-        exp = _number(claims, "exp")
-        if exp is None:
-            raise InvalidToken("the access token has no exp claim")
-        if now >= exp + self.leeway:
-            raise InvalidToken("the access token has expired")
-        nbf = _number(claims, "nbf")
-        if nbf is not None and now < nbf - self.leeway:
-            raise InvalidToken("the access token is not valid yet (nbf)")
-        iat = _number(claims, "iat")
-        if iat is None:
-            raise InvalidToken("the access token has no iat claim")
-        if iat > now + self.leeway:
-            raise InvalidToken("the access token was issued in the future (iat)")
+        check_times(claims, now, self.leeway, required=("exp", "iat"))
         # RFC 9068 §2.2: sub, client_id and jti are REQUIRED.
         for name in ("sub", "client_id", "jti"):
             value = claims.get(name)

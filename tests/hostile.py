@@ -49,3 +49,26 @@ not_ascii_integers = st.one_of(
     st.tuples(_ASCII_DIGITS, st.sampled_from([" ", "\n", "_", "."])).map("".join),
     st.sampled_from(NOT_ASCII_INTEGERS),
 )
+
+
+# --- time claims that are no time -----------------------------------------------------------------
+#
+# RFC 7519 §2 NumericDate is a JSON number of seconds. Python's json reads NaN and Infinity, and
+# True is an int: each compares in ways no time does (NaN never expires). Strings, huge integers
+# (float() overflows on 10**400) and dates past the year 9999 are no NumericDate either.
+NOT_TIMES: list[object] = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    True,
+    False,
+    None,
+    "1795262400",
+    10**400,
+    1e300,
+    253_402_300_800,  # 10000-01-01T00:00:00Z
+    -1,
+    [1795262400],
+    {"t": 1795262400},
+]
+TIME_CLAIMS = ["exp", "iat", "nbf", "auth_time"]
