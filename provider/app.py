@@ -26,6 +26,15 @@ __all__ = ["Provider", "create_app", "current_provider"]
 
 SCOPES = ["openid", "profile", "email", "offline_access", "accounts:read"]
 
+# No script runs on the login pages. (A form may post to the client's redirect URI: form-action.)
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
+    "https:; frame-ancestors 'none'; base-uri 'none'"
+)
+# The one page with a script (the sandbox's users, whose codes refresh): same-origin files only,
+# never inline, and fetch() only to this origin.
+SCRIPTED_PAGE_CSP = f"{PAGE_CSP}; script-src 'self'; connect-src 'self'"
+
 
 @dataclass
 class Provider:
@@ -106,8 +115,9 @@ def create_app(
     app.extensions["stepup_provider"] = provider
     csrf = CSRFProtect(app)
 
-    from .views import discovery, endpoints, interaction, logout
+    from .views import assets, discovery, endpoints, interaction, logout
 
+    app.register_blueprint(assets.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(endpoints.bp)
@@ -134,11 +144,7 @@ def create_app(
 def _security_headers(response: Response) -> Response:
     # Clickjacking: the login pages must never be framed (OWASP; RFC 6749 §10.13).
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
-        "https:; frame-ancestors 'none'; base-uri 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if response.mimetype == "text/html":

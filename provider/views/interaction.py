@@ -55,6 +55,7 @@ MESSAGES = {
     login.Outcome.REPLAYED: "That code was already used. Wait for the next code and enter it.",
 }
 PASSWORD_WRONG = "The username or password is incorrect."
+FACTOR_LABELS = {"otp": "a one-time code"}
 
 
 # --- /authorize ------------------------------------------------------------------------------
@@ -281,15 +282,20 @@ def _render_step(
     user: User | None,
     *,
     error: str | None = None,
+    invalid: frozenset[str] = frozenset(),
     status: int = 200,
     username: str | None = None,
 ) -> BaseResponse:
+    """The page for the next factor. ``error`` is shown in a ``role="alert"`` element that every
+    input names in ``aria-describedby``; the inputs in ``invalid`` (by name) get
+    ``aria-invalid="true"``."""
     common: dict[str, Any] = {
         "client_name": client.row.name or client.client_id,
         "decision": decision,
         "level": decision.target,
         "interaction_id": interaction.id,
         "error": error,
+        "invalid": invalid,
         "essential": parse_authn_request(interaction.params, started_at=0).essential_acr
         is not None,
     }
@@ -297,7 +303,9 @@ def _render_step(
         hint = (
             username or _hinted_username(op, interaction.params) or (user.username if user else "")
         )
-        html = render_template("login.html", username=hint, **common)
+        # The password page asks for the password only; say what comes after it.
+        later = [FACTOR_LABELS.get(f, f) for f in decision.factors if f != "pwd"]
+        html = render_template("login.html", username=hint, then=" and ".join(later), **common)
     elif "otp" in decision.enrol:
         secret = _pending_secret(op, interaction)
         uri = totp.provisioning_uri(secret, account=user.username, issuer=_issuer_label(op))
@@ -388,15 +396,27 @@ def _retry(
     result: login.Result,
     message: str,
     username: str | None = None,
+    *,
+    invalid: frozenset[str],
 ) -> BaseResponse:
+    """The same page again with the refusal; ``invalid``: the inputs whose value was wrong."""
     decision, _, user = _decide(op, interaction)
     if not isinstance(decision, Authenticate):
         return _proceed(op, interaction, client)
     if result.outcome is login.Outcome.THROTTLED:
         message = f"Too many failed attempts. Try again in {result.retry_after} seconds."
+        invalid = frozenset()  # nothing typed was wrong: the account is locked for a while
     status = 429 if result.outcome is login.Outcome.THROTTLED else 401
     return _render_step(
-        op, interaction, client, decision, user, error=message, status=status, username=username
+        op,
+        interaction,
+        client,
+        decision,
+        user,
+        error=message,
+        invalid=invalid,
+        status=status,
+        username=username,
     )
 
 
@@ -416,11 +436,22 @@ def password(interaction_id: str) -> BaseResponse:
             login.Result(login.Outcome.WRONG),
             "Enter your username and password.",
             username,
+            invalid=frozenset(
+                name for name, value in [("username", username), ("password", pw)] if not value
+            ),
         )
     with op.db.session() as s:
         result = login.check_password(s, op.throttling, username, pw, op.clock.now())
     if not result.ok:
-        return _retry(op, interaction, client, result, PASSWORD_WRONG, username)
+        return _retry(
+            op,
+            interaction,
+            client,
+            result,
+            PASSWORD_WRONG,
+            username,
+            invalid=frozenset({"username", "password"}),
+        )
     assert result.user is not None
     row, _ = _current_login(op)
     return _factor_verified(op, interaction, row, result.user, "pwd")
@@ -465,7 +496,8 @@ def _one_time_code(interaction_id: str, check: CodeCheck) -> BaseResponse:
         # No session, or nothing to verify: the interaction page shows what is needed now.
         return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
     if not result.ok:
-        return _retry(op, interaction, client, result, MESSAGES.get(result.outcome, ""))
+        message = MESSAGES.get(result.outcome, "")
+        return _retry(op, interaction, client, result, message, invalid=frozenset({"code"}))
     return _factor_verified(op, interaction, row, user, "otp")
 
 

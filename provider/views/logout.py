@@ -5,17 +5,23 @@
 registered for the client, compared exactly. §2: the OP SHOULD ask the user whether to log out —
 a logout link anyone can embed must not end a session by itself — so this shows a confirmation
 form (with its CSRF token) and logs out on its POST.
+
+The form also has a Cancel: the session is kept, and the browser still goes back to the registered
+``post_logout_redirect_uri`` when there is one (the RP asked for its user back, and has ended its
+own session anyway; node-oidc-provider does the same). Without one, the page that follows offers
+a way back: to the client's registered post-logout page when the client is known, and in the
+sandbox to the playground.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, redirect, render_template, request, session
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import store
-from ..app import current_provider
+from ..app import Provider, current_provider
 from .errors import error_page
 from .interaction import SESSION_COOKIE
 
@@ -52,8 +58,9 @@ def end_session() -> BaseResponse:
                 "Invalid logout request",
                 "The post_logout_redirect_uri is not registered for this client.",
             )
-    session["logout"] = {"uri": uri, "state": values.get("state")}
-    html = render_template("logout.html")
+    session["logout"] = {"uri": uri, "state": values.get("state"), "client_id": client_id}
+    client = op.issuance.query_client(client_id) if client_id else None
+    html = render_template("logout.html", client_name=client.row.name if client else None)
     return Response(html, mimetype="text/html")
 
 
@@ -61,14 +68,37 @@ def end_session() -> BaseResponse:
 def confirm() -> BaseResponse:
     op = current_provider()
     pending = session.pop("logout", None) or {}
-    with op.db.session() as s:
-        store.end_session(s, request.cookies.get(SESSION_COOKIE))
+    signing_out = request.form.get("action") != "cancel"
+    if signing_out:
+        with op.db.session() as s:
+            store.end_session(s, request.cookies.get(SESSION_COOKIE))
     uri = pending.get("uri")
+    response: BaseResponse
     if uri:
         state = pending.get("state")
         target = uri + (("&" if "?" in uri else "?") + urlencode({"state": state}) if state else "")
         response = redirect(target, 303)
     else:
-        response = Response(render_template("logged_out.html"), mimetype="text/html")
-    response.delete_cookie(SESSION_COOKIE)
+        html = render_template(
+            "logged_out.html",
+            signed_out=signing_out,
+            back=_ways_back(op, pending.get("client_id")),
+        )
+        response = Response(html, mimetype="text/html")
+    if signing_out:
+        response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+def _ways_back(op: Provider, client_id: str | None) -> list[tuple[str, str]]:
+    """Links for the page after the logout form: the client's own post-logout page (registered,
+    so safe to link to) and, in the sandbox, the playground."""
+    links: list[tuple[str, str]] = []
+    client = op.issuance.query_client(client_id) if client_id else None
+    if client is not None and client.row.post_logout_redirect_uris:
+        name = client.row.name or client.client_id
+        links.append((f"Back to {name}", client.row.post_logout_redirect_uris[0]))
+    if op.config.provider.sandbox:
+        links.append(("Sandbox playground: sign in again", url_for("playground.start")))
+        links.append(("Sandbox users and their codes", url_for("sandbox.users")))
+    return links
