@@ -3,12 +3,18 @@ ends the session and (only to a registered URI) sends the browser back with ``st
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import pytest
 from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.test import TestResponse
+
+from provider import create_app
+from stepup.config import StepupConfig
 
 from .flow import WEB_REDIRECT, Browser, Client, parse_page, query_of
 
@@ -200,3 +206,77 @@ def test_client_id_that_does_not_match_the_hint_is_400(web: Client, sb: Browser)
         "/logout", query_string={"id_token_hint": tokens["id_token"], "client_id": "bank-cli"}
     )
     assert_error_page(response, "client_id does not match the id_token_hint.")
+
+
+# --- Cancel, and the way back ----------------------------------------------------------------
+
+
+def cancel(browser: Browser, page: TestResponse) -> TestResponse:
+    assert page.status_code == 200, page.get_data(as_text=True)[:300]
+    return browser.submit(page, {}, action="cancel")
+
+
+def links_of(response: TestResponse) -> list[tuple[str, str]]:
+    html = response.get_data(as_text=True)
+    return re.findall(r'<li><a href="([^"]*)">([^<]*)</a></li>', html)
+
+
+def test_the_logout_page_offers_cancel(scli_tokens: Client, sb: Browser) -> None:
+    html = sb.get("/logout").get_data(as_text=True)
+    assert (
+        '<button type="submit" name="action" value="cancel" class="secondary">'
+        "Cancel, stay signed in</button>"
+    ) in html
+
+
+def test_cancel_keeps_the_session(scli_tokens: Client, sb: Browser) -> None:
+    response = cancel(sb, sb.get("/logout"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1>You are still signed in</h1>" in html
+    assert "stepup_session=" not in response.headers.get("Set-Cookie", "")
+    assert "code" in query_of(scli_tokens.authorize(prompt="none").location)
+
+
+def test_cancel_still_returns_to_the_registered_uri_without_ending_the_session(
+    web: Client, sb: Browser
+) -> None:
+    tokens = web.tokens()
+    page = sb.get(
+        "/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": WEB_LOGOUT,
+            "state": "xyz",
+        },
+    )
+    response = cancel(sb, page)
+    assert (response.status_code, response.location) == (303, f"{WEB_LOGOUT}?state=xyz")
+    assert "code" in query_of(web.authorize(prompt="none").location)
+
+
+def test_signed_out_page_leads_back_to_the_sandbox(scli_tokens: Client, sb: Browser) -> None:
+    response = confirm(sb, sb.get("/logout"))
+    assert links_of(response) == [
+        ("/sandbox/try", "Sandbox playground: sign in again"),
+        ("/sandbox", "Sandbox users and their codes"),
+    ]
+
+
+def test_signed_out_page_leads_back_to_the_named_client(web: Client, sb: Browser) -> None:
+    web.tokens()
+    page = sb.get("/logout", query_string={"client_id": "bank-web"})
+    assert "as\n  <strong>Bank Web</strong> asked" in page.get_data(as_text=True)
+    response = confirm(sb, page)
+    assert response.status_code == 200
+    assert links_of(response)[0] == (WEB_LOGOUT, "Back to Bank Web")
+
+
+def test_outside_the_sandbox_the_page_says_the_window_can_be_closed(
+    config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory
+) -> None:
+    plain = replace(config, provider=replace(config.provider, sandbox=False))
+    browser = Browser(create_app(plain, database_url=sqlite_url))
+    response = confirm(browser, browser.get("/logout"))
+    assert links_of(response) == []
+    assert "<p>You can close this window.</p>" in response.get_data(as_text=True)
