@@ -1,17 +1,21 @@
 """The sandbox playground: try logins and step-ups in a browser, no client of your own needed.
 
-Sandbox mode only. ``/sandbox/try`` starts an authorization request for the built-in public
-client ``sandbox-playground`` (PKCE S256, state, nonce) with the ``acr_values``, ``max_age`` and
-``prompt`` you choose; ``/sandbox/callback`` checks the state, exchanges the code at ``/token``
-exactly as any client would, and shows the tokens' ``acr``, ``amr`` and ``auth_time``.
+Sandbox mode only. ``GET /sandbox/try`` shows a form for the step-up parameters (``acr_values``,
+``max_age``, ``prompt``, ``login_hint``, an essential ``acr``; see :mod:`provider.playground_form`),
+filled in from its query string, so a link can carry an example. Posting it (with its CSRF token,
+like every form here) starts an authorization request for the built-in public client
+``sandbox-playground`` (PKCE S256, state, nonce). ``/sandbox/callback`` checks the state, exchanges
+the code at ``/token`` exactly as any client would, checks the ID token's nonce, and shows both
+tokens decoded (header and claims) with their times readable, above the same form, filled in
+with the last request, ready for the next step-up.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +23,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..app import current_provider
+from ..playground_form import EXAMPLES, PROMPTS, TryForm, readable_times
 from ..settings import ClientConfig
 from .errors import error_page
 
@@ -39,11 +44,27 @@ def playground_client(issuer: str) -> ClientConfig:
 
 @bp.get("/sandbox/try")
 def start() -> BaseResponse:
+    """The form, filled in from the query string (the examples are such links)."""
+    form = TryForm.read(request.args)
+    return _render(form=form, errors=form.errors())
+
+
+@bp.post("/sandbox/try")
+def begin() -> BaseResponse:
     op = current_provider()
+    form = TryForm.read(request.form)
+    errors = form.errors()
+    if errors:
+        return _render(form=form, errors=errors, status=400)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-    session["playground"] = {"verifier": verifier, "state": state, "nonce": nonce}
+    session["playground"] = {
+        "verifier": verifier,
+        "state": state,
+        "nonce": nonce,
+        "form": form.to_session(),
+    }
     params = {
         "response_type": "code",
         "client_id": CLIENT_ID,
@@ -53,10 +74,8 @@ def start() -> BaseResponse:
         "nonce": nonce,
         "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
+        **form.parameters(),
     }
-    for name in ("acr_values", "max_age", "prompt", "login_hint"):
-        if request.args.get(name):
-            params[name] = request.args[name]
     return redirect(f"/authorize?{urlencode(params)}", 303)
 
 
@@ -65,10 +84,17 @@ def callback() -> BaseResponse:
     op = current_provider()
     pending = session.pop("playground", None)
     if not pending or request.args.get("state") != pending["state"]:
-        return error_page(400, "Unexpected callback", "Start again from /sandbox/try.")
+        return error_page(
+            400,
+            "Unexpected callback",
+            "This sign-in was not started here. Start again from the playground, /sandbox/try.",
+        )
+    form = TryForm.from_session(pending.get("form"))
     if "error" in request.args:
         return _render(
-            error=request.args["error"], description=request.args.get("error_description", "")
+            form=form,
+            error=request.args["error"],
+            description=request.args.get("error_description", ""),
         )
     # Exchange the code at the token endpoint, as a client would (through the whole stack).
     with current_app.test_client() as http:
@@ -85,19 +111,53 @@ def callback() -> BaseResponse:
     body: dict[str, Any] = response.get_json(silent=True) or {}
     if response.status_code != 200:
         return _render(
-            error=body.get("error", "token_error"), description=body.get("error_description", "")
+            form=form,
+            error=body.get("error", "token_error"),
+            description=body.get("error_description", ""),
         )
-    id_token = op.signer.verify(body["id_token"], typ="JWT") or {}
-    access = op.signer.verify(body["access_token"], typ="at+jwt") or {}
-    return _render(id_token=id_token, access_token=access, now=op.clock.now())
+    id_claims = op.signer.verify(body["id_token"], typ="JWT")
+    access_claims = op.signer.verify(body["access_token"], typ="at+jwt")
+    if id_claims is None or access_claims is None or id_claims.get("nonce") != pending["nonce"]:
+        return _render(form=form, error="invalid_token", description="the tokens did not verify")
+    now = op.clock.now()
+    return _render(
+        form=form,
+        id_token=id_claims,
+        tokens=[
+            _decoded("ID token", body["id_token"], id_claims, now),
+            _decoded("Access token", body["access_token"], access_claims, now),
+        ],
+    )
 
 
-def _render(**context: Any) -> BaseResponse:
-    context.setdefault("now", current_provider().clock.now())
-    html = render_template("playground.html", when=_when, **context)
-    return BaseResponse(html, mimetype="text/html")
+def _decoded(title: str, token: str, claims: dict[str, Any], now: int) -> dict[str, Any]:
+    """A verified token, for display: its JOSE header and claims as indented JSON, its times."""
+    segment = token.split(".", 1)[0]
+    header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return {
+        "title": title,
+        "header": json.dumps(header, indent=2, ensure_ascii=False),
+        "claims": json.dumps(claims, indent=2, ensure_ascii=False),
+        "times": readable_times(claims, now),
+        "slug": title.split()[0].lower(),
+    }
 
 
-def _when(epoch: int, now: int) -> str:
-    stamp = datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
-    return f"{stamp} ({now - epoch} s ago)"
+def _render(
+    *, form: TryForm, errors: dict[str, str] | None = None, status: int = 200, **context: Any
+) -> BaseResponse:
+    op = current_provider()
+    html = render_template(
+        "playground.html",
+        form=form,
+        errors=errors or {},
+        prompts=PROMPTS,
+        levels=op.policy.levels,
+        acr_values_supported=op.policy.values_supported,
+        usernames=[u.username for u in op.config.users],
+        examples=[(label, why, f"?{example.query()}") for label, why, example in EXAMPLES],
+        readable_times=readable_times,
+        now=op.clock.now(),
+        **context,
+    )
+    return BaseResponse(html, status=status, mimetype="text/html")

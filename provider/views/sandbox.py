@@ -1,6 +1,8 @@
 """Sandbox conveniences, registered only when ``[provider] sandbox = true``.
 
-- ``GET /sandbox``: the users, their factors and their current TOTP codes.
+- ``GET /sandbox``: the users, their seeded passwords, their factors and their current TOTP codes
+  (``Accept: application/json``: the same without the passwords, which the page's script reads to
+  keep the codes current).
 - ``POST /sandbox/token``: mint an access token with a chosen ``acr`` and ``auth_time`` (JSON body
   ``{"username": "alice", "acr": "urn:stepup:loa:2", "auth_time": 1700000000, "scope": "..."}``),
   to test an API's step-up rules without the login pages. Tokens are real, signed and recorded,
@@ -18,7 +20,7 @@ from flask.blueprints import BlueprintSetupState
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..app import current_provider
+from ..app import SCRIPTED_PAGE_CSP, current_provider
 from ..authn_policy import amr_for
 from ..clients import ClientAdapter
 from ..factors import totp
@@ -45,7 +47,7 @@ def users() -> BaseResponse:
     now = op.clock.now()
     with op.db.session() as s:
         rows = list(s.scalars(select(User).order_by(User.username)))
-    listing = [
+    listing: list[dict[str, Any]] = [
         {
             "username": u.username,
             "factors": ["pwd", "otp"] if u.totp_secret else ["pwd"],
@@ -57,8 +59,14 @@ def users() -> BaseResponse:
     # HTML for browsers (and */*), JSON for scripts that ask for it.
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
         return jsonify(users=listing)
-    html = render_template("sandbox.html", users=listing, levels=op.policy.levels)
-    return Response(html, mimetype="text/html")
+    passwords = {u.username: u.password for u in op.config.users}
+    shown = [{**u, "password": passwords.get(u["username"])} for u in listing]
+    refresh = min((u["seconds_left"] for u in listing if u["seconds_left"]), default=totp.PERIOD)
+    html = render_template("sandbox.html", users=shown, levels=op.policy.levels, refresh=refresh)
+    response = Response(html, mimetype="text/html")
+    # The one page with a script: it keeps the codes current (static/sandbox.js).
+    response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP
+    return response
 
 
 def _error(description: str) -> BaseResponse:

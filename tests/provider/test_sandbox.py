@@ -6,6 +6,7 @@ Both exist only when ``[provider] sandbox = true``; a provider configured withou
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,16 +49,52 @@ def claims_of(http: FlaskClient, token: str) -> dict[str, Any]:
 # --- GET /sandbox -------------------------------------------------------------------------------
 
 
-def test_sandbox_page_lists_users_factors_and_current_codes(http: FlaskClient) -> None:
+def test_sandbox_page_lists_users_passwords_factors_and_current_codes(http: FlaskClient) -> None:
     response = http.get("/sandbox")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
-    assert "<td>alice</td><td>pwd, otp</td>" in html
-    assert f"<code>{ALICE_CODE}</code>" in html
-    assert "<td>bob</td><td>pwd</td>" in html
+    assert (
+        '<tr><td>alice</td><td><code>wonderland</code></td><td data-factors-of="alice">pwd, otp'
+        '</td><td class="code" data-user="alice" data-seconds-left="30"><code>'
+        f'{ALICE_CODE}</code> <span class="left">30 s left</span></td></tr>'
+    ) in html
+    assert (
+        '<tr><td>bob</td><td><code>builder</code></td><td data-factors-of="bob">pwd</td>'
+        '<td class="code" data-user="bob">—</td></tr>'
+    ) in html
     assert f"<code>{LOA2}</code>: pwd + otp" in html
+
+
+def test_sandbox_page_links_to_the_playground(http: FlaskClient) -> None:
+    html = http.get("/sandbox").get_data(as_text=True)
+    assert '<a href="/sandbox/try">playground</a>' in html
+
+
+def test_sandbox_page_refreshes_its_codes_with_a_same_origin_script(http: FlaskClient) -> None:
+    response = http.get("/sandbox")
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
+        "https:; frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'"
+    )
+    html = response.get_data(as_text=True)
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/sandbox.js">']
+    script = http.get("/static/sandbox.js")
+    assert script.status_code == 200
+    assert script.mimetype == "text/javascript"
+    source = script.get_data(as_text=True)
+    # It reads the page's JSON (the test below pins its shape) and updates the marked cells.
+    assert 'headers: { Accept: "application/json" }' in source
+    assert 'querySelectorAll("td[data-user]")' in source
+
+
+def test_without_javascript_the_page_reloads_when_the_first_code_changes(
+    http: FlaskClient, frozen: FrozenDateTimeFactory
+) -> None:
+    frozen.tick(12)
+    html = http.get("/sandbox").get_data(as_text=True)
+    assert '<noscript><meta http-equiv="refresh" content="18"></noscript>' in html
 
 
 def test_sandbox_json_for_clients_that_ask_for_it(http: FlaskClient) -> None:
