@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from . import store
 from .acr import AcrPolicy
 from .clock import Clock
+from .cors import register_cors
 from .db import DEFAULT_DATABASE_URL, Database, create_schema
 from .issuance import Issuance
 from .keys import KeyStore
@@ -134,6 +135,7 @@ def create_app(
         app.register_blueprint(sandbox.bp)
         app.register_blueprint(playground.bp)
 
+    register_cors(app, [uri for c in clients for uri in c.redirect_uris])
     app.after_request(_security_headers)
     from .views.errors import register_error_handlers
 

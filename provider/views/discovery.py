@@ -1,4 +1,5 @@
-"""OIDC Discovery 1.0 §3 metadata and the JWKS (RFC 7517)."""
+"""OIDC Discovery 1.0 §3 metadata and the JWKS (RFC 7517). Both are readable from any origin
+(``Access-Control-Allow-Origin: *``, set by :mod:`provider.cors`)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,6 @@ def metadata() -> dict[str, Any]:
 def openid_configuration() -> BaseResponse:
     response = jsonify(metadata())
     response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
@@ -91,5 +91,4 @@ def oauth_authorization_server() -> BaseResponse:
 def jwks() -> BaseResponse:
     response = jsonify(current_provider().keys.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
