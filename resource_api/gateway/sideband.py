@@ -72,6 +72,19 @@ ENVOY_PREFIX = "/sideband/envoy"
 _NGINX_HEADERS = frozenset(("x-original-method", "x-original-uri"))
 
 
+_ORIGIN_HEADERS = frozenset(("x-forwarded-host", "host", "x-forwarded-proto"))
+
+
+def _pick(headers: Sequence[tuple[str, str]], names: frozenset[str]) -> dict[str, str]:
+    """The first value of each of ``names`` (lower-case), in one pass."""
+    found: dict[str, str] = {}
+    for k, v in headers:
+        lower = k.lower()
+        if lower in names and lower not in found:
+            found[lower] = v
+    return found
+
+
 def _first(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
@@ -101,10 +114,11 @@ class SidebandApp:
     def _origin(self, headers: Sequence[tuple[str, str]], default_scheme: str) -> str | None:
         if self.public_url is not None:
             return self.public_url
-        host = _first(headers, "x-forwarded-host") or _first(headers, "host")
+        found = _pick(headers, _ORIGIN_HEADERS)
+        host = found.get("x-forwarded-host") or found.get("host")
         if not host:
             return None
-        scheme = _first(headers, "x-forwarded-proto") or default_scheme
+        scheme = found.get("x-forwarded-proto") or default_scheme
         return origin_of(scheme.split(",")[0].strip(), host.split(",")[0].strip())
 
     def _metadata_url(self, headers: Sequence[tuple[str, str]], scheme: str) -> str | None:
@@ -175,8 +189,9 @@ class SidebandApp:
 
     async def _nginx(self, scope: Scope, send: Send) -> None:
         headers = request_headers(scope)
-        method = _first(headers, "x-original-method")
-        target = _first(headers, "x-original-uri")
+        original = _pick(headers, _NGINX_HEADERS)
+        method = original.get("x-original-method")
+        target = original.get("x-original-uri")
         if not method or not target:
             log.error("nginx sent no X-Original-Method or X-Original-URI; see docs/gateway.md")
             await send_response(send, 403, [("X-Stepup-Status", "500")])
