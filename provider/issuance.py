@@ -2,6 +2,17 @@
 
 The Authlib grants in :mod:`.oauth` call into one :class:`Issuance`, which owns the database, the
 signer and the clock, so the grants stay declarative and every token is minted in one place.
+
+What is written per token, and why (docs/benchmarks.md measures it):
+
+- A ``client_credentials`` response is one self-contained RFC 9068 access token and nothing else:
+  nothing is written. Introspection verifies its signature and looks its ``jti`` up among the
+  grants; revoking it records a revoked grant row for that ``jti`` (:meth:`Issuance.revoke`), which
+  introspection then finds. No row, valid signature, not expired: active.
+- A user's tokens are recorded as a :class:`~provider.models.Grant`: the refresh token lives
+  there, and so does what a reused code or refresh token must revoke.
+- Registered clients come from the config file and are seeded at start, so they are read once,
+  here, not per request.
 """
 
 from __future__ import annotations
@@ -11,10 +22,10 @@ from typing import Any
 from sqlalchemy import select
 
 from . import store
-from .clients import ClientAdapter, find_client
+from .clients import ClientAdapter
 from .clock import Clock
 from .db import Database
-from .models import AuthorizationCode, Grant, User
+from .models import AuthorizationCode, Client, Grant, User
 from .oauth import AuthenticatedUser, GrantRecord, InvalidGrantError
 from .settings import ProviderSettings
 from .tokens import AuthContext, TokenSigner
@@ -44,12 +55,14 @@ class Issuance:
         self.signer = signer
         self.settings = settings
         self.clock = clock
+        # Seeded from the config before this is built; every process seeds the same file.
+        with db.session() as s:
+            self.clients = {c.client_id: ClientAdapter(c) for c in s.scalars(select(Client))}
 
     # --- clients and users -------------------------------------------------------------------
 
-    def query_client(self, client_id: str) -> ClientAdapter | None:
-        with self.db.session() as s:
-            return find_client(s, client_id)
+    def query_client(self, client_id: str | None) -> ClientAdapter | None:
+        return self.clients.get(client_id) if client_id else None
 
     def user_by_id(self, user_id: int | None) -> User | None:
         if user_id is None:
@@ -158,6 +171,8 @@ class Issuance:
                 access_token=access_token,
                 user_claims=user_claims(user, scope),
             )
+        if user is None:
+            return token  # self-contained: see the module docstring
         with self.db.session() as db:
             db.add(
                 Grant(
@@ -236,7 +251,7 @@ class Issuance:
                 claims = self.signer.verify_access_token(token, now=now, expired_ok=True)
                 if claims is None:
                     return None
-                row = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))
+                row = _access_token_grant(s, claims)
                 return GrantRecord(row, now, claims) if row else None
 
             def refresh() -> GrantRecord | None:
@@ -279,15 +294,53 @@ class Issuance:
     def revoke(self, token: GrantRecord) -> None:
         now = self.clock.now()
         with self.db.session() as s:
-            if token.claims is not None:
+            if token.row.id is None:
+                store.record_revoked(s, token.row, now)
+            elif token.claims is not None:
                 store.revoke_grants(s, now, Grant.id == token.row.id)
             else:
                 store.revoke_grants(s, now, Grant.family == token.row.family)
 
-    def grant_is_active(self, jti: str) -> bool:
+    def grant_is_active(self, claims: dict[str, Any]) -> bool:
+        """Whether the grant of a verified access token still stands (not revoked)."""
         with self.db.session() as s:
-            row = s.scalar(select(Grant).where(Grant.jti == jti))
+            row = _access_token_grant(s, claims)
             return row is not None and row.revoked_at is None
+
+
+def _access_token_grant(s: Any, claims: dict[str, Any]) -> Grant | None:
+    """The grant of a verified access token: its row, or for a ``client_credentials`` token
+    without one, the grant the token itself describes."""
+    row: Grant | None = s.scalar(select(Grant).where(Grant.jti == claims.get("jti")))
+    return row if row is not None else _self_contained(claims)
+
+
+def _self_contained(claims: dict[str, Any]) -> Grant | None:
+    """The grant a ``client_credentials`` access token stands for, read from the token itself
+    (nothing was stored when it was minted): not yet saved, so ``id`` is ``None``. A user's
+    token (it has ``auth_time``) always has a row; without one it stands for nothing."""
+    jti, client_id, scope = claims.get("jti"), claims.get("client_id"), claims.get("scope", "")
+    if not (isinstance(jti, str) and isinstance(client_id, str) and isinstance(scope, str)):
+        return None
+    if "auth_time" in claims or claims.get("sub") != client_id:
+        return None
+    return Grant(
+        family=jti,
+        client_id=client_id,
+        user_id=None,
+        scope=scope,
+        jti=jti,
+        access_expires_at=claims.get("exp"),
+        issued_at=claims.get("iat"),
+        revoked_at=None,
+        rotated_at=None,
+        acr=None,
+        amr=None,
+        auth_time=None,
+        refresh_hash=None,
+        refresh_expires_at=None,
+        code_id=None,
+    )
 
 
 class CodeRecord:

@@ -378,6 +378,20 @@ def revoke_grants(session: Session, now: int, *where: Any) -> int:
     return _rowcount(result)
 
 
+def record_revoked(session: Session, grant: Grant, now: int) -> None:
+    """Revoke a self-contained access token that has no row yet: store its grant, revoked.
+
+    Two revocations at once: the second insert fails on the unique ``jti`` and the row the
+    first one stored is revoked already.
+    """
+    grant.revoked_at = now
+    session.add(grant)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+
+
 def rotate_refresh_token(
     session: Session, refresh_token: str, client_id: str, now: int
 ) -> Grant | None:

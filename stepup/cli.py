@@ -146,6 +146,33 @@ def _serve(
             s.shutdown()
 
 
+def _serve_workers(
+    label: str, app: Any, listener: Listener, workers: int, engines: list[Any], out: TextIO
+) -> None:
+    """Serve ``app`` on ``listener`` with the production server (:mod:`stepup.serve`): worker
+    processes forked from this one; print the URL once they are started.
+
+    Database connections are not shared across fork(): the parent's are closed before it, and
+    each worker's engine starts with an empty pool.
+    """
+    from .serve import serve
+
+    for engine in engines:
+        engine.dispose()
+    out.flush()  # what was printed must not be printed again by each forked worker
+
+    def after_fork() -> None:
+        for engine in engines:
+            engine.dispose(close=False)
+
+    def started() -> None:
+        out.write(f"{label} listening on http://{listener.host}:{listener.port}\n")
+        out.write("Press Ctrl+C to stop.\n")
+        out.flush()
+
+    serve(app, listener.sock, workers=workers, after_fork=after_fork, on_started=started)
+
+
 # --- commands ------------------------------------------------------------------------------------
 
 
@@ -172,7 +199,8 @@ def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     print_provider_links(config, out)
     if builtin:
         print_credentials(config, out, _factors_in_database(app))
-    _serve([("Provider", app, listener)], out, None)
+    engine = app.extensions["stepup_provider"].db.engine
+    _serve_workers("Provider", app, listener, args.workers, [engine], out)
     return 0
 
 
@@ -185,7 +213,7 @@ def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     out.write(
         f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n"
     )
-    _serve([("API", app, listener)], out, None)
+    _serve_workers("API", app, listener, args.workers, [app.extensions["bank"].engine], out)
     return 0
 
 
@@ -320,6 +348,13 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _positive_int(text: str) -> int:
+    number = ascii_int(text, maximum=4096)
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stepup", description="Step-up authentication stack.")
     parser.add_argument("--version", action="version", version=f"stepup {_version()}")
@@ -332,18 +367,30 @@ def build_parser() -> argparse.ArgumentParser:
             help="SQLAlchemy URL (default: $STEPUP_DATABASE_URL or sqlite:///.stepup/stepup.db)",
         )
 
+    def workers(p: argparse.ArgumentParser) -> None:
+        from .serve import default_workers
+
+        p.add_argument(
+            "--workers",
+            type=_positive_int,
+            default=default_workers(),
+            help="server processes (default: one per CPU, here %(default)s)",
+        )
+
     p = sub.add_parser("provider", help="run the OpenID provider")
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument(
         "--port", type=port_number, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
     )
+    workers(p)
     p.set_defaults(func=cmd_provider)
 
     p = sub.add_parser("api", help="run the demo bank API")
     common(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--port", type=port_number, help=f"default: {DEFAULT_API_PORT}")
+    workers(p)
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("sandbox", help="run the provider and the demo API in one process")

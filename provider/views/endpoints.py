@@ -78,7 +78,7 @@ def userinfo() -> BaseResponse:
         response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
         return response
     claims = op.signer.verify_access_token(presented, now=op.clock.now())
-    if claims is None or not op.issuance.grant_is_active(claims["jti"]):
+    if claims is None or not op.issuance.grant_is_active(claims):
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
     scope = str(claims.get("scope", ""))
     if "openid" not in scope.split():

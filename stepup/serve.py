@@ -1,0 +1,114 @@
+"""Serving the WSGI apps of ``stepup provider`` and ``stepup api``: granian, several processes.
+
+Why granian (docs/benchmarks.md, "Choosing the server", has the figures): it speaks HTTP/1.1 with
+keep-alive from Rust and hands each request to the WSGI app, so the server's own share of a request
+is a fraction of gunicorn's or waitress's, and it runs worker processes like gunicorn does.
+
+How: the command builds its app once, in this process — keys parsed, config seeded, clients read —
+and the workers are *forked* from it, so each starts serving at once with the app already built,
+and they share its memory pages until they write to them. Every guarantee that must hold across
+workers already lives in the database (single-use codes, refresh rotation, TOTP steps, lockout,
+signing keys and their rotation, the cookie secret): nothing depends on being one process.
+
+Shutdown: SIGTERM or SIGINT stops accepting, lets in-flight requests finish, then exits 0.
+
+``stepup sandbox`` keeps the threaded development server (``stepup.cli``): it runs the provider
+and the API in one process, sharing one clock and one engine (DESIGN.md contract 2).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["default_workers", "serve"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Requests one worker runs at once. The provider's work is CPU (RS256 signatures) and short
+# database statements: more threads than this only queue on the GIL, while a few let one slow
+# request (an argon2 password check, ~50 ms) not hold up the others.
+THREADS_PER_WORKER = 4
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_APP: WSGIApp | None = None
+
+
+def _load_app() -> WSGIApp:
+    """Called in each forked worker: the app built before the fork."""
+    assert _APP is not None
+    return _APP
+
+
+def serve(
+    app: WSGIApp,
+    sock: socket.socket,
+    *,
+    workers: int,
+    after_fork: Callable[[], None] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``app`` on the bound, listening ``sock`` with ``workers`` processes until SIGTERM
+    or SIGINT, then finish the requests in flight and return.
+
+    ``after_fork`` runs in each worker before it serves (e.g. to drop database connections
+    inherited from the parent); ``on_started`` runs in this process once the workers are
+    started. Every worker accepts on ``sock`` itself, so connections go to whichever is free.
+    """
+    import multiprocessing
+
+    from granian._granian import SocketHolder
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import MPServer
+
+    if multiprocessing.get_start_method() != "fork":
+        raise OSError(errno.ENOTSUP, "the production server needs fork() (Linux)")
+
+    global _APP
+    _APP = app
+    sock.set_inheritable(True)
+
+    def loader() -> WSGIApp:
+        if after_fork is not None:
+            after_fork()
+        return _load_app()
+
+    class Server(MPServer):
+        def _init_shared_socket(self) -> None:
+            # Granian binds its own socket per worker (SO_REUSEPORT), which would share a port
+            # with any other such server; ours is bound already, and the workers share it.
+            holder: Any = SocketHolder(sock.fileno())  # type: ignore[call-arg]  # (fd), as on Windows
+            self._ssp = None
+            self._shd = holder
+            self._sfd: Any = sock.fileno()
+            self._sso = sock
+
+        def startup(self, spawn_target: Any, target_loader: Any) -> None:
+            super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+            if on_started is not None:
+                on_started()
+
+    address, port = sock.getsockname()[:2]
+    server = Server(
+        "stepup",
+        address=address,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=THREADS_PER_WORKER,
+        log_level=LogLevels.warning,
+        log_access=False,
+    )
+    server.serve(target_loader=loader, wrap_loader=False)
