@@ -122,7 +122,7 @@ def wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes]) -> float
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 (our own loopback)
+            with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
                     return time.perf_counter()
         except OSError:
@@ -283,7 +283,7 @@ def peer_server(peer_dir: Path, work: Path) -> Server:
     def mint(kind: str, n: int) -> list[str]:
         kind = "code" if kind == "authorization_code" else "refresh"
         req = urllib.request.Request(f"http://127.0.0.1:{admin}/mint?kind={kind}&n={n}", b"")
-        with urllib.request.urlopen(req, timeout=120) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=120) as r:
             return [line for line in r.read().decode().splitlines() if line]
 
     return Server("node-oidc-provider", start, f"http://127.0.0.1:{port}", mint)
@@ -337,7 +337,7 @@ def mint_stepup(url: str, kind: str, n: int) -> list[str]:
                     .decode()
                 )
                 rows.append(
-                    dict(
+                    dict(  # noqa: C408
                         code_hash=store.digest(value), client_id=CLIENT_ID, user_id=user_id,
                         redirect_uri=REDIRECT_URI, scope=USER_SCOPE, nonce=None,
                         code_challenge=challenge, code_challenge_method="S256", acr=LOA2,
@@ -353,7 +353,7 @@ def mint_stepup(url: str, kind: str, n: int) -> list[str]:
                 )  # fmt: skip
             else:
                 rows.append(
-                    dict(
+                    dict(  # noqa: C408
                         family=secrets.token_urlsafe(16), code_id=None, client_id=CLIENT_ID,
                         user_id=user_id, scope=USER_SCOPE, jti=secrets.token_urlsafe(16),
                         access_expires_at=now + 300, refresh_hash=store.digest(value),
@@ -422,10 +422,19 @@ def report(servers: list[Server], grants: list[str]) -> None:
             cpu = statistics.median(r.cpu_ms for r in rs)
             print(f"{grant:<20}{server.name:<20}{rps:9.0f}"
                   f"{statistics.median(r.p50_ms for r in rs):9.1f}"
-                  f"{statistics.median(r.p99_ms for r in rs):9.1f}{cpu:14.2f}{1000 / cpu:14.0f}")  # fmt: skip
-        ratios = [a.rps / b.rps for a, b in zip(ours.results[grant], peer.results[grant], strict=True)]
-        p99 = [a.p99_ms / b.p99_ms for a, b in zip(ours.results[grant], peer.results[grant], strict=True)]
-        eff = [b.cpu_ms / a.cpu_ms for a, b in zip(ours.results[grant], peer.results[grant], strict=True)]
+                  f"{statistics.median(r.p99_ms for r in rs):9.1f}"
+                  f"{cpu:14.2f}{1000 / cpu:14.0f}")  # fmt: skip
+        ratios = [
+            a.rps / b.rps for a, b in zip(ours.results[grant], peer.results[grant], strict=True)
+        ]
+        p99 = [
+            a.p99_ms / b.p99_ms
+            for a, b in zip(ours.results[grant], peer.results[grant], strict=True)
+        ]
+        eff = [
+            b.cpu_ms / a.cpu_ms
+            for a, b in zip(ours.results[grant], peer.results[grant], strict=True)
+        ]
         print(f"  ratio stepup/peer: throughput {statistics.median(ratios):.2f} "
               f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}; target >= 1.0), "
               f"p99 {statistics.median(p99):.2f} (target <= 2), "
@@ -464,8 +473,9 @@ def main() -> None:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; Python "
-          f"{sys.version.split()[0]}; node {subprocess.check_output(['node', '--version'], text=True).strip()}")  # fmt: skip
+    node = subprocess.check_output(["node", "--version"], text=True).strip()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+          f"Python {sys.version.split()[0]}; node {node}")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="stepup-bench-") as tmp:
         work = Path(tmp)
@@ -485,8 +495,10 @@ def main() -> None:
         print()
         for name, (r, p) in rss.items():
             print(f"memory after the load: {name:<19} RSS {r:6.1f} MiB  (PSS {p:6.1f} MiB)")
-        print(f"  ratio stepup/peer RSS {rss['stepup'][0] / rss['node-oidc-provider'][0]:.2f}"
-              " (target <= 1.0)")
+        print(
+            f"  ratio stepup/peer RSS {rss['stepup'][0] / rss['node-oidc-provider'][0]:.2f}"
+            " (target <= 1.0)"
+        )
 
         if args.startup_rounds:
             n = 0

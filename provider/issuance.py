@@ -104,10 +104,21 @@ class Issuance:
             )
             s.commit()
 
-    def consume_code(self, code: str, client_id: str) -> CodeRecord | None:
-        with self.db.session() as s:
-            row = store.consume_code(s, code, client_id, self.clock.now())
-            return CodeRecord(row) if row else None
+    def find_code(self, code: str, client_id: str) -> CodeRecord | None:
+        """An unused, unexpired code of this client, with its user; not consumed yet — that is
+        :meth:`issue`'s transaction. A code presented again after its use revokes what it
+        issued (RFC 6749 §4.1.2)."""
+        now = self.clock.now()
+        with self.db.engine.connect() as conn:
+            row = conn.execute(store.CODE_WITH_USER, {"code_hash": store.digest(code)}).first()
+            if row is None:
+                return None
+            if row.consumed_at is not None:
+                store.code_reused(conn, row.id, now)
+                return None
+        if row.client_id != client_id or row.expires_at <= now:
+            return None
+        return CodeRecord(row)
 
     # --- tokens ------------------------------------------------------------------------------
 
@@ -173,69 +184,58 @@ class Issuance:
             )
         if user is None:
             return token  # self-contained: see the module docstring
-        with self.db.session() as db:
-            db.add(
-                Grant(
-                    family=family or store.new_secret(16),
-                    code_id=code_id,
-                    client_id=client.client_id,
-                    user_id=user.id if user else None,
-                    scope=grant_scope,
-                    jti=jti,
-                    access_expires_at=now + s.access_token_lifetime,
-                    refresh_hash=store.digest(refresh_token) if refresh_token else None,
-                    refresh_expires_at=now + s.refresh_token_lifetime if refresh_token else None,
-                    acr=context.acr if context else None,
-                    amr=list(context.amr) if context else None,
-                    auth_time=context.auth_time if context else None,
-                    issued_at=now,
-                )
-            )
-            db.commit()
+        grant = {
+            "family": family or store.new_secret(16),
+            "code_id": code_id,
+            "client_id": client.client_id,
+            "user_id": user.id,
+            "scope": grant_scope,
+            "jti": jti,
+            "access_expires_at": now + s.access_token_lifetime,
+            "refresh_hash": store.digest(refresh_token) if refresh_token else None,
+            "refresh_expires_at": now + s.refresh_token_lifetime if refresh_token else None,
+            "acr": context.acr if context else None,
+            "amr": list(context.amr) if context else None,
+            "auth_time": context.auth_time if context else None,
+            "issued_at": now,
+            "rotated_at": None,
+            "revoked_at": None,
+        }
+        # The code is consumed (or the refresh token rotated) by the transaction that records
+        # what was issued for it: see provider/store.py.
+        consumed = None if rotated_from is not None else code_id
+        with self.db.engine.connect() as conn:
+            if store.record_issue(conn, grant, now, code_id=consumed, rotated_from=rotated_from):
+                return token
             if rotated_from is not None:
-                self._refuse_if_family_revoked(db, rotated_from, now)
-            if code_id is not None:
-                self._refuse_if_code_reused(db, code_id, now)
-        return token
-
-    def _refuse_if_code_reused(self, db: Any, code_id: int, now: int) -> None:
-        """RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it. When the
-        second use arrives while the first exchange is still minting, its revocation cannot have
-        seen this grant; the code's ``reused_at`` mark tells, and the grant is revoked here."""
-        reused = db.scalar(
-            select(AuthorizationCode.reused_at).where(AuthorizationCode.id == code_id)
-        )
-        if reused is not None:
-            store.revoke_grants(db, now, Grant.code_id == code_id)
-            raise InvalidGrantError(
-                "The authorization code was used twice; its tokens are revoked."
-            )
-
-    def _refuse_if_family_revoked(self, db: Any, rotated_from: int, now: int) -> None:
-        """RFC 9700 §4.14.2: a rotated refresh token presented again revokes its family. When
-        that reuse arrives between this request's rotation and the recording of its new grant,
-        the revocation cannot have seen the new grant; the revoked parent tells, and the new
-        grant is revoked and refused here."""
-        parent_revoked = db.scalar(select(Grant.revoked_at).where(Grant.id == rotated_from))
-        if parent_revoked is not None:
-            family = db.scalar(select(Grant.family).where(Grant.id == rotated_from))
-            store.revoke_grants(db, now, Grant.family == family)
-            raise InvalidGrantError("The refresh token was used twice; its grant is revoked.")
-
-    def rotate_refresh_token(self, refresh_token: str, client_id: str) -> GrantRecord | None:
-        now = self.clock.now()
-        with self.db.session() as s:
-            row = store.rotate_refresh_token(s, refresh_token, client_id, now)
-            return GrantRecord(row, now) if row else None
-
-    def refresh_token_scope(self, refresh_token: str, client_id: str) -> str | None:
-        """The scope of a refresh token of this client, without consuming it."""
-        with self.db.session() as s:
-            return s.scalar(
-                select(Grant.scope).where(
-                    Grant.refresh_hash == store.digest(refresh_token), Grant.client_id == client_id
+                if store.refresh_reused(conn, rotated_from, now):
+                    raise InvalidGrantError(
+                        "The refresh token was used twice; its grant is revoked."
+                    )
+                raise InvalidGrantError("The refresh token is no longer valid.")
+            if code_id is not None and store.code_reused(conn, code_id, now):
+                raise InvalidGrantError(
+                    "The authorization code was used twice; its tokens are revoked."
                 )
-            )
+            raise InvalidGrantError("The authorization code is no longer valid.")
+
+    def find_refresh_token(self, refresh_token: str, client_id: str) -> GrantRecord | None:
+        """A usable refresh token of this client, with its user; not rotated yet — that is
+        :meth:`issue`'s transaction. One presented again after its rotation revokes its family
+        (RFC 9700 §4.14.2)."""
+        now = self.clock.now()
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                store.REFRESH_WITH_USER, {"refresh_hash": store.digest(refresh_token)}
+            ).first()
+            if row is None or row.client_id != client_id:
+                return None
+            if row.rotated_at is not None:
+                store.refresh_reused(conn, row.id, now)
+                return None
+        if row.revoked_at is not None or (row.refresh_expires_at or 0) <= now:
+            return None
+        return GrantRecord(row, now, user=user_of(row))  # type: ignore[arg-type]  # a Row
 
     def find_token(self, token: str, hint: str | None) -> GrantRecord | None:
         """A JWT access token (by its ``jti``) or a refresh token (by its digest).
@@ -343,11 +343,19 @@ def _self_contained(claims: dict[str, Any]) -> Grant | None:
     )
 
 
-class CodeRecord:
-    """A consumed authorization code as Authlib's grant reads it."""
+def user_of(row: Any) -> User:
+    """The user of a code or grant row read with its user's columns (not attached to a session)."""
+    return User(
+        id=row.user_id, subject=row.subject, username=row.username, name=row.name, email=row.email
+    )
 
-    def __init__(self, row: AuthorizationCode) -> None:
+
+class CodeRecord:
+    """An authorization code, with its user, as Authlib's grant reads it."""
+
+    def __init__(self, row: Any) -> None:
         self.row = row
+        self.user = user_of(row)
         self.id = row.id
         self.user_id = row.user_id
         self.acr = row.acr
@@ -358,7 +366,7 @@ class CodeRecord:
         self.code_challenge_method = row.code_challenge_method or None
 
     def get_redirect_uri(self) -> str:
-        return self.row.redirect_uri
+        return str(self.row.redirect_uri)
 
     def get_scope(self) -> str:
-        return self.row.scope
+        return str(self.row.scope)

@@ -14,7 +14,8 @@ What this module changes, and why:
   (OIDC Core §3.1.2.1; Authlib answers them ``invalid_scope``): see :func:`understood_scope`.
 - Redirect URIs match exactly, except that a registered loopback URI accepts any port
   (RFC 8252 §7.3): see :mod:`.clients`.
-- Authorization codes and refresh tokens are consumed by one atomic statement (:mod:`.store`).
+- Authorization codes and refresh tokens are consumed by one atomic statement, in the transaction
+  that records what was issued for them (:mod:`.store`).
 - Tokens are minted by :class:`provider.tokens.TokenSigner` with keys loaded once, and they carry
   the authentication context (``acr``, ``amr``, ``auth_time``) from the code or refresh token —
   Authlib's own generators see only the user, and re-import the key on every call.
@@ -143,13 +144,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         )
 
     def query_authorization_code(self, code: str, client: ClientAdapter) -> Any:
-        return _issuance(self).consume_code(code, client.client_id)
+        return _issuance(self).find_code(code, client.client_id)
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
-        """Nothing to do: :meth:`query_authorization_code` already consumed it atomically."""
+        """Nothing to do: :meth:`generate_token` consumed it atomically."""
 
     def authenticate_user(self, authorization_code: Any) -> User | None:
-        return _issuance(self).user_by_id(authorization_code.user_id)
+        user: User = authorization_code.user
+        return user
 
     def generate_token(
         self,
@@ -185,23 +187,27 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         # that sends its original scope string again is not refused for them.
         requested = understood_scope(self.server, client, self.request.payload.scope)
         self.requested_scope = " ".join(requested)
+        record = issuance.find_refresh_token(refresh_token, client.client_id)
         # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by
-        # the resource owner". Checked before the rotation, so a refused request leaves the
-        # refresh token usable instead of making its next use look like theft.
-        granted = issuance.refresh_token_scope(refresh_token, client.client_id)
-        if requested and granted is not None and not set(requested) <= set(granted.split()):
+        # the resource owner". Refused before the rotation, so the refresh token stays usable
+        # instead of making its next use look like theft.
+        if (
+            record is not None
+            and requested
+            and not set(requested) <= set(record.get_scope().split())
+        ):
             raise InvalidScopeError("The scope asked for was not granted to this refresh token.")
-        return issuance.rotate_refresh_token(refresh_token, client.client_id)
+        return record
 
     def _validate_token_scope(self, token: Any) -> None:
         """Done by :meth:`authenticate_refresh_token`, before the rotation and without the
         values it ignores (Authlib's check comes after the rotation and counts them)."""
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
-        return _issuance(self).user_by_id(refresh_token.user_id)
+        return refresh_token.user  # type: ignore[no-any-return]
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
-        """Nothing to do: :meth:`authenticate_refresh_token` rotated it atomically."""
+        """Nothing to do: :meth:`generate_token` rotated it atomically."""
 
     def generate_token(
         self,
@@ -275,10 +281,13 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 class GrantRecord:
     """A stored grant as Authlib's token endpoints ask about it."""
 
-    def __init__(self, row: Grant, now: int, claims: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, row: Grant, now: int, claims: dict[str, Any] | None = None, user: User | None = None
+    ) -> None:
         self.row = row
         self.now = now
         self.claims = claims  # set when the token presented was the JWT access token
+        self.user = user  # set for a refresh token presented at the token endpoint
 
     @property
     def user_id(self) -> int | None:

@@ -12,9 +12,19 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -333,38 +343,125 @@ def finish_interaction(session: Session, interaction_id: str) -> bool:
     return _rowcount(result) == 1
 
 
-# --- authorization codes -------------------------------------------------------------------------
+# --- codes and refresh tokens at the token endpoint ----------------------------------------------
+#
+# The token endpoint's statements are built once, here, and executed on a plain connection: this is
+# the hot path (docs/benchmarks.md), and a statement built per call costs more than it runs.
+# An exchange reads its code or refresh token (with the user, in one query), signs, then in ONE
+# short transaction consumes what it presented and records what it issued (:func:`record_issue`):
+#
+# - RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once. If an
+#   authorization code is used more than once, the authorization server MUST deny the request
+#   and SHOULD revoke (when possible) all tokens previously issued based on that authorization
+#   code."
+# - RFC 9700 §4.14.2: if a refresh token is compromised and subsequently used by both the attacker
+#   and the legitimate client, one of them will present an invalidated refresh token, which will
+#   inform the authorization server of the breach.
+#
+# The conditional UPDATE's row count says who won. The loser revokes what the winner issued: its
+# UPDATE waited for the winner's transaction (the row lock in PostgreSQL, the write lock in SQLite),
+# and its revocation is a later statement, which sees the winner's committed grant. So no exchange
+# can record a grant that a reuse's revocation misses.
 
+_codes = cast(Table, AuthorizationCode.__table__)
+_grants = cast(Table, Grant.__table__)
+_users = cast(Table, User.__table__)
+_user_columns = (_users.c.subject, _users.c.username, _users.c.name, _users.c.email)
 
-def consume_code(session: Session, code: str, client_id: str, now: int) -> AuthorizationCode | None:
-    """RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once. If an
-    authorization code is used more than once, the authorization server MUST deny the request
-    and SHOULD revoke (when possible) all tokens previously issued based on that authorization
-    code." One conditional UPDATE decides which request gets the code; a reuse revokes."""
-    code_hash = digest(code)
-    result = session.execute(
-        update(AuthorizationCode)
-        .where(
-            AuthorizationCode.code_hash == code_hash,
-            AuthorizationCode.client_id == client_id,
-            AuthorizationCode.consumed_at.is_(None),
-            AuthorizationCode.expires_at > now,
-        )
-        .values(consumed_at=now)
+CODE_WITH_USER = (
+    select(_codes, *_user_columns)
+    .join_from(_codes, _users, _codes.c.user_id == _users.c.id)
+    .where(_codes.c.code_hash == bindparam("code_hash"))
+)
+REFRESH_WITH_USER = (
+    select(_grants, *_user_columns)
+    .join_from(_grants, _users, _grants.c.user_id == _users.c.id)
+    .where(_grants.c.refresh_hash == bindparam("refresh_hash"))
+)
+_CONSUME_CODE = (
+    update(_codes)
+    .where(
+        _codes.c.id == bindparam("code_id"),
+        _codes.c.consumed_at.is_(None),
+        _codes.c.expires_at > bindparam("now"),
     )
-    session.commit()
-    row = session.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash))
-    if _rowcount(result) == 1:
-        return row
-    if row is not None and row.consumed_at is not None:
-        # Mark first, then revoke: an exchange still minting checks the mark after recording its
-        # grant, so whichever of the two comes second sees the other.
-        session.execute(
-            update(AuthorizationCode).where(AuthorizationCode.id == row.id).values(reused_at=now)
-        )
-        session.commit()
-        revoke_grants(session, now, Grant.code_id == row.id)
-    return None
+    .values(consumed_at=bindparam("now"))
+)
+_MARK_CODE_REUSED = (
+    update(_codes)
+    .where(_codes.c.id == bindparam("code_id"), _codes.c.consumed_at.is_not(None))
+    .values(reused_at=bindparam("now"))
+)
+_ROTATE = (
+    update(_grants)
+    .where(
+        _grants.c.id == bindparam("grant_id"),
+        _grants.c.rotated_at.is_(None),
+        _grants.c.revoked_at.is_(None),
+        _grants.c.refresh_expires_at > bindparam("now"),
+    )
+    .values(rotated_at=bindparam("now"))
+)
+_ROTATED_AT = select(_grants.c.rotated_at, _grants.c.family).where(
+    _grants.c.id == bindparam("grant_id")
+)
+_RECORD_GRANT = insert(_grants)
+_REVOKE_CODE_GRANTS = (
+    update(_grants)
+    .where(_grants.c.code_id == bindparam("b_code_id"), _grants.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_REVOKE_FAMILY = (
+    update(_grants)
+    .where(_grants.c.family == bindparam("b_family"), _grants.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+
+
+def code_reused(conn: Connection, code_id: int, now: int) -> bool:
+    """A code presented after its first use: mark it and revoke what it issued (RFC 6749
+    §4.1.2). False when the code was not used, only expired."""
+    reused = _rowcount(conn.execute(_MARK_CODE_REUSED, {"code_id": code_id, "now": now})) == 1
+    if reused:
+        conn.execute(_REVOKE_CODE_GRANTS, {"b_code_id": code_id, "now": now})
+    conn.commit()
+    return reused
+
+
+def refresh_reused(conn: Connection, grant_id: int, now: int) -> bool:
+    """A refresh token presented after its rotation: revoke its family (RFC 9700 §4.14.2).
+    False when it was not rotated, only revoked or expired."""
+    row = conn.execute(_ROTATED_AT, {"grant_id": grant_id}).first()
+    reused = row is not None and row.rotated_at is not None
+    if reused:
+        conn.execute(_REVOKE_FAMILY, {"b_family": row.family, "now": now})  # type: ignore[union-attr]
+    conn.commit()
+    return reused
+
+
+def record_issue(
+    conn: Connection,
+    grant: dict[str, Any],
+    now: int,
+    *,
+    code_id: int | None = None,
+    rotated_from: int | None = None,
+) -> bool:
+    """In one transaction: consume the code (``code_id``) or rotate the refresh token
+    (``rotated_from``) presented, and record the grant issued for it. False, with nothing
+    recorded, when another request consumed or rotated it first."""
+    if rotated_from is not None:
+        won = _rowcount(conn.execute(_ROTATE, {"grant_id": rotated_from, "now": now})) == 1
+    elif code_id is not None:
+        won = _rowcount(conn.execute(_CONSUME_CODE, {"code_id": code_id, "now": now})) == 1
+    else:
+        won = True
+    if not won:
+        conn.rollback()
+        return False
+    conn.execute(_RECORD_GRANT, grant)
+    conn.commit()
+    return True
 
 
 # --- grants (access and refresh tokens) ----------------------------------------------------------
@@ -390,32 +487,3 @@ def record_revoked(session: Session, grant: Grant, now: int) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()
-
-
-def rotate_refresh_token(
-    session: Session, refresh_token: str, client_id: str, now: int
-) -> Grant | None:
-    """Consume a refresh token for rotation; a rotated one presented again revokes its family.
-
-    RFC 9700 §4.14.2: if a refresh token is compromised and subsequently used by both the
-    attacker and the legitimate client, one of them will present an invalidated refresh token,
-    which will inform the authorization server of the breach."""
-    refresh_hash = digest(refresh_token)
-    result = session.execute(
-        update(Grant)
-        .where(
-            Grant.refresh_hash == refresh_hash,
-            Grant.client_id == client_id,
-            Grant.rotated_at.is_(None),
-            Grant.revoked_at.is_(None),
-            Grant.refresh_expires_at > now,
-        )
-        .values(rotated_at=now)
-    )
-    session.commit()
-    row = session.scalar(select(Grant).where(Grant.refresh_hash == refresh_hash))
-    if _rowcount(result) == 1:
-        return row
-    if row is not None and row.rotated_at is not None:
-        revoke_grants(session, now, Grant.family == row.family)
-    return None

@@ -7,8 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from provider.app import Provider
-from provider.clients import ClientAdapter, find_client
-from provider.models import Grant, User
+from provider.clients import ClientAdapter
+from provider.issuance import CodeRecord
+from provider.models import Grant
 from provider.oauth import InvalidGrantError
 from provider.tokens import AuthContext
 
@@ -49,24 +50,30 @@ def test_long_usernames_are_throttled_too(app: Flask) -> None:
 
 
 def test_code_reused_while_its_first_exchange_is_minting_revokes_those_tokens(app: Flask) -> None:
-    """The window RFC 6749 §4.1.2's revocation would miss: the second use arrives after the
-    first consumed the code but before it recorded its grant."""
+    """The window RFC 6749 §4.1.2's revocation could miss: both requests have read the code as
+    unused and signed their tokens; whichever records its grant second must be refused, and what
+    the first one issued revoked."""
     op: Provider = app.extensions["stepup_provider"]
     code = Client(Browser(app)).sign_in()["code"]
-    first = op.issuance.consume_code(code, "bank-cli")
+    first = op.issuance.find_code(code, "bank-cli")
+    second = op.issuance.find_code(code, "bank-cli")  # the reuse, read mid-exchange
     assert first is not None
-    assert op.issuance.consume_code(code, "bank-cli") is None  # the reuse, mid-exchange
-    with op.db.session() as s:
-        client = find_client(s, "bank-cli")
-        user = s.scalar(select(User).where(User.username == "alice"))
+    assert second is not None
+    client = op.issuance.query_client("bank-cli")
     assert isinstance(client, ClientAdapter)
-    assert user is not None
-    with pytest.raises(InvalidGrantError):
-        op.issuance.issue(
-            client=client, user=user, scope="openid", context=AuthContext(LOA1, ("pwd",), 0),
-            nonce=None, family=None, code_id=first.id,
+
+    def issue(record: CodeRecord) -> dict[str, object]:
+        return op.issuance.issue(
+            client=client, user=record.user, scope="openid", nonce=None, family=None,
+            context=AuthContext(LOA1, ("pwd",), 0), code_id=record.id,
         )  # fmt: skip
+
+    issued = issue(first)
+    with pytest.raises(InvalidGrantError, match="used twice"):
+        issue(second)
     with op.db.session() as s:
         grants = list(s.scalars(select(Grant).where(Grant.code_id == first.id)))
     assert len(grants) == 1
     assert grants[0].revoked_at is not None
+    assert grants[0].jti == op.signer.verify(str(issued["access_token"]), typ="at+jwt")["jti"]  # type: ignore[index]
+    assert op.issuance.find_code(code, "bank-cli") is None  # and the code is spent
