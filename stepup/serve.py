@@ -89,7 +89,7 @@ def serve(
         def _init_shared_socket(self) -> None:
             # Granian binds its own socket per worker (SO_REUSEPORT), which would share a port
             # with any other such server; ours is bound already, and the workers share it.
-            holder: Any = SocketHolder(sock.fileno())  # type: ignore[call-arg]  # (fd), as on Windows
+            holder: Any = SocketHolder(sock.fileno(), False, 1024)  # type: ignore[call-arg]
             self._ssp = None
             self._shd = holder
             self._sfd: Any = sock.fileno()
