@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,6 +50,18 @@ def _load_app() -> WSGIApp:
     """Called in each forked worker: the app built before the fork."""
     assert _APP is not None
     return _APP
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker whose parent is gone (killed before it could stop its workers) gets
+    SIGTERM instead of serving on as an orphan."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: nothing to do
+        pass
 
 
 def serve(
@@ -81,6 +94,7 @@ def serve(
     sock.set_inheritable(True)
 
     def loader() -> WSGIApp:
+        _die_with_parent()
         if after_fork is not None:
             after_fork()
         return _load_app()
@@ -94,6 +108,30 @@ def serve(
             self._shd = holder
             self._sfd: Any = sock.fileno()
             self._sso = sock
+
+        def signal_handler_interrupt(self, signum: int, *args: Any) -> None:
+            if os.getpid() != self.pid:
+                # A worker, signalled before it replaced the handler it inherited at fork():
+                # it serves nothing yet, so it stops the default way (else the parent would wait
+                # for it forever).
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
+            super().signal_handler_interrupt(signum, *args)  # type: ignore[no-untyped-call]
+
+        def _stop_workers(self) -> None:
+            """Stop every worker, waiting for its requests in flight. A worker that was still
+            starting may miss the signal (granian installs its handler, then starts serving):
+            it is told again each second until it stops."""
+            workers: list[Any] = list(self.wrks)  # granian's WorkerProcess (untyped)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.join(1.0)
+                while worker.is_alive():
+                    worker.terminate()
+                    worker.join(1.0)
+            self.wrks.clear()
 
         def startup(self, spawn_target: Any, target_loader: Any) -> None:
             super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
