@@ -13,6 +13,11 @@ The protocol lives elsewhere (:mod:`.step_up` decides, :mod:`.challenges` format
 - RFC 9470 §3 — ``401`` with ``error="insufficient_user_authentication"``, ``acr_values``,
   ``max_age`` when the authentication behind the token is too weak or too old.
 
+What a route requires is decided by the policy engine (:mod:`resource_api.policy`): rules from the
+config (``[[api.routes]]``, ``[[api.rules]]`` with CEL conditions) and from decorators on the view
+(``@require``, whose ``when=`` callable computes a requirement in Python) all become rules of one
+policy. A ``deny`` rule, or a rule that cannot be evaluated (fail closed), is ``403 access_denied``.
+
 Every error also has a JSON body with the same ``error`` and ``error_description``.
 
 Usage::
@@ -25,7 +30,7 @@ Usage::
     def transfer(): ...
 
 By default every view of the app needs a valid token (``protect_all=True``); mark open ones with
-``@step_up.public``.
+``@step_up.public`` (a public view is outside the policy: no rule applies to it).
 """
 
 from __future__ import annotations
@@ -42,18 +47,29 @@ from werkzeug.routing import RequestRedirect
 
 from .challenges import bearer_challenge
 from .errors import BearerError, ConfigurationError, InvalidRequest, KeySetUnavailable
-from .step_up import (
-    AcrOrder,
-    AuthContext,
-    Challenge,
-    InsufficientScope,
-    Requirement,
-    combine,
-    decide,
+from .policy import (
+    Denied,
+    PathPattern,
+    Policy,
+    PolicyDecision,
+    Refused,
+    Rule,
+    RuleConfig,
+    RuleSet,
+    parse_json_body,
 )
+from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
 
-__all__ = ["DynamicRequirement", "RouteSpec", "StepUp", "current_auth", "public", "require"]
+__all__ = [
+    "DynamicRequirement",
+    "RouteSpec",
+    "StepUp",
+    "current_auth",
+    "current_decision",
+    "public",
+    "require",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +81,7 @@ DynamicRequirement = Callable[[Request], Requirement | None]
 _MARKS = "__stepup_marks__"
 _PUBLIC = "__stepup_public__"
 _G_KEY = "_stepup_auth"
+_G_DECISION = "_stepup_decision"
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -92,9 +109,39 @@ class RouteSpec(Protocol):
 
 @dataclass(frozen=True)
 class _Plan:
-    protected: bool
-    static: Requirement
-    dynamic: tuple[DynamicRequirement, ...]
+    protected: bool | None  # None: protected when a rule matches the request's path
+    rules: RuleSet
+
+
+class _FlaskRequest:
+    """The Flask request as the policy engine reads it; each part is computed when a condition
+    names it (the body is read and parsed only then)."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.request.args.to_dict(flat=True)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {name.lower(): value for name, value in self.request.headers.items()}
+
+    @property
+    def body(self) -> Any:
+        # get_data() enforces MAX_CONTENT_LENGTH (413) and caches, so the view reads it again.
+        return parse_json_body(self.request.get_data(cache=True), self.request.content_type)
 
 
 def current_auth() -> AuthContext:
@@ -103,6 +150,16 @@ def current_auth() -> AuthContext:
     if ctx is None:
         raise ConfigurationError("current_auth() called outside a view protected by StepUp")
     return ctx
+
+
+def current_decision() -> PolicyDecision:
+    """The policy decision that let the current call through: which rules applied and why
+    (``resource_api.policy.explain(current_decision())`` puts it in words). Only inside a
+    protected view."""
+    decision: PolicyDecision | None = g.get(_G_DECISION)
+    if decision is None:
+        raise ConfigurationError("current_decision() called outside a view protected by StepUp")
+    return decision
 
 
 def require(
@@ -139,7 +196,9 @@ class StepUp:
     ``acr_order``: levels weakest first — an :class:`AcrOrder` (levels with aliases) or plain
     values.
     ``routes``: requirements by method and path (the Flask rule such as ``/accounts/<account_id>``,
-    or a literal path), typically ``config.api.routes``. ``clock``: "now" for ``max_age``.
+    or a literal path), typically ``config.api.routes``. ``rules``: policy rules
+    (:class:`resource_api.policy.RuleConfig`, ``config.api.rules``), compiled here — a bad one
+    raises :class:`resource_api.policy.PolicyError`. ``clock``: "now" for ``max_age``.
     """
 
     def __init__(
@@ -149,6 +208,7 @@ class StepUp:
         validator: TokenValidator,
         acr_order: AcrOrder | Sequence[str] = (),
         routes: Iterable[RouteSpec] = (),
+        rules: Iterable[RuleConfig | Rule] = (),
         clock: Callable[[], float] | None = None,
         realm: str | None = None,
         protect_all: bool = True,
@@ -161,10 +221,13 @@ class StepUp:
         self.realm = realm
         self.protect_all = protect_all
         self._routes: dict[tuple[str, str], Requirement] = {}
+        self._rules = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
+        self._policy: Policy | None = None
         self._plans: dict[tuple[str, str, str], _Plan] = {}
         for route in routes:
             self.add_route(route.method, route.path, Requirement(
                 tuple(route.acr_values), route.max_age, tuple(route.scope)))  # fmt: skip
+        self._policy = self._build_policy()
         if app is not None:
             self.init_app(app)
 
@@ -179,6 +242,26 @@ class StepUp:
         key = (method.upper(), path)
         self._routes[key] = combine((self._routes.get(key), requirement), self.order)
         self._plans.clear()
+        self._policy = None
+
+    @property
+    def policy(self) -> Policy:
+        """The compiled policy: the configured routes (each a rule without condition), then the
+        configured rules. Decorators add their rules per view."""
+        if self._policy is None:
+            self._policy = self._build_policy()
+        return self._policy
+
+    def _build_policy(self) -> Policy:
+        routes = [
+            Rule.compile(
+                RuleConfig(f"route {method} {path}", (method,), path,
+                           acr_values=req.acr_values, max_age=req.max_age, scope=req.scope),
+                origin="route",
+            )
+            for (method, path), req in self._routes.items()
+        ]  # fmt: skip
+        return Policy.build([*routes, *self._rules], self.order)
 
     def require(
         self,
@@ -197,21 +280,20 @@ class StepUp:
         return public(view)
 
     def check_routes(self, app: Flask) -> None:
-        """Raise :class:`ConfigurationError` if a configured route matches no view of ``app`` — a
-        typo in a path must not silently switch a requirement off."""
+        """Raise :class:`ConfigurationError` if a configured route or rule names a path that
+        matches no view of ``app`` — a typo in a path must not silently switch a requirement off.
+        """
         adapter = app.url_map.bind("localhost")
+        views = [(r.rule, frozenset(r.methods or ())) for r in app.url_map.iter_rules()]
         unmatched = []
-        for method, path in self._routes:
-            if any(
-                r.rule == path and method in (r.methods or ()) for r in app.url_map.iter_rules()
-            ):
-                continue
-            try:
-                adapter.match(path, method=method)
-            except RequestRedirect:
-                continue
-            except HTTPException:
-                unmatched.append(f"{method} {path}")
+        for rule in self.policy.rules:
+            if rule.path is not None and not _serves(adapter, views, rule.path, rule.methods):
+                methods = " ".join(sorted(rule.methods)) + " " if rule.methods else ""
+                unmatched.append(
+                    f"{methods}{rule.path.source}"
+                    if rule.origin == "route"
+                    else f"rule {rule.name!r} ({methods}{rule.path.source})"
+                )
         if unmatched:
             raise ConfigurationError(
                 "these configured routes match no endpoint of the API: " + ", ".join(unmatched)
@@ -219,27 +301,20 @@ class StepUp:
 
     # -- enforcement ------------------------------------------------------------------------------
 
-    def _plan(self, endpoint: str, method: str, rule: str, path: str) -> _Plan:
-        # A configured literal path (``/accounts/acc-1``) is more specific than the rule it falls
-        # under, so plans are cached per path for those and per rule for everything else.
-        literal = (method, path) in self._routes and path != rule
-        key = (endpoint, method, path if literal else rule)
+    def _plan(self, endpoint: str, method: str, rule: str) -> _Plan:
+        key = (endpoint, method, rule)
         plan = self._plans.get(key)
         if plan is None:
             view = current_app.view_functions.get(endpoint)
             marks = getattr(view, _MARKS, [])
+            policy = self.policy
             if getattr(view, _PUBLIC, False):
-                plan = _Plan(False, Requirement(), ())
+                plan = _Plan(False, Policy.build((), policy.order).for_route(method, rule))
             else:
-                route = combine(
-                    (self._routes.get((method, rule)), self._routes.get((method, path))),
-                    self.order,
-                )
-                plan = _Plan(
-                    self.protect_all or bool(marks) or route != Requirement(),
-                    combine([route, *(m[0] for m in marks)], self.order),
-                    tuple(m[1] for m in marks if m[1] is not None),
-                )
+                extra = _decorator_rules(endpoint, marks)
+                rules = policy.for_route(method, rule, extra)
+                protected = self.protect_all or bool(marks) or rules.always_applies
+                plan = _Plan(True if protected else (None if not rules.empty else False), rules)
             self._plans[key] = plan
         return plan
 
@@ -252,8 +327,8 @@ class StepUp:
         method = "GET" if req.method == "HEAD" else req.method
         if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
             return None
-        plan = self._plan(req.endpoint, method, rule.rule, req.path)
-        if not plan.protected:
+        plan = self._plan(req.endpoint, method, rule.rule)
+        if not plan.protected and (plan.protected is False or not plan.rules.may_apply(req.path)):
             return None
         try:
             token = _bearer_token(req)
@@ -279,34 +354,38 @@ class StepUp:
             response.status_code = 503
             response.headers["Retry-After"] = "30"
             return response
-        context = AuthContext.from_claims(claims, self.clock())
-        requirement = plan.static
-        if plan.dynamic:
-            requirement = combine([requirement, *(d(req) for d in plan.dynamic)], self.order)
-        decision = decide(context, requirement, self.order)
-        if isinstance(decision, InsufficientScope):
+        decision = plan.rules.evaluate(_FlaskRequest(req), claims, self.clock())
+        outcome = decision.outcome
+        if isinstance(outcome, InsufficientScope):
             return self._response(
                 403,
-                bearer_challenge(realm=self.realm, error=decision.error,
-                                 error_description=decision.description, scope=decision.scope),
-                {"error": decision.error, "error_description": decision.description,
-                 "scope": " ".join(decision.scope)},
+                bearer_challenge(realm=self.realm, error=outcome.error,
+                                 error_description=outcome.description, scope=outcome.scope),
+                {"error": outcome.error, "error_description": outcome.description,
+                 "scope": " ".join(outcome.scope)},
             )  # fmt: skip
-        if isinstance(decision, Challenge):
-            body: dict[str, Any] = {"error": decision.error,
-                                    "error_description": decision.description}  # fmt: skip
-            if decision.acr_values:
-                body["acr_values"] = " ".join(decision.acr_values)
-            if decision.max_age is not None:
-                body["max_age"] = decision.max_age
+        if isinstance(outcome, Challenge):
+            body: dict[str, Any] = {"error": outcome.error,
+                                    "error_description": outcome.description}  # fmt: skip
+            if outcome.acr_values:
+                body["acr_values"] = " ".join(outcome.acr_values)
+            if outcome.max_age is not None:
+                body["max_age"] = outcome.max_age
             return self._response(
                 401,
-                bearer_challenge(realm=self.realm, error=decision.error,
-                                 error_description=decision.description,
-                                 acr_values=decision.acr_values, max_age=decision.max_age),
+                bearer_challenge(realm=self.realm, error=outcome.error,
+                                 error_description=outcome.description,
+                                 acr_values=outcome.acr_values, max_age=outcome.max_age),
                 body,
             )  # fmt: skip
-        setattr(g, _G_KEY, context)
+        if isinstance(outcome, Denied | Refused):
+            # Not an RFC 6750 error: no new token helps, so no WWW-Authenticate challenge.
+            return self._response(
+                outcome.status_code, None,
+                {"error": outcome.error, "error_description": outcome.description},
+            )  # fmt: skip
+        setattr(g, _G_KEY, decision.context)
+        setattr(g, _G_DECISION, decision)
         return None
 
     @staticmethod
@@ -316,6 +395,61 @@ class StepUp:
             response.headers["WWW-Authenticate"] = challenge
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _decorator_rules(
+    endpoint: str, marks: list[tuple[Requirement, DynamicRequirement | None]]
+) -> list[Rule]:
+    """The rules a view's ``@require`` decorators add (in the order they were applied)."""
+    rules: list[Rule] = []
+    for i, (static, when) in enumerate(marks):
+        suffix = f" #{i + 1}" if len(marks) > 1 else ""
+        if static != Requirement():
+            rules.append(Rule.fixed(f"@require on {endpoint}{suffix}", static))
+        if when is not None:
+            name = getattr(when, "__name__", type(when).__name__)
+            rules.append(Rule.computed(f"@require(when={name}) on {endpoint}{suffix}",
+                                       _computed(when)))  # fmt: skip
+    return rules
+
+
+def _computed(when: DynamicRequirement) -> Callable[[Any], Requirement | None]:
+    def compute(facts: Any) -> Requirement | None:
+        return when(facts.request if isinstance(facts, _FlaskRequest) else request)
+
+    return compute
+
+
+_SAMPLES = {"string": "x", "int": "1", "float": "1.0", "path": "x/y",
+            "uuid": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
+
+
+def _serves(
+    adapter: Any, views: list[tuple[str, frozenset[str]]], pattern: PathPattern,
+    methods: frozenset[str] | None,
+) -> bool:  # fmt: skip
+    """Whether some view of the app answers a path the rule's ``pattern`` matches."""
+    for route, route_methods in views:
+        if methods is not None and not methods & route_methods:
+            continue
+        template = PathPattern.template_of(route)
+        if template == pattern.template:
+            return True
+        sample = re.sub(r"<([a-z]+)>", lambda m: _SAMPLES.get(m.group(1), "x"), template)
+        if not pattern.literal and pattern.matches(sample):
+            return True
+    if pattern.literal:
+        for method in sorted(methods) if methods else ["GET"]:
+            try:
+                adapter.match(pattern.source, method=method)
+            except RequestRedirect:
+                return True
+            except HTTPException as exc:
+                if exc.code == 405 and methods is None:
+                    return True
+                continue
+            return True
+    return False
 
 
 def _bearer_token(req: Request) -> str | None:

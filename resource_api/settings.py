@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig"]
+from .policy.rules import RuleConfig
+
+__all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig", "RuleConfig"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class ApiConfig:
     audience: str = "https://bank.example/api"
     issuer: str | None = None
     routes: tuple[RouteConfig, ...] = ()
+    # Policy rules, [[api.rules]] (DESIGN contract 9), in their order. The stepup command compiles
+    # them when it reads the file, so a bad rule stops the program at start.
+    rules: tuple[RuleConfig, ...] = ()
     # Levels the API orders, weakest first, so that a higher one satisfies a lower one. Defaults to
     # the provider's own ``acr_levels`` (values and aliases) when empty.
     acr_order: tuple[str, ...] = ()

@@ -26,7 +26,8 @@ from provider.settings import (
     SettingsError,
     UserConfig,
 )
-from resource_api.settings import ApiConfig, RouteConfig
+from resource_api.policy import PolicyError, Rule
+from resource_api.settings import ApiConfig, RouteConfig, RuleConfig
 
 __all__ = [
     "AcrLevelConfig",
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "ProviderSettings",
     "RouteConfig",
+    "RuleConfig",
     "StepupConfig",
     "UserConfig",
     "load_config",
@@ -182,14 +184,42 @@ def _api(r: _Reader) -> ApiConfig:
             )
         )
         t.done()
+    rules = tuple(_rule(t) for t in r.tables("rules"))
+    _check_unique("api.rules.name", [rule.name for rule in rules])
     api = ApiConfig(
         audience=r.optional_string("audience") or ApiConfig.audience,
         issuer=r.optional_string("issuer"),
         routes=tuple(routes),
+        rules=rules,
         acr_order=tuple(r.strings("acr_order", required=False)),
     )
     r.done()
     return api
+
+
+def _rule(t: _Reader) -> RuleConfig:
+    name = t.string("name")
+    where = f"{t.where} ({name!r})"
+    methods = tuple(m.upper() for m in t.strings("methods", required=False))
+    if "methods" in t.data and not methods:
+        raise ConfigError(f"{where}.methods: leave it out to match every method")
+    rule = RuleConfig(
+        name=name,
+        methods=methods,
+        path=t.optional_string("path"),
+        when=t.optional_string("when"),
+        acr_values=tuple(t.strings("acr_values", required=False)),
+        max_age=t.optional_int("max_age", minimum=0),
+        scope=tuple(t.strings("scope", required=False)),
+        deny=t.optional_string("deny"),
+    )
+    t.done()
+    try:
+        Rule.compile(rule)
+    except PolicyError as exc:
+        # "api.rules[1] ('big transfers').when: line 1, column 22: Syntax error: ..."
+        raise ConfigError(f"{where}.{exc.detail}") from None
+    return rule
 
 
 def _provider(r: _Reader) -> ProviderSettings:

@@ -43,7 +43,6 @@ from client_sdk import (
 from provider import Clock
 from provider.factors import totp
 from resource_api import require
-from resource_api.bank.rules import LARGE_TRANSFER_CENTS, LARGE_TRANSFER_MAX_AGE, format_cents
 
 from .cli import build_sandbox, sandbox_config
 from .config import StepupConfig, UserConfig
@@ -504,8 +503,8 @@ def _header(n: Narrator, sb: Sandbox) -> None:
     for r in sb.config.api.routes:
         if (r.method, r.path) == ("POST", "/transfers"):
             n.more(f"POST /transfers: {' '.join(r.acr_values)}, max_age={r.max_age}", indent=2)
-    large = format_cents(LARGE_TRANSFER_CENTS)
-    n.more(f"  ...over {large}: also max_age={LARGE_TRANSFER_MAX_AGE}", indent=2)
+    for rule in sb.config.api.rules:
+        n.more(f"  rule: {rule.name} (stepup/sandbox.toml)", indent=2)
     n.line("client", f"{CLIENT_ID} with the Stepup SDK; a headless browser types alice's password")
     n.more("and one-time codes into the provider's login pages")
     n.line("storage", "a fresh temporary database; the sandbox clock can be moved forward")

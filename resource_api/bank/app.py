@@ -1,7 +1,8 @@
 """``create_app``: the demo bank API, guarded by :class:`resource_api.StepUp`.
 
 What ``stepup api`` and ``stepup sandbox`` serve. It trusts ``config.api_issuer`` for the audience
-``config.api.audience``, takes route requirements from ``config.api.routes`` and orders ACR values
+``config.api.audience``, takes route requirements from ``config.api.routes`` and policy rules from
+``config.api.rules``, and orders ACR values
 by ``config.api.acr_order`` or, when that is empty, by ``config.acr_levels`` (a level's value and
 its aliases are equivalent; later levels are stronger).
 """
@@ -48,7 +49,7 @@ def create_app(
     )
     step_up = StepUp(
         app, validator=validator, acr_order=acr_order_from_config(config),
-        routes=config.api.routes, clock=now,
+        routes=config.api.routes, rules=config.api.rules, clock=now,
     )  # fmt: skip
     app.extensions["bank"] = BankStore(make_engine(database_url), now)
     app.register_blueprint(bp)

@@ -1,4 +1,7 @@
-"""Parsing and the request-dependent requirement of the demo bank. Pure: no Flask.
+"""Parsing of the demo bank's amounts. Pure: no Flask.
+
+(The bank's request-dependent requirement — transfers above 1,000.00 need a login in the last 5
+minutes — is a policy rule in the config, ``stepup/sandbox.toml``, not code.)
 
 Amounts are decimal strings ("12.50") or JSON numbers with at most two decimals; anything else —
 negative, zero, NaN, ``true``, ``1e400``, more than 1,000,000.00 — is refused before it reaches the
@@ -11,20 +14,12 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..step_up import Requirement
-
 __all__ = [
-    "LARGE_TRANSFER_CENTS",
-    "LARGE_TRANSFER_MAX_AGE",
     "MAX_TRANSFER_CENTS",
     "format_cents",
-    "large_transfer_requirement",
     "parse_amount",
 ]
 
-#: Transfers above 1,000.00 also need a login within the last 5 minutes.
-LARGE_TRANSFER_CENTS = 100_000
-LARGE_TRANSFER_MAX_AGE = 300
 MAX_TRANSFER_CENTS = 100_000_000
 
 _AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,2})?")
@@ -65,19 +60,3 @@ def parse_amount(value: Any) -> int:
 def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
-
-
-def large_transfer_requirement(body: Any) -> Requirement | None:
-    """Large transfers need a recent login, on top of whatever the route itself requires.
-
-    A body that does not parse adds nothing: the view answers it with a 400 after authentication.
-    """
-    if not isinstance(body, dict):
-        return None
-    try:
-        cents = parse_amount(body.get("amount"))
-    except ValueError:
-        return None
-    if cents > LARGE_TRANSFER_CENTS:
-        return Requirement(max_age=LARGE_TRANSFER_MAX_AGE)
-    return None

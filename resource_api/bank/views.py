@@ -1,7 +1,7 @@
 """The demo bank's HTTP API: one blueprint, thin views over :class:`BankStore`.
 
-Requirements come from the config (``[[api.routes]]``) and from code: large transfers add
-:func:`large_transfer_requirement`, which looks at the request body.
+Requirements come from the config: ``[[api.routes]]`` and the policy rules ``[[api.rules]]`` — in
+the sandbox config, a rule on the request body asks large transfers for a recent login.
 """
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Request, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from client_sdk.wire import ascii_int
 
-from ..flask_ext import current_auth, public, require
-from ..step_up import Requirement
-from .rules import format_cents, large_transfer_requirement, parse_amount
+from ..flask_ext import current_auth, public
+from .rules import format_cents, parse_amount
 from .store import BankError, BankStore
 
 __all__ = ["bp"]
@@ -111,12 +110,7 @@ def list_transactions(account_id: str) -> Response:
     )
 
 
-def _large_transfer(req: Request) -> Requirement | None:
-    return large_transfer_requirement(req.get_json(silent=True))
-
-
 @bp.post("/transfers")
-@require(when=_large_transfer)
 def create_transfer() -> tuple[Response, int]:
     sub = _me()
     body = _json_object()

@@ -1,0 +1,200 @@
+"""The attributes a policy condition reads: a plain request description, the token's claims, and
+the time.
+
+The names follow PingAuthorize's generated request attributes (``authentication_time``,
+``authentication_age``, ``authentication_policy``) and the HTTP request as a gateway sees it
+(``request.method``, ``request.path``, ``request.query``, ``request.headers``, ``request.body``).
+``docs/policies.md`` lists them with their types and what each is when the token lacks a claim.
+
+Each attribute is computed only when a condition of the request names it (see
+:attr:`resource_api.policy.cel.Condition.needs`): a request whose rules read no body has its body
+neither read nor parsed.
+
+Pure: no Flask. Any framework (the Flask extension, a gateway, a sideband service) describes its
+request with :class:`HttpRequest` or its own object following :class:`RequestFacts`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..step_up import AuthContext
+
+__all__ = [
+    "FROM_CLAIMS",
+    "GETTERS",
+    "HttpRequest",
+    "RequestFacts",
+    "attribute_values",
+    "cel_json",
+    "parse_json_body",
+]
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class RequestFacts(Protocol):
+    """What a policy may know about an HTTP request. An adapter may compute ``query``,
+    ``headers`` and ``body`` when they are read: they are read only when a condition names them."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """Query parameters, the first value of each name."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Header fields by lower-case name; repeated fields joined with ``", "``."""
+        ...
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON body (numbers as floats, see :func:`parse_json_body`), or ``None``."""
+        ...
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request described in plain values (tests, the CLI, a gateway). Header names are
+    lower-cased here; ``body`` is parsed JSON or ``None``."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", self.method.upper())
+        object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
+        object.__setattr__(self, "body", cel_json(self.body))
+
+
+def parse_json_body(raw: bytes | str, content_type: str | None) -> Any:
+    """The JSON value of a request body, or ``None`` when it is not JSON (another media type,
+    malformed, not UTF-8).
+
+    Numbers become floats: CEL reads JSON numbers as ``double`` (its JSON mapping,
+    ``google.protobuf.Value``), so ``request.body.amount > 1000.0`` holds for ``1500`` and
+    ``1500.5`` alike, and a huge integer cannot overflow CEL's 64-bit ``int``.
+    """
+    if content_type is None:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return None
+    try:
+        return json.loads(raw, parse_int=float)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def cel_json(value: Any) -> Any:
+    """``value`` (claims, JSON) as values CEL accepts: integers outside 64 bits become floats,
+    tuples become lists, map keys strings; anything else that JSON cannot hold becomes its
+    string form."""
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else float(value)
+    if isinstance(value, Mapping):
+        return {str(k): cel_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [cel_json(v) for v in value]
+    return str(value)
+
+
+def _auth_time(ctx: AuthContext) -> int | float | None:
+    t = ctx.authentication_time
+    if t is None:
+        return None
+    return int(t) if t.is_integer() else t
+
+
+def _auth_age(ctx: AuthContext) -> int | None:
+    # Whole seconds, floored: the same count the step-up check and the provider use for max_age.
+    age = ctx.authentication_age
+    return None if age is None or not math.isfinite(age) else math.floor(age)
+
+
+def _scope(scope: Any) -> list[str]:
+    # In the token's order (RFC 6749 §3.3: space-delimited; some issuers send a JSON array).
+    if isinstance(scope, str):
+        return scope.split()
+    if isinstance(scope, list):
+        return [s for s in scope if isinstance(s, str)]
+    return []
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+Getter = Callable[[RequestFacts, AuthContext], Any]
+
+#: How each attribute that depends on the request or the time is computed.
+GETTERS: Mapping[str, Getter] = {
+    "request.method": lambda r, c: r.method,
+    "request.path": lambda r, c: r.path,
+    "request.query": lambda r, c: dict(r.query),
+    "request.headers": lambda r, c: dict(r.headers),
+    "request.body": lambda r, c: r.body,
+    "authentication_age": lambda r, c: _auth_age(c),
+}
+
+#: How each attribute that depends on the claims alone is computed.
+FROM_CLAIMS: Mapping[str, Callable[[AuthContext], Any]] = {
+    "token": lambda c: cel_json(c.claims),
+    "authentication_time": _auth_time,
+    "authentication_policy": lambda c: c.authentication_policy,
+    "amr": lambda c: list(c.amr),
+    "sub": lambda c: _str_or_none(c.claims.get("sub")),
+    "scope": lambda c: _scope(c.claims.get("scope")),
+    "client_id": lambda c: c.client_id,
+}
+
+# A token comes back many times (the validator caches its claims, one object per token): its
+# claim attributes are computed once. Keyed by identity; holding the claims keeps the id unique.
+_by_claims: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+_BY_CLAIMS_SIZE = 4096
+
+
+def _claim_values(context: AuthContext) -> dict[str, Any]:
+    claims = context.claims
+    hit = _by_claims.get(id(claims))
+    if hit is not None and hit[0] is claims:
+        return hit[1]
+    values = {name: get(context) for name, get in FROM_CLAIMS.items()}
+    if len(_by_claims) >= _BY_CLAIMS_SIZE:
+        _by_claims.clear()
+    _by_claims[id(claims)] = (claims, values)
+    return values
+
+
+def attribute_values(
+    names: frozenset[str] | set[str], request: RequestFacts, context: AuthContext
+) -> dict[str, Any]:
+    """The values of ``names`` for this request and authentication."""
+    out: dict[str, Any] = {}
+    claimed: dict[str, Any] | None = None
+    for name in names:
+        get = GETTERS.get(name)
+        if get is not None:
+            out[name] = get(request, context)
+        else:
+            if claimed is None:
+                claimed = _claim_values(context)
+            out[name] = claimed[name]
+    return out

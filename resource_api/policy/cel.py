@@ -1,0 +1,202 @@
+"""CEL conditions: compiled once against the declared attributes, evaluated per request.
+
+The Common Expression Language (https://github.com/google/cel-spec) is evaluated by
+``cel-expr-python``, the Python binding of Google's C++ runtime (cel-cpp). ``docs/policies.md``
+says why this library and not another (conformance, cost, type checking).
+
+What this module guarantees:
+
+- **Checked at start.** Every attribute is declared with its CEL type, so the checker rejects an
+  unknown name (``request.bdy``), a misspelt function, or an operator on the wrong types while the
+  configuration loads, with the line and column in the expression (:class:`ConditionSyntaxError`).
+  A condition whose type is known and is not ``bool`` is rejected too.
+- **Fails closed.** A condition that errors at run time (a missing map key, ``double("abc")``) or
+  yields something other than ``true``/``false`` raises :class:`ConditionFailed`; it never counts
+  as ``false``.
+- **Standard library plus two standard extensions**: optional values
+  (``request.headers[?'x-risk'].orValue('')``) and the strings extension (``lowerAscii()``,
+  ``split()``...), as cel-go's ``OptionalTypes`` and ``ext.Strings``.
+- **Reads only what it names.** :attr:`Condition.needs` is the set of attributes the expression
+  references, found by the library's own checker (the expression is compiled once more without
+  each attribute; where that fails, the attribute is needed). The caller then builds only those —
+  no body is parsed for a condition that never reads ``request.body``.
+
+Pure: no Flask, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_optional, ext_strings
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "ATTRIBUTES",
+    "Batch",
+    "Condition",
+    "ConditionFailed",
+    "ConditionSyntaxError",
+]
+
+_T = cel.Type
+_STRING_MAP = _T.Map(_T.STRING, _T.STRING)
+
+#: Every attribute a condition may read, with its CEL type. ``dyn`` where the value may be null
+#: (a token without the claim) or is JSON of any shape. The request's parts are separate
+#: variables with qualified names, so ``request.bdy`` is an undeclared name, not a missing key.
+ATTRIBUTES: Mapping[str, Any] = {
+    "request.method": _T.STRING,
+    "request.path": _T.STRING,
+    "request.query": _STRING_MAP,
+    "request.headers": _STRING_MAP,
+    "request.body": _T.DYN,
+    "token": _T.Map(_T.STRING, _T.DYN),
+    "authentication_time": _T.DYN,
+    "authentication_age": _T.DYN,
+    "authentication_policy": _T.DYN,
+    "amr": _T.List(_T.STRING),
+    "sub": _T.DYN,
+    "scope": _T.List(_T.STRING),
+    "client_id": _T.DYN,
+}
+
+# "ERROR: <input>:2:7: undeclared reference to 'foo' (in container '')" — cel-cpp's checker and
+# parser report positions this way, one line per problem, then the source line and a caret.
+_POSITION = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
+_STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
+
+
+class ConditionSyntaxError(ConfigurationError):
+    """An expression that does not compile: not CEL, an unknown attribute, wrong types."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        where = f"line {line}, column {column}: " if line is not None else ""
+        super().__init__(f"{where}{message}")
+
+
+class ConditionFailed(Exception):
+    """A condition that could not be evaluated to ``true`` or ``false`` for this request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_envs: dict[str | None, Any] = {}
+_envs_lock = threading.Lock()
+
+
+def _env(without: str | None = None) -> Any:
+    """The CEL environment with every attribute declared (or every one but ``without``)."""
+    env = _envs.get(without)
+    if env is None:
+        with _envs_lock:
+            env = _envs.get(without)
+            if env is None:
+                declared = {k: v for k, v in ATTRIBUTES.items() if k != without}
+                env = _envs[without] = cel.NewEnv(
+                    variables=declared,
+                    # CEL's standard extensions, as cel-go names them: optional values
+                    # (request.headers[?'x-risk'].orValue('')) and string functions
+                    # (lowerAscii, split, ...).
+                    extensions=[ext_optional.ExtOptional(), ext_strings.ExtStrings()],
+                )
+    return env
+
+
+def _compile(source: str, env: Any) -> Any:
+    try:
+        return env.compile(source)
+    except RuntimeError as exc:
+        text = str(exc)
+        found = _POSITION.search(text)
+        if found is None:
+            raise ConditionSyntaxError(_STATUS_PREFIX.sub("", text.splitlines()[0])) from None
+        message = found.group(3).replace(" (in container '')", "")
+        raise ConditionSyntaxError(message, int(found.group(1)), int(found.group(2))) from None
+
+
+@dataclass(frozen=True, eq=False)
+class Condition:
+    """One compiled CEL expression. Build it with :meth:`compile`."""
+
+    source: str
+    needs: frozenset[str]
+    _program: Any
+
+    @classmethod
+    def compile(cls, source: str) -> Condition:
+        """Compile and type-check ``source``; :class:`ConditionSyntaxError` if it is not a valid
+        condition over :data:`ATTRIBUTES`."""
+        if not source.strip():
+            raise ConditionSyntaxError("the condition is empty")
+        program = _compile(source, _env())
+        kind = program.return_type().name()
+        if kind not in ("BOOL", "DYN"):
+            raise ConditionSyntaxError(
+                f"a condition must be true or false, but this expression gives a {kind.lower()}"
+            )
+        needs = set()
+        for name in ATTRIBUTES:
+            try:
+                _env(without=name).compile(source)
+            except RuntimeError:
+                needs.add(name)
+        return cls(source, frozenset(needs), program)
+
+    def evaluate(self, activation: Any) -> bool:
+        """``True`` or ``False`` for the attributes in ``activation`` (see :func:`activation`);
+        :class:`ConditionFailed` for anything else."""
+        value = self._program.eval(activation)
+        result = value.value()
+        if result is True or result is False:
+            return result
+        kind = value.type().name()
+        if kind == "ERROR":
+            raise ConditionFailed(_STATUS_PREFIX.sub("", str(result)))
+        raise ConditionFailed(f"the condition gave a {kind.lower()}, not true or false")
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """Several conditions evaluated by one CEL program (a list of them): one call into the runtime
+    per request instead of one per rule. When any of them fails, :meth:`evaluate` says so and the
+    caller evaluates them one by one to learn which and why."""
+
+    conditions: tuple[Condition, ...]
+    needs: frozenset[str]
+    _program: Any
+
+    @classmethod
+    def of(cls, conditions: tuple[Condition, ...]) -> Batch:
+        # Each source is already checked on its own; in parentheses, a list of them is valid CEL.
+        source = "[" + ",\n".join(f"({c.source}\n)" for c in conditions) + "]"
+        needs = frozenset().union(*(c.needs for c in conditions))
+        return cls(conditions, needs, _compile(source, _env()))
+
+    def evaluate(self, activation: Any) -> list[bool] | None:
+        """Each condition's value, or ``None`` when one of them did not give ``true``/``false``."""
+        value = self._program.eval(activation)
+        if value.type().name() == "ERROR":
+            return None
+        results = value.plain_value()
+        if not isinstance(results, list) or any(r is not True and r is not False for r in results):
+            return None
+        return results
+
+
+def activation(values: Mapping[str, Any]) -> Any:
+    """The attribute values of one request, for :meth:`Condition.evaluate` (built once, read by
+    every condition of the request; each value is converted to CEL only when a condition reads it).
+    """
+    return _env().Activation(values)

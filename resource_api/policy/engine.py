@@ -1,0 +1,445 @@
+"""The policy decision: rules + a request + the token's claims + the time → allow, challenge, deny.
+
+One engine for every place that enforces — the Flask extension, a gateway, a sideband decision
+service — so it takes plain data and knows no framework. Its semantics (``docs/policies.md``):
+
+1. A rule **applies** when its match holds (method, path) and its condition is true.
+2. Every applying rule contributes its effect. A ``deny`` wins: ``403 access_denied``.
+3. A condition that errors, or gives anything but ``true``/``false``, **fails closed**: the request
+   is refused (``403 access_denied``), the reason logged — never passed, never a ``500``.
+4. The step-up requirements combine into the strictest one: the ``acr`` values that satisfy every
+   requirement (so the highest level asked for), the smallest ``max_age``, all scopes. Requirements
+   that no single level can satisfy (values the level order cannot compare) fail closed too.
+5. A token that meets the combined requirement passes; otherwise the one RFC 9470 challenge
+   (:func:`resource_api.step_up.decide`) names the whole combined requirement.
+
+Every decision is a :class:`PolicyDecision` record that explains itself: which rules applied,
+which did not and why, and why the token did or did not meet the requirement
+(:mod:`resource_api.policy.explain` renders it).
+
+Rules compile once (:class:`Policy`); for each route a :class:`RuleSet` keeps only the rules that
+can match it, so a request evaluates only rules whose match holds, and reads only the attributes
+their conditions name.
+
+Pure: no Flask, no clock of its own — ``now`` is epoch seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias
+
+from ..step_up import (
+    AcrOrder,
+    Allow,
+    AuthContext,
+    Challenge,
+    InsufficientScope,
+    Requirement,
+    decide,
+)
+from . import cel
+from .attributes import RequestFacts, attribute_values
+from .rules import (
+    Deny,
+    PathPattern,
+    PolicyError,
+    Rule,
+    RuleConfig,
+    describe_requirement,
+    match_method,
+)
+
+__all__ = [
+    "Denied",
+    "Outcome",
+    "Policy",
+    "PolicyDecision",
+    "Refused",
+    "RuleOutcome",
+    "RuleSet",
+    "strictest",
+]
+
+logger = logging.getLogger("resource_api.policy")
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A ``deny`` rule applied: ``403 access_denied`` with the rule's reason."""
+
+    rule: str
+    description: str
+    error: ClassVar[str] = "access_denied"
+    status_code: ClassVar[int] = 403
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The policy could not decide — a condition failed, or requirements conflict — so the request
+    is refused (fail closed): ``403 access_denied``. ``reason`` is the whole story (logged);
+    ``description`` is what the client reads."""
+
+    rule: str | None
+    reason: str
+    description: str
+    error: ClassVar[str] = "access_denied"
+    status_code: ClassVar[int] = 403
+
+
+Outcome: TypeAlias = Allow | InsufficientScope | Challenge | Denied | Refused
+
+#: How one rule fared: its match did not hold, its condition was false, it applied, or it failed.
+Status = Literal["not_matched", "false", "applied", "failed"]
+
+
+class RuleOutcome(NamedTuple):
+    """How one rule fared. ``effect``: what it contributed (``applied``). ``error``: for
+    ``failed``, what went wrong; for ``not_matched``, why the match does not hold."""
+
+    rule: Rule
+    status: Status
+    effect: Requirement | Deny | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """The decision on one request, with everything needed to explain it."""
+
+    method: str
+    path: str
+    outcome: Outcome
+    requirement: Requirement
+    rules: tuple[RuleOutcome, ...]
+    context: AuthContext
+    order: AcrOrder
+    sequence: tuple[Rule, ...] = ()
+    """Every rule of the policy, and those the route added, in order (to explain them all)."""
+
+    @property
+    def allowed(self) -> bool:
+        return isinstance(self.outcome, Allow)
+
+    @property
+    def applied(self) -> tuple[Rule, ...]:
+        return tuple(o.rule for o in self.rules if o.status == "applied")
+
+    def all_outcomes(self) -> list[RuleOutcome]:
+        """How every rule fared, in order; a rule left out for this route says why its match
+        does not hold."""
+        evaluated = {id(o.rule): o for o in self.rules}
+        return [
+            evaluated.get(id(r))
+            or RuleOutcome(r, "not_matched", error=r.mismatch(self.method, self.path))
+            for r in self.sequence or tuple(o.rule for o in self.rules)
+        ]
+
+
+def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requirement | None:
+    """The one requirement a token must meet to meet all of ``requirements``; ``None`` when no
+    ``acr`` value satisfies them all (values the order cannot compare).
+
+    ``acr_values``: the values named by any requirement that satisfy every requirement (a stronger
+    level satisfies a weaker one), the strongest requirement's values first. ``max_age``: the
+    smallest. ``scope``: the union.
+    """
+    lists = [r.acr_values for r in requirements if r.acr_values]
+    acr: tuple[str, ...] = ()
+    if len(lists) == 1:
+        acr = lists[0]
+    elif lists:
+        # Strongest first: sort by the weakest level each list accepts (unknown values last).
+        ranked = sorted(lists, key=lambda values: -(order.strength(values) or -1))
+        candidates = dict.fromkeys(v for values in ranked for v in values)
+        acr = tuple(v for v in candidates if all(order.satisfies(v, values) for values in lists))
+        if not acr:
+            return None
+    ages = [r.max_age for r in requirements if r.max_age is not None]
+    scope = dict.fromkeys(s for r in requirements for s in r.scope)
+    return Requirement(acr, min(ages) if ages else None, tuple(scope))
+
+
+_NO_REQUIREMENT = Requirement()
+
+
+class RuleSet:
+    """The rules that can match one route (method + route pattern), ready to evaluate requests.
+
+    Rules whose match holds for every request of the route are marked so; the others (a literal
+    path under a pattern route, a different pattern) are matched per request. The conditions of the
+    rules that always match are evaluated together, by one CEL program. When no rule has a
+    condition and all always match, the combined requirement is computed here, once.
+    """
+
+    _CACHE_SIZE = 256
+
+    def __init__(
+        self, policy: Policy, method: str, route: str | None, extra: Sequence[Rule] = ()
+    ) -> None:
+        self.policy = policy
+        self.method = method
+        candidates: list[tuple[Rule, bool]] = []
+        for rule in policy.rules:
+            fit = _fits(rule, match_method(method), route)
+            if fit is not None:
+                candidates.append((rule, fit))
+        candidates.extend((rule, True) for rule in extra)
+        self.candidates = tuple(candidates)
+        self.sequence = (*policy.rules, *extra)
+        batched = tuple(
+            i for i, (r, always) in enumerate(candidates) if always and r.condition is not None
+        )
+        self._batched = frozenset(batched) if len(batched) > 1 else frozenset()
+        self._batch_order = tuple(sorted(self._batched))
+        self._batch = (
+            cel.Batch.of(tuple(_condition(candidates[i][0]) for i in batched))
+            if self._batched
+            else None
+        )
+        self._needs = self._batch.needs if self._batch is not None else frozenset()
+        self._cacheable = not any(
+            r.compute is not None or isinstance(r.effect, Deny) for r, _ in candidates
+        )
+        self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
+        self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
+        if not any(
+            r.condition is not None or r.compute is not None or not always
+            for r, always in candidates
+        ):
+            outcomes = tuple(RuleOutcome(r, "applied", r.effect) for r, _ in candidates)
+            self._static = (outcomes, _combine(outcomes, policy.order))
+
+    @property
+    def empty(self) -> bool:
+        return not self.candidates
+
+    @property
+    def always_applies(self) -> bool:
+        """Whether some rule's match holds for every request of the route."""
+        return any(always for _, always in self.candidates)
+
+    def may_apply(self, path: str) -> bool:
+        """Whether some rule's match holds for a request to ``path``."""
+        return any(
+            always or rule.path is None or rule.path.matches(path)
+            for rule, always in self.candidates
+        )
+
+    def evaluate(
+        self, request: RequestFacts, claims: Mapping[str, Any], now: float
+    ) -> PolicyDecision:
+        """Decide on ``request`` made with a token carrying ``claims`` at ``now``."""
+        context = AuthContext(claims, now)
+        order = self.policy.order
+        if self._static is not None:
+            outcomes, combined = self._static
+        else:
+            outcomes, key = self._evaluate(request, context)
+            combined = self._combine(outcomes, key)
+        if isinstance(combined, Requirement):
+            outcome: Outcome = decide(context, combined, order)
+            requirement = combined
+        else:
+            outcome, requirement = combined, _NO_REQUIREMENT
+        decision = PolicyDecision(
+            request.method, request.path, outcome, requirement, outcomes, context, order,
+            self.sequence,
+        )  # fmt: skip
+        if isinstance(outcome, Refused):
+            logger.warning("policy refused %s %s: %s", request.method, request.path, outcome.reason)
+        if logger.isEnabledFor(logging.DEBUG):
+            from .explain import explain
+
+            logger.debug("policy decision\n%s", explain(decision))
+        return decision
+
+    def _combine(
+        self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None
+    ) -> Requirement | Denied | Refused:
+        # The same rules apply to most requests of a route: remember what their requirements
+        # combine to, keyed by which rules applied (not when one failed, denied or computed).
+        if key is None:
+            return _combine(outcomes, self.policy.order)
+        found = self._combined.get(key)
+        if found is None:
+            combined = _combine(outcomes, self.policy.order)
+            assert not isinstance(combined, Denied)
+            if len(self._combined) >= self._CACHE_SIZE:
+                self._combined.clear()
+            found = self._combined[key] = combined
+        return found
+
+    def _evaluate(
+        self, request: RequestFacts, context: AuthContext
+    ) -> tuple[tuple[RuleOutcome, ...], tuple[int, ...] | None]:
+        """Each candidate's outcome, and which applied (``None`` when the combination of this
+        request must not be remembered)."""
+        path = request.path
+        candidates = self.candidates
+        batched = self._batched
+        results: list[RuleOutcome | None] = []
+        single: list[int] = []
+        needs = self._needs
+        for i, (rule, always) in enumerate(candidates):
+            if not always and rule.path is not None and not rule.path.matches(path):
+                results.append(
+                    RuleOutcome(rule, "not_matched", error=rule.mismatch(request.method, path))
+                )
+                continue
+            results.append(None)
+            if i not in batched:
+                single.append(i)
+                if rule.condition is not None:
+                    needs = needs | rule.condition.needs
+        activation = None
+        if self._batch is not None or any(candidates[i][0].condition is not None for i in single):
+            activation = cel.activation(attribute_values(needs, request, context))
+        if self._batch is not None:
+            values = self._batch.evaluate(activation)
+            if values is None:  # one failed: find out which, and why
+                single = sorted((*single, *batched))
+            else:
+                for i, holds in zip(self._batch_order, values, strict=True):
+                    rule = candidates[i][0]
+                    results[i] = (
+                        RuleOutcome(rule, "applied", rule.effect)
+                        if holds
+                        else RuleOutcome(rule, "false")
+                    )
+        for i in single:
+            results[i] = self._one(candidates[i][0], request, activation)
+        cacheable = self._cacheable
+        applied: list[int] = []
+        for i, r in enumerate(results):
+            if r is not None and r.status != "false" and r.status != "not_matched":
+                if r.status == "failed":
+                    cacheable = False
+                applied.append(i)
+        return (
+            tuple(r for r in results if r is not None),
+            tuple(applied) if cacheable else None,
+        )
+
+    @staticmethod
+    def _one(rule: Rule, request: RequestFacts, activation: Any) -> RuleOutcome:
+        if rule.condition is not None:
+            try:
+                holds = rule.condition.evaluate(activation)
+            except cel.ConditionFailed as exc:
+                return RuleOutcome(rule, "failed", error=exc.message)
+            if not holds:
+                return RuleOutcome(rule, "false")
+        if rule.compute is None:
+            return RuleOutcome(rule, "applied", rule.effect)
+        try:
+            effect = rule.compute(request)
+        except Exception as exc:  # fail closed on any error of the user's code
+            logger.exception("policy rule %r raised", rule.name)
+            return RuleOutcome(
+                rule, "failed", error=f"its Python code raised {type(exc).__name__}: {exc}"
+            )
+        return RuleOutcome(rule, "applied", effect)
+
+
+def _condition(rule: Rule) -> cel.Condition:
+    assert rule.condition is not None
+    return rule.condition
+
+
+def _fits(rule: Rule, method: str, route: str | None) -> bool | None:
+    """Whether ``rule`` can match requests to ``method route``: ``True`` — every one of them;
+    ``False`` — some (match each request); ``None`` — none."""
+    if rule.methods is not None and method not in rule.methods:
+        return None
+    pattern = rule.path
+    if pattern is None:
+        return True
+    if route is None:
+        return False
+    if pattern.template == PathPattern.template_of(route):
+        return True
+    routed = PathPattern.parse(route) if route.startswith("/") else None
+    if routed is None:
+        return False
+    if routed.literal:
+        return True if pattern.matches(route) else None
+    if pattern.literal:
+        return False if routed.matches(pattern.source) else None
+    return False
+
+
+def _combine(outcomes: Iterable[RuleOutcome], order: AcrOrder) -> Requirement | Denied | Refused:
+    requirements: list[Requirement] = []
+    failed: RuleOutcome | None = None
+    for o in outcomes:
+        if o.status == "applied" and isinstance(o.effect, Deny):
+            return Denied(o.rule.name, o.effect.reason)
+        if o.status == "failed" and failed is None:
+            failed = o
+        if o.status == "applied" and isinstance(o.effect, Requirement):
+            requirements.append(o.effect)
+    if failed is not None:
+        return Refused(
+            failed.rule.name,
+            f"rule {failed.rule.name!r} could not be evaluated: {failed.error}",
+            f"the API's policy could not be evaluated for this request (rule "
+            f"'{failed.rule.name}': {failed.error}), so it is refused",
+        )
+    combined = strictest(requirements, order)
+    if combined is None:
+        asked = "; ".join(describe_requirement(r) for r in requirements if r.acr_values)
+        return Refused(
+            None,
+            f"no authentication level satisfies every rule that applies ({asked})",
+            "the API's policy asks for authentication levels that no single level meets, "
+            "so the request is refused",
+        )
+    return combined
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Compiled rules and the ACR order they are judged by. Build once, at start."""
+
+    rules: tuple[Rule, ...]
+    order: AcrOrder
+    _sets: dict[tuple[str, str | None], RuleSet] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @classmethod
+    def build(
+        cls, rules: Iterable[Rule | RuleConfig], order: AcrOrder | Sequence[str] = ()
+    ) -> Policy:
+        """Compile ``rules`` (:class:`resource_api.policy.PolicyError` for a bad one)."""
+        compiled = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
+        names = [r.name for r in compiled]
+        for name in names:
+            if names.count(name) > 1:
+                raise PolicyError(name, "name", "two rules have this name; names must be unique")
+        acr_order = order if isinstance(order, AcrOrder) else AcrOrder.from_values(order)
+        return cls(compiled, acr_order)
+
+    def for_route(
+        self, method: str, route: str | None = None, extra: Sequence[Rule] = ()
+    ) -> RuleSet:
+        """The rules for ``method`` on ``route`` (a route pattern such as
+        ``/accounts/<account_id>``, or ``None`` when the caller has no routing and every path
+        is matched per request), plus ``extra`` rules attached to that route."""
+        if extra:
+            return RuleSet(self, method, route, extra)
+        key = (method, route)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = RuleSet(self, method, route)
+        return found
+
+    def evaluate(
+        self, request: RequestFacts, claims: Mapping[str, Any], now: float
+    ) -> PolicyDecision:
+        """Decide on ``request`` with no routing knowledge: every rule is matched on the
+        request's own method and path."""
+        return self.for_route(request.method, None).evaluate(request, claims, now)
