@@ -144,6 +144,15 @@ class _FlaskRequest:
         return parse_json_body(self.request.get_data(cache=True), self.request.content_type)
 
 
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    path: str
+    acr_values: tuple[str, ...]
+    max_age: int | None
+    scope: tuple[str, ...]
+
+
 def current_auth() -> AuthContext:
     """The authentication context of the current call (only inside a protected view)."""
     ctx: AuthContext | None = g.get(_G_KEY)
@@ -254,14 +263,10 @@ class StepUp:
 
     def _build_policy(self) -> Policy:
         routes = [
-            Rule.compile(
-                RuleConfig(f"route {method} {path}", (method,), path,
-                           acr_values=req.acr_values, max_age=req.max_age, scope=req.scope),
-                origin="route",
-            )
+            _Route(method, path, req.acr_values, req.max_age, req.scope)
             for (method, path), req in self._routes.items()
-        ]  # fmt: skip
-        return Policy.build([*routes, *self._rules], self.order)
+        ]
+        return Policy.from_settings(routes, self._rules, self.order)
 
     def require(
         self,

@@ -8,6 +8,7 @@
     stepup rotate-keys  make a new signing key current (the old one stays published)
     stepup gateway    step-up in front of any HTTP API (reverse proxy; stepup/gateway_cli.py)
     stepup sideband   decisions for nginx, Envoy, Traefik and JSON callers (stepup/gateway_cli.py)
+    stepup policy check  what the API's policy rules decide for a request, and why
 
 Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
 ``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening.
@@ -32,6 +33,7 @@ from resource_api.errors import ConfigurationError
 
 from .config import StepupConfig, load_config
 from .listening import Listener, ListenError, listen
+from .policy_cli import add_policy_parser
 
 __all__ = ["main", "sandbox_config"]
 
@@ -422,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .gateway_cli import add_commands
 
     add_commands(sub, DEFAULT_HOST)
+
+    add_policy_parser(sub)
     return parser
 
 
@@ -430,8 +434,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         result: int = args.func(args, out or sys.stdout)
     except (SettingsError, ConfigurationError) as exc:
-        # ConfigError (the file) is a SettingsError; the libraries' own checks land here too.
-        sys.stderr.write(f"stepup: configuration error: {exc}\n")
+        # ConfigError (the file) is a SettingsError; the libraries' own checks land here too —
+        # those found while the app was built (a route matching no view) name no file: add it.
+        config = getattr(args, "config", None)
+        source = f"{config}: " if config and not isinstance(exc, SettingsError) else ""
+        sys.stderr.write(f"stepup: configuration error: {source}{exc}\n")
         return 2
     except ListenError as exc:
         sys.stderr.write(f"stepup {args.command}: {exc}\n")

@@ -66,7 +66,8 @@ class RequestFacts(Protocol):
 @dataclass(frozen=True)
 class HttpRequest:
     """A request described in plain values (tests, the CLI, a gateway). Header names are
-    lower-cased here; ``body`` is parsed JSON or ``None``."""
+    lower-cased here; ``body`` is parsed JSON or ``None`` (its numbers become floats, as
+    :func:`parse_json_body` reads them)."""
 
     method: str
     path: str
@@ -77,7 +78,7 @@ class HttpRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", self.method.upper())
         object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
-        object.__setattr__(self, "body", cel_json(self.body))
+        object.__setattr__(self, "body", cel_json(self.body, numbers_as_doubles=True))
 
 
 def parse_json_body(raw: bytes | str, content_type: str | None) -> Any:
@@ -101,18 +102,21 @@ def parse_json_body(raw: bytes | str, content_type: str | None) -> Any:
         return None
 
 
-def cel_json(value: Any) -> Any:
-    """``value`` (claims, JSON) as values CEL accepts: integers outside 64 bits become floats,
-    tuples become lists, map keys strings; anything else that JSON cannot hold becomes its
-    string form."""
+def cel_json(value: Any, *, numbers_as_doubles: bool = False) -> Any:
+    """``value`` (claims, JSON) as values CEL accepts: integers outside 64 bits (or all of them,
+    with ``numbers_as_doubles``, as :func:`parse_json_body` reads a body) become floats, tuples
+    become lists, map keys strings; anything else that JSON cannot hold becomes its string form."""
     if value is None or isinstance(value, bool | str | float):
         return value
     if isinstance(value, int):
-        return value if _INT64[0] <= value <= _INT64[1] else float(value)
+        in_range = _INT64[0] <= value <= _INT64[1]
+        return value if in_range and not numbers_as_doubles else float(value)
     if isinstance(value, Mapping):
-        return {str(k): cel_json(v) for k, v in value.items()}
+        return {
+            str(k): cel_json(v, numbers_as_doubles=numbers_as_doubles) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [cel_json(v) for v in value]
+        return [cel_json(v, numbers_as_doubles=numbers_as_doubles) for v in value]
     return str(value)
 
 

@@ -71,6 +71,7 @@ ATTRIBUTES: Mapping[str, Any] = {
 # parser report positions this way, one line per problem, then the source line and a caret.
 _POSITION = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
+_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
 
 
 class ConditionSyntaxError(ConfigurationError):
@@ -122,7 +123,7 @@ def _compile(source: str, env: Any) -> Any:
         found = _POSITION.search(text)
         if found is None:
             raise ConditionSyntaxError(_STATUS_PREFIX.sub("", text.splitlines()[0])) from None
-        message = found.group(3).replace(" (in container '')", "")
+        message = _STATUS_SUFFIX.sub("", found.group(3).replace(" (in container '')", ""))
         raise ConditionSyntaxError(message, int(found.group(1)), int(found.group(2))) from None
 
 

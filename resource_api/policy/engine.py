@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeAlias
 
 from ..step_up import (
     AcrOrder,
@@ -58,6 +58,7 @@ __all__ = [
     "Policy",
     "PolicyDecision",
     "Refused",
+    "RouteLike",
     "RuleOutcome",
     "RuleSet",
     "strictest",
@@ -163,6 +164,21 @@ def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requireme
 
 
 _NO_REQUIREMENT = Requirement()
+
+
+class RouteLike(Protocol):
+    """A requirement on one route, as ``[[api.routes]]`` gives it."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def acr_values(self) -> Sequence[str]: ...
+    @property
+    def max_age(self) -> int | None: ...
+    @property
+    def scope(self) -> Sequence[str]: ...
 
 
 class RuleSet:
@@ -422,6 +438,35 @@ class Policy:
                 raise PolicyError(name, "name", "two rules have this name; names must be unique")
         acr_order = order if isinstance(order, AcrOrder) else AcrOrder.from_values(order)
         return cls(compiled, acr_order)
+
+    @classmethod
+    def from_settings(
+        cls, routes: Iterable[RouteLike], rules: Iterable[Rule | RuleConfig],
+        order: AcrOrder | Sequence[str] = (),
+    ) -> Policy:  # fmt: skip
+        """The policy of an API's settings: each route (``[[api.routes]]``) is a rule without a
+        condition, named ``route METHOD PATH`` (a route given twice asks for both), then the
+        rules (``[[api.rules]]``) in their order."""
+        acr_order = order if isinstance(order, AcrOrder) else AcrOrder.from_values(order)
+        merged: dict[tuple[str, str], list[Requirement]] = {}
+        for r in routes:
+            req = Requirement(tuple(r.acr_values), r.max_age, tuple(r.scope))
+            merged.setdefault((r.method.upper(), r.path), []).append(req)
+        compiled: list[Rule | RuleConfig] = []
+        for (method, path), reqs in merged.items():
+            both = strictest(reqs, acr_order)
+            if both is None:
+                raise PolicyError(
+                    f"route {method} {path}", "acr_values",
+                    "given twice with levels no single level meets",
+                )  # fmt: skip
+            compiled.append(Rule.compile(
+                RuleConfig(f"route {method} {path}", (method,), path, acr_values=both.acr_values,
+                           max_age=both.max_age, scope=both.scope),
+                origin="route",
+            ))  # fmt: skip
+        compiled.extend(rules)
+        return cls.build(compiled, acr_order)
 
     def for_route(
         self, method: str, route: str | None = None, extra: Sequence[Rule] = ()

@@ -8,6 +8,7 @@ What ``stepup policy check`` prints, and what the engine logs at debug level. Pu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..challenges import bearer_challenge
 from ..step_up import AcrOrder, Allow, AuthContext, Challenge, InsufficientScope, Requirement
@@ -33,22 +34,22 @@ def _rule_lines(o: RuleOutcome) -> list[str]:
     }[o.status]
     pad = " " * (2 + _WIDTH)
     lines = [f"  {label:<{_WIDTH}}{rule.name}"]
-    when = f"when {_one_line(rule.condition.source)}" if rule.condition is not None else None
+    if rule.condition is not None and o.status != "not_matched":
+        lines.append(f"{pad}when: {_one_line(rule.condition.source)}")
     if o.status == "not_matched":
         lines.append(pad + (o.error or "its match does not hold"))
     elif o.status == "false":
-        lines.append(f"{pad}{when} is false")
+        lines.append(f"{pad}the condition is false")
     elif o.status == "failed":
-        if when is not None:
-            lines.append(f"{pad}{when}")
-        lines.append(f"{pad}failed: {o.error} (fails closed: the request is refused)")
+        what = "the condition failed" if rule.condition is not None else "it failed"
+        lines.append(f"{pad}{what}: {o.error}")
+        lines.append(f"{pad}fails closed: the request is refused")
     else:
-        if when is not None:
-            lines.append(f"{pad}{when} is true")
+        lead = f"{pad}the condition is true; it " if rule.condition is not None else f"{pad}"
         if isinstance(o.effect, Deny):
-            lines.append(f"{pad}denies: {o.effect.reason}")
+            lines.append(f"{lead}denies: {o.effect.reason}")
         elif isinstance(o.effect, Requirement):
-            lines.append(f"{pad}requires {describe_requirement(o.effect)}")
+            lines.append(f"{lead}requires {describe_requirement(o.effect)}")
         else:
             lines.append(f"{pad}its Python code adds nothing for this request")
     return lines
@@ -144,9 +145,15 @@ def response_lines(decision: PolicyDecision) -> list[str]:
     ]
 
 
-def explain(decision: PolicyDecision) -> str:
-    """The whole decision, several lines, no trailing newline."""
-    lines = [f"Request    {decision.method} {decision.path}", *_token_lines(decision.context), ""]
+def explain(decision: PolicyDecision, *, details: Sequence[str] = ()) -> str:
+    """The whole decision, several lines, no trailing newline. ``details``: lines to show under
+    the request (its headers and body, when the caller wants them shown — never in logs)."""
+    lines = [
+        f"Request    {decision.method} {decision.path}",
+        *details,
+        *_token_lines(decision.context),
+        "",
+    ]
     outcomes = decision.all_outcomes()
     lines.append("Rules, in order:" if outcomes else "Rules: none")
     for o in outcomes:

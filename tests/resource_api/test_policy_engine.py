@@ -1,0 +1,453 @@
+"""The policy engine on its own (no Flask, no HTTP): matching, CEL conditions, combination, fail
+closed, compile errors with positions, and attributes read only when named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from resource_api.policy import (
+    Denied,
+    HttpRequest,
+    PathPattern,
+    Policy,
+    PolicyError,
+    Refused,
+    Rule,
+    RuleConfig,
+    explain,
+    strictest,
+)
+from resource_api.step_up import AcrOrder, Allow, Challenge, InsufficientScope, Requirement
+
+LOA1, LOA2, LOA3 = "urn:stepup:loa:1", "urn:stepup:loa:2", "urn:stepup:loa:3"
+ORDER = AcrOrder.from_levels([(LOA1,), (LOA2, "urn:alias:mfa"), (LOA3,)])
+NOW = 1_700_000_000
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "sub": "alice", "client_id": "bank-cli", "scope": "openid transfers", "acr": LOA2,
+        "amr": ["pwd", "otp", "mfa"], "auth_time": NOW - 100, "jti": "j1",
+    }  # fmt: skip
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def policy(*rules: RuleConfig) -> Policy:
+    return Policy.build(rules, ORDER)
+
+
+def transfer(amount: Any = "10.00", **headers: str) -> HttpRequest:
+    return HttpRequest("POST", "/transfers", headers=headers, body={"amount": amount})
+
+
+def test_the_policy_engine_imports_no_flask() -> None:
+    code = (
+        "import sys, resource_api.policy; "
+        "assert 'flask' not in sys.modules and 'werkzeug' not in sys.modules, 'flask imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- conditions over the attributes ---------------------------------------------------------------
+
+LARGE = RuleConfig("large", ("POST",), "/transfers", "double(request.body.amount) > 1000.0",
+                   max_age=300)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("amount", "applies"),
+    [("1000.00", False), ("1000.01", True), (1500, True), (1000, False), (999.99, False)],
+)
+def test_a_body_condition_adds_its_requirement(amount: Any, applies: bool) -> None:
+    d = policy(LARGE).evaluate(transfer(amount), claims(auth_time=NOW - 301), NOW)
+    assert [o.status for o in d.rules] == ["applied" if applies else "false"]
+    assert d.requirement == (Requirement(max_age=300) if applies else Requirement())
+    if applies:
+        assert d.outcome == Challenge(
+            (), 300, "this request needs a login within the last 300 seconds; "
+            "the user's last login was 301 seconds ago",
+        )  # fmt: skip
+    else:
+        assert d.outcome == Allow()
+
+
+@pytest.mark.parametrize(
+    ("when", "value", "holds"),
+    [
+        ("request.method == 'POST' && request.path == '/transfers'", None, True),
+        ("request.query.limit == '10'", None, True),
+        ("request.headers['x-risk'] == 'high'", None, True),
+        ("request.headers[?'x-absent'].orValue('none') == 'none'", None, True),
+        ("token.jti == 'j1' && token.client_id == 'bank-cli'", None, True),
+        ("authentication_time == 1699999900", None, True),
+        ("authentication_age == 100", None, True),
+        ("authentication_policy == 'urn:stepup:loa:2'", None, True),
+        ("'otp' in amr && !('hwk' in amr)", None, True),
+        ("sub == 'alice' && client_id == 'bank-cli'", None, True),
+        ("scope == ['openid', 'transfers']", None, True),
+        ("authentication_age > 100", None, False),
+    ],
+)
+def test_every_attribute_reads_as_documented(when: str, value: Any, holds: bool) -> None:
+    rule = RuleConfig("r", when=when, acr_values=(LOA3,))
+    request = HttpRequest("POST", "/transfers", {"limit": "10"}, {"X-Risk": "high"}, {"a": 1})
+    d = policy(rule).evaluate(request, claims(), NOW)
+    assert d.rules[0].status == ("applied" if holds else "false"), d.rules[0]
+
+
+def test_authentication_age_is_whole_seconds_and_null_without_auth_time() -> None:
+    rule = RuleConfig("r", when="authentication_age == 100 && authentication_time == 1699999899.5",
+                      acr_values=(LOA3,))  # fmt: skip
+    d = policy(rule).evaluate(HttpRequest("GET", "/"), claims(auth_time=NOW - 100.5), NOW)
+    assert d.rules[0].status == "applied"
+    rule = RuleConfig("r", when="authentication_age == null && authentication_policy == null",
+                      acr_values=(LOA3,))  # fmt: skip
+    d = policy(rule).evaluate(HttpRequest("GET", "/"), claims(auth_time=None, acr=None), NOW)
+    assert d.rules[0].status == "applied"
+
+
+def test_a_claim_beyond_64_bits_does_not_break_the_token_map() -> None:
+    rule = RuleConfig("r", when="token.sub == 'alice' && token.big > 1.0", acr_values=(LOA3,))
+    d = policy(rule).evaluate(HttpRequest("GET", "/"), claims(big=10**40), NOW)
+    assert d.rules[0].status == "applied"
+
+
+def test_json_numbers_are_doubles_so_huge_amounts_do_not_overflow() -> None:
+    d = policy(LARGE).evaluate(transfer(10**40), claims(), NOW)
+    assert d.rules[0].status == "applied"
+
+
+# --- fail closed ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "body", "error"),
+    [
+        ("double(request.body.amount) > 1000.0", {"amount": "abc"},
+         "cannot convert string to double"),
+        ("double(request.body.amount) > 1000.0", {"other": 1},
+         'Key not found in map : "amount"'),
+        ("double(request.body.amount) > 1000.0", None,
+         "Applying SELECT to non-message type"),
+        ("request.body.flag", {"flag": "yes"}, "the condition gave a string, not true or false"),
+        ("request.body.flag", {"flag": 1}, "the condition gave a double, not true or false"),
+    ],
+)  # fmt: skip
+def test_a_condition_that_errors_or_is_not_a_bool_fails_closed(
+    when: str, body: Any, error: str
+) -> None:
+    route = RuleConfig("route", ("POST",), "/transfers", acr_values=(LOA1,))
+    rule = RuleConfig("fragile", when=when, max_age=300)
+    d = policy(route, rule).evaluate(HttpRequest("POST", "/transfers", body=body), claims(), NOW)
+    assert [(o.rule.name, o.status, o.error) for o in d.rules] == [
+        ("route", "applied", None), ("fragile", "failed", error),
+    ]  # fmt: skip
+    assert d.outcome == Refused(
+        "fragile",
+        f"rule 'fragile' could not be evaluated: {error}",
+        f"the API's policy could not be evaluated for this request (rule 'fragile': {error}), "
+        "so it is refused",
+    )
+    assert (d.outcome.status_code, d.outcome.error) == (403, "access_denied")
+    assert not d.allowed
+
+
+def test_one_failure_among_conditions_evaluated_together_is_found() -> None:
+    rules = [RuleConfig(f"r{i}", when=w, max_age=600 - i)
+             for i, w in enumerate(["sub == 'alice'", "request.headers['x'] == '1'",
+                                    "sub == 'bob'", "amr.size() > 1"])]  # fmt: skip
+    d = policy(*rules).evaluate(HttpRequest("GET", "/"), claims(), NOW)
+    assert [(o.status, o.error) for o in d.rules] == [
+        ("applied", None), ("failed", 'Key not found in map : "x"'), ("false", None),
+        ("applied", None),
+    ]  # fmt: skip
+    assert isinstance(d.outcome, Refused)
+    # The same policy, with the header sent: no failure, the two true rules combine.
+    d = policy(*rules).evaluate(HttpRequest("GET", "/", headers={"X": "2"}), claims(), NOW)
+    assert [o.status for o in d.rules] == ["applied", "false", "false", "applied"]
+    assert d.requirement == Requirement(max_age=597)
+
+
+def test_python_code_that_raises_fails_closed() -> None:
+    def broken(request: Any) -> Requirement | None:
+        raise KeyError("amount")
+
+    rs = policy().for_route("POST", "/transfers", [Rule.computed("@require(when=broken)", broken)])
+    d = rs.evaluate(transfer(), claims(), NOW)
+    assert d.rules[0].status == "failed"
+    assert d.rules[0].error == "its Python code raised KeyError: 'amount'"
+    assert isinstance(d.outcome, Refused)
+
+
+# --- combination ----------------------------------------------------------------------------------
+
+
+def test_two_rules_combine_into_the_strictest_requirement() -> None:
+    rules = (
+        RuleConfig("route", ("POST",), "/transfers", acr_values=(LOA2,), max_age=3600),
+        RuleConfig("risky", when="request.headers[?'x-risk'].orValue('') == 'high'",
+                   acr_values=(LOA3,), max_age=600),
+        RuleConfig("large", when="double(request.body.amount) > 1000.0", max_age=300),
+        RuleConfig("scoped", path="/transfers", scope=("transfers",)),
+    )  # fmt: skip
+    d = policy(*rules).evaluate(transfer("5000", **{"X-Risk": "high"}), claims(), NOW)
+    assert d.requirement == Requirement((LOA3,), 300, ("transfers",))
+    assert isinstance(d.outcome, Challenge)
+    assert (d.outcome.acr_values, d.outcome.max_age) == ((LOA3,), 300)
+    ok = policy(*rules).evaluate(transfer("5000", **{"X-Risk": "high"}), claims(acr=LOA3), NOW)
+    assert ok.outcome == Allow()
+    d = policy(*rules).evaluate(transfer("5"), claims(), NOW)
+    assert d.requirement == Requirement((LOA2,), 3600, ("transfers",))
+    assert d.outcome == Allow()
+    d = policy(*rules).evaluate(transfer("5"), claims(scope="openid"), NOW)
+    assert isinstance(d.outcome, InsufficientScope)
+
+
+@pytest.mark.parametrize(
+    ("lists", "combined"),
+    [
+        ([(LOA2,), (LOA3,)], (LOA3,)),
+        ([(LOA3,), (LOA2,)], (LOA3,)),
+        ([(LOA1, LOA2), (LOA2,)], (LOA2,)),
+        ([(LOA2,), ("urn:alias:mfa",)], (LOA2, "urn:alias:mfa")),
+        ([("urn:custom",), ("urn:custom", LOA2)], ("urn:custom",)),
+        ([("urn:custom",), (LOA2,)], None),
+    ],
+)
+def test_strictest_keeps_only_values_that_satisfy_every_rule(
+    lists: list[tuple[str, ...]], combined: tuple[str, ...] | None
+) -> None:
+    result = strictest([Requirement(values) for values in lists], ORDER)
+    assert (result.acr_values if result else None) == combined
+
+
+def test_levels_no_single_level_meets_fail_closed() -> None:
+    rules = (RuleConfig("a", acr_values=("urn:custom",)), RuleConfig("b", acr_values=(LOA2,)))
+    d = policy(*rules).evaluate(HttpRequest("GET", "/"), claims(), NOW)
+    assert d.outcome == Refused(
+        None,
+        "no authentication level satisfies every rule that applies (acr urn:custom; "
+        "acr urn:stepup:loa:2)",
+        "the API's policy asks for authentication levels that no single level meets, so the "
+        "request is refused",
+    )
+
+
+def test_deny_wins_over_every_requirement_and_over_a_failure() -> None:
+    rules = (
+        RuleConfig("route", acr_values=(LOA3,), max_age=10),
+        RuleConfig("broken", when="request.headers['absent'] == 'x'", max_age=5),
+        RuleConfig("blocked", when="client_id == 'bank-cli'", deny="this client may not transfer"),
+    )
+    d = policy(*rules).evaluate(transfer(), claims(), NOW)
+    assert d.outcome == Denied("blocked", "this client may not transfer")
+    assert (d.outcome.status_code, d.outcome.error) == (403, "access_denied")
+    d = policy(*rules).evaluate(transfer(), claims(client_id="other"), NOW)
+    assert isinstance(d.outcome, Refused)
+
+
+# --- matching -------------------------------------------------------------------------------------
+
+
+def test_methods_and_paths_match_and_head_follows_get() -> None:
+    rules = (
+        RuleConfig("history", ("GET",), "/accounts/<account_id>/transactions", acr_values=(LOA2,)),
+        RuleConfig("one account", ("GET",), "/accounts/acc_9/transactions", acr_values=(LOA3,)),
+        RuleConfig("numbers", path="/items/<int:n>", acr_values=(LOA3,)),
+    )
+    p = policy(*rules)
+
+    def applied(method: str, path: str) -> list[str]:
+        return [r.name for r in p.evaluate(HttpRequest(method, path), claims(), NOW).applied]
+
+    assert applied("GET", "/accounts/acc_1/transactions") == ["history"]
+    assert applied("HEAD", "/accounts/acc_9/transactions") == ["history", "one account"]
+    assert applied("POST", "/accounts/acc_1/transactions") == []
+    assert applied("GET", "/accounts/acc_1/transactions/x") == []
+    assert applied("DELETE", "/items/42") == ["numbers"]
+    assert applied("DELETE", "/items/forty-two") == []
+    d = p.evaluate(HttpRequest("POST", "/accounts/acc_1/transactions"), claims(), NOW)
+    assert [o.error for o in d.all_outcomes()] == [
+        "method POST is not GET", "method POST is not GET",
+        "path /accounts/acc_1/transactions does not match /items/<int:n>",
+    ]  # fmt: skip
+
+
+def test_a_route_knows_which_rules_always_match_and_which_to_check() -> None:
+    rules = (
+        RuleConfig("every", when="true", max_age=1000),
+        RuleConfig("same route", ("GET",), "/accounts/<id>/transactions", max_age=900),
+        RuleConfig("literal", ("GET",), "/accounts/acc_9/transactions", max_age=800),
+        RuleConfig("elsewhere", ("GET",), "/profile", max_age=700),
+        RuleConfig("post only", ("POST",), max_age=600),
+    )
+    rs = policy(*rules).for_route("GET", "/accounts/<account_id>/transactions")
+    assert [(r.name, always) for r, always in rs.candidates] == [
+        ("every", True), ("same route", True), ("literal", False),
+    ]  # fmt: skip
+    d = rs.evaluate(HttpRequest("GET", "/accounts/acc_9/transactions"), claims(), NOW)
+    assert d.requirement == Requirement(max_age=800)
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("transfers", "must start with '/'"),
+        ("/items/<bogus:n>", "unknown converter 'bogus' (known: string, int, float, path, uuid)"),
+        ("/items/<n", "a placeholder must read <name> or <converter:name>"),
+    ],
+)
+def test_bad_paths_are_refused(path: str, error: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        Rule.compile(RuleConfig("r", path=path, max_age=1))
+    assert str(exc.value) == f"rule 'r': path: {error}"
+
+
+def test_path_templates_ignore_placeholder_names() -> None:
+    assert PathPattern.parse("/a/<x>/b").template == PathPattern.template_of("/a/<string:y>/b")
+    assert PathPattern.parse("/a/<int:x>").template != PathPattern.template_of("/a/<y>")
+
+
+# --- compile errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (RuleConfig("r", when="request.body.amount >", max_age=1),
+         "rule 'r': when: line 1, column 22: Syntax error: mismatched input '<EOF>' expecting "
+         "{'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, "
+         "STRING, BYTES, IDENTIFIER}"),
+        (RuleConfig("r", when="request.bdy.amount > 1.0", max_age=1),
+         "rule 'r': when: line 1, column 12: undeclared reference to 'request.bdy.amount'"),
+        (RuleConfig("r", when="sub == 'alice' &&\n  authentication_agee > 5", max_age=1),
+         "rule 'r': when: line 2, column 3: undeclared reference to 'authentication_agee'"),
+        (RuleConfig("r", when="request.method + 1 == 2", max_age=1),
+         "rule 'r': when: line 1, column 16: found no matching overload for '_+_' applied to "
+         "'(string, int)'"),
+        (RuleConfig("r", when="request.path", max_age=1),
+         "rule 'r': when: a condition must be true or false, but this expression gives a string"),
+        (RuleConfig("r", when="  ", max_age=1), "rule 'r': when: the condition is empty"),
+        (RuleConfig("r"),
+         "rule 'r': effect: give acr_values and/or max_age (a step-up), or deny = \"why\""),
+        (RuleConfig("r", acr_values=(LOA2,), deny="no"),
+         "rule 'r': deny: a rule either denies or requires a step-up, not both"),
+        (RuleConfig("r", methods=("GE T",), max_age=1),
+         "rule 'r': methods: 'GE T' is not an HTTP method"),
+        (RuleConfig("r", acr_values=("has space",)),
+         "rule 'r': effect: acr_values: 'has space' is not a valid value (no spaces, quotes or "
+         "backslash)"),
+    ],
+)  # fmt: skip
+def test_a_bad_rule_is_an_error_naming_the_rule_and_the_position(
+    config: RuleConfig, message: str
+) -> None:
+    with pytest.raises(PolicyError) as exc:
+        Policy.build([config], ORDER)
+    assert str(exc.value) == message
+
+
+def test_rule_names_are_unique() -> None:
+    with pytest.raises(PolicyError, match="two rules have this name"):
+        policy(RuleConfig("r", max_age=1), RuleConfig("r", max_age=2))
+
+
+# --- reads only what a matching rule names --------------------------------------------------------
+
+
+class Watched:
+    """A request description that records which parts were read."""
+
+    def __init__(self, method: str = "POST", path: str = "/transfers") -> None:
+        self.method, self.path, self.read = method, path, set[str]()
+
+    @property
+    def query(self) -> dict[str, str]:
+        self.read.add("query")
+        return {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        self.read.add("headers")
+        return {"x-risk": "low"}
+
+    @property
+    def body(self) -> Any:
+        self.read.add("body")
+        return {"amount": 5.0}
+
+
+def test_the_body_is_read_only_when_a_matching_rule_names_it() -> None:
+    rules = (
+        RuleConfig("risky", when="request.headers['x-risk'] == 'high'", deny="no"),
+        RuleConfig("large", ("POST",), "/transfers", when="request.body.amount > 1000.0",
+                   max_age=300),
+        RuleConfig("email", ("PUT",), "/profile/email", when="request.body.email != ''",
+                   max_age=60),
+    )  # fmt: skip
+    p = policy(*rules)
+    get = Watched("GET", "/accounts")
+    assert p.evaluate(get, claims(), NOW).outcome == Allow()
+    assert get.read == {"headers"}
+    post = Watched()
+    assert p.evaluate(post, claims(), NOW).outcome == Allow()
+    assert post.read == {"headers", "body"}
+    unconditional = Watched()
+    policy(RuleConfig("route", ("POST",), "/transfers", max_age=5)).evaluate(
+        unconditional, claims(), NOW
+    )
+    assert unconditional.read == set()
+
+
+def test_no_rule_allows_any_valid_token() -> None:
+    d = policy().evaluate(HttpRequest("GET", "/"), claims(acr=None, auth_time=None), NOW)
+    assert (d.outcome, d.requirement, d.rules) == (Allow(), Requirement(), ())
+
+
+# --- the explanation ------------------------------------------------------------------------------
+
+
+def test_the_decision_explains_every_rule() -> None:
+    rules = (
+        RuleConfig("route POST /transfers", ("POST",), "/transfers", acr_values=(LOA2,),
+                   max_age=3600),
+        RuleConfig("large transfers", ("POST",), "/transfers",
+                   when="double(request.body.amount)\n  > 1000.0", max_age=300),
+        RuleConfig("risky", when="request.headers[?'x-risk'].orValue('') == 'high'", deny="no"),
+        RuleConfig("profile", ("PUT",), "/profile/email", max_age=120),
+    )  # fmt: skip
+    d = policy(*rules).evaluate(transfer("1500.00"), claims(acr=LOA1, auth_time=NOW - 600), NOW)
+    assert explain(d).splitlines() == [
+        "Request    POST /transfers",
+        "Token      sub alice, client bank-cli, scope openid transfers",
+        "           acr urn:stepup:loa:1 (authentication_policy), amr pwd otp mfa",
+        "           auth_time 1699999400, 600 seconds before now (authentication_age)",
+        "",
+        "Rules, in order:",
+        "  applies         route POST /transfers",
+        "                  requires acr urn:stepup:loa:2, max_age 3600",
+        "  applies         large transfers",
+        "                  when: double(request.body.amount) > 1000.0",
+        "                  the condition is true; it requires max_age 300",
+        "  not applicable  risky",
+        "                  when: request.headers[?'x-risk'].orValue('') == 'high'",
+        "                  the condition is false",
+        "  not applicable  profile",
+        "                  method POST is not PUT",
+        "",
+        "Requirement  acr urn:stepup:loa:2, max_age 300",
+        "  no  acr urn:stepup:loa:1 does not meet urn:stepup:loa:2",
+        "  no  last login 600 seconds ago: more than max_age 300",
+        "",
+        "Decision   challenge: 401 insufficient_user_authentication",
+        '           WWW-Authenticate: Bearer error="insufficient_user_authentication", '
+        'error_description="this request needs authentication at level urn:stepup:loa:2 or '
+        "stronger; the token's level is urn:stepup:loa:1; this request needs a login within "
+        "the last 300 seconds; the user's last login was 600 seconds ago\", "
+        'acr_values="urn:stepup:loa:2", max_age=300',
+    ]

@@ -1,0 +1,270 @@
+"""Policy rules ([[api.rules]], DESIGN contract 9) through HTTP: the demo bank with the sandbox
+config plus rules on headers, the authentication's age and the client; deny; combination; a
+condition that errors (fails closed); decorators on the same engine; current_decision().
+
+Time is the injected clock (``Clock``): no sleeping."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, jsonify
+from flask.testing import FlaskClient
+
+from resource_api import JwtAccessTokenValidator, Requirement, StepUp, create_app
+from resource_api.flask_ext import current_decision
+from resource_api.policy import RuleConfig, explain
+
+from .support import (
+    LOA1,
+    LOA2,
+    SANDBOX,
+    Clock,
+    FakeIssuer,
+    bearer,
+    challenge_params,
+    sandbox_config,
+)
+
+RISKY = RuleConfig(
+    "risky requests need a login in the last minute",
+    when="request.headers[?'x-risk'].orValue('') == 'high'",
+    acr_values=(LOA2,),
+    max_age=60,
+)
+STALE_PASSWORD = RuleConfig(
+    "an old password-only login cannot read history",
+    methods=("GET",),
+    path="/accounts/<account_id>/transactions",
+    when="authentication_age > 600 && !('otp' in amr)",
+    acr_values=(LOA2,),
+)
+READ_ONLY_JOB = RuleConfig(
+    "the reports job only reads",
+    when="client_id == 'reports-job' && request.method != 'GET'",
+    deny="the reports job may only read",
+)
+
+
+@pytest.fixture
+def app(validator: JwtAccessTokenValidator, clock: Clock, tmp_path: Path) -> Flask:
+    rules = (*SANDBOX.api.rules, RISKY, STALE_PASSWORD, READ_ONLY_JOB)
+    return create_app(
+        sandbox_config(rules=rules), database_url=f"sqlite:///{tmp_path}/bank.db",
+        token_validator=validator, clock=clock,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def api(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def accounts(api: FlaskClient, token: str) -> list[str]:
+    response = api.get("/accounts", headers=bearer(token))
+    assert response.status_code == 200
+    return [a["id"] for a in response.json["accounts"]]
+
+
+def transfer(api: FlaskClient, token: str, amount: Any, **headers: str) -> Any:
+    src, dst = accounts(api, token)
+    return api.post("/transfers", headers={**bearer(token), **headers},
+                    json={"from_account": src, "to_account": dst, "amount": amount})  # fmt: skip
+
+
+def challenge(response: Any) -> tuple[int, str, str]:
+    params = challenge_params(response)
+    assert params["error"] == "insufficient_user_authentication"
+    return response.status_code, params["acr_values"], params["max_age"]
+
+
+# --- the body: the sandbox's large-transfer rule --------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["1000.01", 1000.01, 1500, "2500"])
+def test_a_large_amount_needs_a_login_in_the_last_five_minutes(
+    api: FlaskClient, issuer: FakeIssuer, amount: Any
+) -> None:
+    stale = issuer.mint(auth_time=int(issuer.clock()) - 301)
+    assert challenge(transfer(api, stale, amount)) == (401, LOA2, "300")
+    fresh = issuer.mint(auth_time=int(issuer.clock()) - 300)
+    assert transfer(api, fresh, amount).status_code == 201
+
+
+@pytest.mark.parametrize("amount", ["1000.00", 1000, "5", 999.99])
+def test_a_small_amount_needs_only_the_route(
+    api: FlaskClient, issuer: FakeIssuer, amount: Any
+) -> None:
+    stale = issuer.mint(auth_time=int(issuer.clock()) - 3600)
+    assert transfer(api, stale, amount).status_code == 201
+    older = issuer.mint(auth_time=int(issuer.clock()) - 3601)
+    assert challenge(transfer(api, older, amount)) == (401, LOA2, "3600")
+
+
+def test_an_amount_the_condition_cannot_read_fails_closed(
+    api: FlaskClient, issuer: FakeIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = issuer.mint()
+    with caplog.at_level(logging.WARNING, logger="resource_api.policy"):
+        response = transfer(api, token, "12,50")
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response.headers
+    assert response.json == {
+        "error": "access_denied",
+        "error_description": "the API's policy could not be evaluated for this request (rule "
+        "'transfers above 1,000.00 need a login in the last 5 minutes': cannot convert string to "
+        "double), so it is refused",
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        "policy refused POST /transfers: rule 'transfers above 1,000.00 need a login in the last "
+        "5 minutes' could not be evaluated: cannot convert string to double"
+    ]
+    assert transfer(api, token, "12.50").status_code == 201
+
+
+# --- a header -------------------------------------------------------------------------------------
+
+
+def test_a_header_dependent_rule(api: FlaskClient, issuer: FakeIssuer) -> None:
+    token = issuer.mint(auth_time=int(issuer.clock()) - 61)
+    assert challenge(transfer(api, token, "5", **{"X-Risk": "high"})) == (401, LOA2, "60")
+    assert transfer(api, token, "5", **{"X-Risk": "low"}).status_code == 201
+    assert transfer(api, token, "5").status_code == 201
+    recent = issuer.mint(auth_time=int(issuer.clock()) - 60)
+    assert transfer(api, recent, "5", **{"X-Risk": "high"}).status_code == 201
+    # Reads too: the rule has no method or path.
+    response = api.get("/accounts", headers={**bearer(token), "X-Risk": "high"})
+    assert challenge(response) == (401, LOA2, "60")
+
+
+# --- authentication_age ---------------------------------------------------------------------------
+
+
+def test_an_authentication_age_rule_follows_the_clock(
+    api: FlaskClient, issuer: FakeIssuer, clock: Clock
+) -> None:
+    token = issuer.mint(acr=LOA1, amr=["pwd"], auth_time=int(clock()) - 590,
+                        exp=int(clock()) + 3600)  # fmt: skip
+    account = accounts(api, token)[0]
+    url = f"/accounts/{account}/transactions"
+    assert api.get(url, headers=bearer(token)).status_code == 200
+    clock.advance(10)  # 600 s: not yet more than 600
+    assert api.get(url, headers=bearer(token)).status_code == 200
+    clock.advance(1)
+    response = api.get(url, headers=bearer(token))
+    assert response.status_code == 401
+    params = challenge_params(response)
+    assert (params["acr_values"], "max_age" in params) == (LOA2, False)
+    with_otp = issuer.mint(acr=LOA2, amr=["pwd", "otp"], auth_time=int(clock()) - 3000)
+    assert api.get(url, headers=bearer(with_otp)).status_code == 200
+
+
+# --- deny -----------------------------------------------------------------------------------------
+
+
+def test_a_deny_rule_refuses_whatever_the_token(api: FlaskClient, issuer: FakeIssuer) -> None:
+    job = issuer.mint(client_id="reports-job", sub="reports-job")
+    assert api.get("/accounts", headers=bearer(job)).status_code == 200
+    response = transfer(api, job, "5")
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json == {"error": "access_denied",
+                             "error_description": "the reports job may only read"}  # fmt: skip
+    # A deny wins over a step-up the same request would also need.
+    stale = issuer.mint(client_id="reports-job", acr=LOA1, auth_time=int(issuer.clock()) - 9999)
+    assert transfer(api, stale, "2000").status_code == 403
+
+
+# --- combining ------------------------------------------------------------------------------------
+
+
+def test_rules_that_apply_together_ask_for_the_strictest(
+    api: FlaskClient, issuer: FakeIssuer
+) -> None:
+    weak = issuer.mint(acr=LOA1, amr=["pwd"], auth_time=int(issuer.clock()) - 100)
+    # route: loa:2 within 3600 s; large amount: within 300 s; risky header: loa:2 within 60 s.
+    response = transfer(api, weak, "2000", **{"X-Risk": "high"})
+    assert challenge(response) == (401, LOA2, "60")
+    assert response.json["max_age"] == 60
+    strong = issuer.mint(acr=LOA2, auth_time=int(issuer.clock()) - 100)
+    assert challenge(transfer(api, strong, "2000", **{"X-Risk": "high"})) == (401, LOA2, "60")
+    assert transfer(api, strong, "1200").status_code == 201  # 100 s < 300 s
+    just_now = issuer.mint(acr=LOA2, auth_time=int(issuer.clock()) - 60)
+    assert transfer(api, just_now, "1200", **{"X-Risk": "high"}).status_code == 201
+
+
+# --- current_decision() and decorators on the same engine -----------------------------------------
+
+
+def make_app(validator: JwtAccessTokenValidator, clock: Clock) -> Flask:
+    app = Flask("policy-test")
+    step_up = StepUp(app, validator=validator, acr_order=[LOA1, LOA2], clock=clock, rules=[
+        RuleConfig("exports are sensitive", ("GET",), "/export", acr_values=(LOA2,)),
+        RISKY,
+    ])  # fmt: skip
+
+    def many_rows(req: Any) -> Requirement | None:
+        if req.args.get("rows") == "boom":
+            raise ValueError("bad rows")
+        return Requirement(max_age=30) if req.args.get("rows") == "all" else None
+
+    @app.get("/export")
+    @step_up.require(max_age=3600, when=many_rows)
+    def export() -> Any:
+        decision = current_decision()
+        return jsonify(applied=[r.name for r in decision.applied],
+                       explained=explain(decision).splitlines()[6:9])  # fmt: skip
+
+    return app
+
+
+def test_handlers_read_the_decision_and_decorators_are_rules(
+    validator: JwtAccessTokenValidator, clock: Clock, issuer: FakeIssuer
+) -> None:
+    c = make_app(validator, clock).test_client()
+    token = issuer.mint(auth_time=int(clock()) - 20)
+    response = c.get("/export", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json == {
+        "applied": ["exports are sensitive", "@require on export",
+                    "@require(when=many_rows) on export"],
+        "explained": ["  applies         exports are sensitive",
+                      "                  requires acr urn:stepup:loa:2",
+                      "  not applicable  risky requests need a login in the last minute"],
+    }  # fmt: skip
+    old = issuer.mint(auth_time=int(clock()) - 31)
+    assert challenge(c.get("/export?rows=all", headers=bearer(old))) == (401, LOA2, "30")
+    response = c.get("/export?rows=boom", headers=bearer(token))
+    assert response.status_code == 403
+    assert response.json == {
+        "error": "access_denied",
+        "error_description": "the API's policy could not be evaluated for this request (rule "
+        "'@require(when=many_rows) on export': its Python code raised ValueError: bad rows), so "
+        "it is refused",
+    }
+
+
+def test_the_decision_is_logged_at_debug_level(
+    api: FlaskClient, issuer: FakeIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = issuer.mint(auth_time=int(issuer.clock()) - 400)
+    accounts(api, token)
+    with caplog.at_level(logging.DEBUG, logger="resource_api.policy"):
+        response = transfer(api, token, "2000")
+    assert response.status_code == 401
+    logged = caplog.records[-1].getMessage().splitlines()
+    assert logged[0] == "policy decision"
+    assert logged[1] == "Request    POST /transfers"
+    assert "Authorization" not in caplog.text
+    assert token not in caplog.text
+    assert logged[-6:-1] == [
+        "Requirement  acr urn:stepup:loa:2, max_age 300",
+        "  ok  acr urn:stepup:loa:2 meets urn:stepup:loa:2",
+        "  no  last login 400 seconds ago: more than max_age 300",
+        "",
+        "Decision   challenge: 401 insufficient_user_authentication",
+    ]
