@@ -2,13 +2,15 @@
 
     .venv/bin/python benchmarks/bench_enforcement.py [--seconds 3] [--rounds 3] [--clients 2]
 
-The same Flask app serves ``GET /bare`` (no token) and ``GET /protected`` (Bearer token validated:
-RS256 signature, RFC 9068 claims, an ``acr``/``max_age`` requirement). Both return the same small
-JSON body. Load comes from ``--clients`` processes opening a fresh connection per request
-(gunicorn's sync worker closes it anyway). Each round measures both endpoints back to back (in
-alternating order), so that load from elsewhere on the machine hits both alike; the figure is the
-median of the per-round ratios protected / bare (target: >= 0.90). No provider is needed: the JWKS
-is handed to the validator through a file.
+The same Flask app serves ``GET /bare`` (no token), ``GET /protected`` (Bearer token validated:
+RS256 signature, RFC 9068 claims, an ``acr``/``max_age`` requirement) and ``GET /policy`` (the same,
+with ten policy rules on the route, each with a CEL condition over the request, the token and the
+time — and an eleventh, on ``POST``, that reads the body and must not be evaluated). All three
+return the same small JSON body. Load comes from ``--clients`` processes opening a fresh connection
+per request (gunicorn's sync worker closes it anyway). Each round measures the endpoints back to
+back (in rotating order), so that load from elsewhere on the machine hits them alike; the figures
+are the medians of the per-round ratios protected / bare and policy / bare (target: >= 0.90 each).
+No provider is needed: the JWKS is handed to the validator through a file.
 """
 
 from __future__ import annotations
@@ -30,19 +32,41 @@ ISSUER = "https://op.bench"
 AUDIENCE = "https://bank.example/api"
 LOA2 = "urn:stepup:loa:2"
 
+#: Ten rules on GET /policy (three apply to the benchmark's token, none denies or challenges it),
+#: as [[api.rules]] would give them, and one on POST /policy that reads the body.
+POLICY_RULES: list[dict[str, Any]] = [
+    {"when": "authentication_age > 86400", "deny": "log in again"},
+    {"when": "request.headers[?'x-risk'].orValue('') == 'high'", "max_age": 60},
+    {"when": "!('otp' in amr)", "acr_values": [LOA2]},
+    {"when": "client_id == 'blocked-client'", "deny": "this client is blocked"},
+    {"when": "sub.startsWith('svc-')", "deny": "services may not call this"},
+    {"when": "'admin' in scope", "max_age": 300},
+    {"when": "request.query[?'rows'].orValue('') == 'all'", "max_age": 600},
+    {"when": "authentication_policy == 'urn:stepup:loa:2'", "max_age": 3600},
+    {"when": "token.iss == 'https://op.bench'", "acr_values": [LOA2]},
+    {"when": "request.method == 'GET'", "acr_values": [LOA2], "max_age": 3600},
+]
+
 
 def app_factory() -> Any:
     """What gunicorn serves: ``benchmarks.bench_enforcement:app_factory()``."""
     from flask import Flask, jsonify
 
     from resource_api import JwtAccessTokenValidator, StepUp
+    from resource_api.policy import RuleConfig
 
     jwks = json.loads(Path(os.environ["BENCH_JWKS_FILE"]).read_text())
     app = Flask("bench")
     validator = JwtAccessTokenValidator(
         ISSUER, AUDIENCE, jwks_uri=f"{ISSUER}/jwks", fetch=lambda url: jwks
     )
-    step_up = StepUp(app, validator=validator, acr_order=["urn:stepup:loa:1", LOA2])
+    rules = [
+        RuleConfig(f"rule {i}", ("GET",), "/policy", r["when"], tuple(r.get("acr_values", ())),
+                   r.get("max_age"), deny=r.get("deny"))
+        for i, r in enumerate(POLICY_RULES)
+    ] + [RuleConfig("large", ("POST",), "/policy", "double(request.body.amount) > 1000.0",
+                    max_age=300)]  # fmt: skip
+    step_up = StepUp(app, validator=validator, acr_order=["urn:stepup:loa:1", LOA2], rules=rules)
 
     def payload() -> Any:
         return jsonify(accounts=[{"id": "acc_1", "balance": "2500.00"}])
@@ -55,6 +79,10 @@ def app_factory() -> Any:
     @app.get("/protected")
     @step_up.require(acr_values=[LOA2], max_age=3600)
     def protected() -> Any:
+        return payload()
+
+    @app.route("/policy", methods=["GET", "POST"])
+    def policy() -> Any:
         return payload()
 
     return app
@@ -143,28 +171,27 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
-            measure(port, "/protected", token, 0.5, args.clients)  # warm-up (JWKS load, imports)
-            measure(port, "/bare", token, 0.5, args.clients)
-            bare, protected, ratios = [], [], []
+            paths = ["/bare", "/protected", "/policy"]
+            for path in paths:  # warm-up (JWKS load, imports, the route's compiled rules)
+                measure(port, path, token, 0.5, args.clients)
+            rps: dict[str, list[float]] = {path: [] for path in paths}
             for i in range(args.rounds):
-                order = ["/bare", "/protected"] if i % 2 == 0 else ["/protected", "/bare"]
-                rps = {path: measure(port, path, token, args.seconds, args.clients)
-                       for path in order}  # fmt: skip
-                bare.append(rps["/bare"])
-                protected.append(rps["/protected"])
-                ratios.append(rps["/protected"] / rps["/bare"])
+                for path in paths[i % 3 :] + paths[: i % 3]:
+                    rps[path].append(measure(port, path, token, args.seconds, args.clients))
         finally:
             server.terminate()
             server.wait(timeout=10)
 
-    b, p = statistics.median(bare), statistics.median(protected)
     python = sys.version.split()[0]
     print(f"gunicorn sync x{args.workers}, {args.clients} client processes, "
           f"{args.rounds} x {args.seconds:g} s rounds, Python {python}")  # fmt: skip
-    print(f"bare       {b:8.0f} req/s   rounds: {', '.join(f'{x:.0f}' for x in bare)}")
-    print(f"protected  {p:8.0f} req/s   rounds: {', '.join(f'{x:.0f}' for x in protected)}")
-    print(f"ratio protected/bare: {statistics.median(ratios):.3f}  (median of per-round ratios; "
-          f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.90)")  # fmt: skip
+    for path, label in (("/bare", "bare"), ("/protected", "protected"), ("/policy", "10 rules")):
+        rounds = ", ".join(f"{x:.0f}" for x in rps[path])
+        print(f"{label:<10} {statistics.median(rps[path]):8.0f} req/s   rounds: {rounds}")
+    for path, label in (("/protected", "protected/bare"), ("/policy", "10 rules/bare")):
+        ratios = [x / b for x, b in zip(rps[path], rps["/bare"], strict=True)]
+        print(f"ratio {label:<15} {statistics.median(ratios):.3f}  (median of per-round ratios; "
+              f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.90)")  # fmt: skip
 
 
 if __name__ == "__main__":

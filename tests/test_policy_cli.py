@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -236,3 +237,47 @@ def test_policy_check_says_what_input_is_wrong(
     code, out = run("policy", "check", *args)
     assert (code, out) == (1, "")
     assert capsys.readouterr().err == f"stepup policy check: {error}\n"
+
+
+# --- the worked examples of docs/policies.md ---------------------------------------------------
+
+
+def test_the_worked_examples_in_the_docs_compile_and_decide_as_described(tmp_path: Path) -> None:
+    from resource_api.bank.app import acr_order_from_config
+    from resource_api.policy import Denied, HttpRequest, Policy
+    from resource_api.step_up import Allow, Challenge
+
+    docs = (Path(__file__).parent.parent / "docs" / "policies.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", docs, re.S) if "[[api.rules]]" in b]
+    assert len(blocks) == 6
+    sandbox = SANDBOX.read_text()
+    path = tmp_path / "examples.toml"
+    path.write_text(sandbox[: sandbox.index("# Policy rules")] + "\n".join(blocks))
+    config = load_config(path)
+    policy = Policy.from_settings(
+        config.api.routes, config.api.rules, acr_order_from_config(config)
+    )
+    now = 1_700_000_000
+    alice = {**ALICE, "auth_time": now - 100}
+
+    def decide(request: HttpRequest, **claims: object) -> object:
+        return policy.evaluate(request, {**alice, **claims}, now).outcome
+
+    risky_large = HttpRequest("POST", "/transfers", headers={"X-Risk": "HIGH"},
+                              body={"amount": "2000"})  # fmt: skip
+    outcome = decide(risky_large)
+    assert isinstance(outcome, Challenge)
+    assert (outcome.acr_values, outcome.max_age) == (("urn:stepup:loa:2",), 60)
+    history = HttpRequest("GET", "/accounts/acc_1/transactions")
+    outcome = decide(history, acr="urn:stepup:loa:1", amr=["pwd"], auth_time=now - 601)
+    assert isinstance(outcome, Challenge)
+    assert (outcome.acr_values, outcome.max_age) == (("urn:stepup:loa:2",), None)
+    small = HttpRequest("POST", "/transfers", body={"amount": 5})
+    assert decide(small, client_id="bank-web", acr="urn:stepup:loa:1") == Denied(
+        "the web client never moves money on a password-only login",
+        "log in with your one-time code to move money from the web client",
+    )
+    assert decide(small, client_id="reports-job") == Denied(
+        "the reports job only reads", "the reports job may only read"
+    )
+    assert decide(HttpRequest("GET", "/accounts"), client_id="reports-job") == Allow()

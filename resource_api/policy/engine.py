@@ -153,7 +153,11 @@ def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requireme
         acr = lists[0]
     elif lists:
         # Strongest first: sort by the weakest level each list accepts (unknown values last).
-        ranked = sorted(lists, key=lambda values: -(order.strength(values) or -1))
+        def strength(values: tuple[str, ...]) -> int:
+            known = order.strength(values)
+            return -1 if known is None else known
+
+        ranked = sorted(lists, key=strength, reverse=True)
         candidates = dict.fromkeys(v for values in ranked for v in values)
         acr = tuple(v for v in candidates if all(order.satisfies(v, values) for values in lists))
         if not acr:

@@ -451,3 +451,12 @@ def test_the_decision_explains_every_rule() -> None:
         "the last 300 seconds; the user's last login was 600 seconds ago\", "
         'acr_values="urn:stepup:loa:2", max_age=300',
     ]
+
+
+def test_the_strongest_list_comes_first_even_against_the_weakest_level() -> None:
+    # [loa1, x, z] accepts the weakest level (rank 0): still stronger than a list of values the
+    # order does not know, so its preference (x before z) leads.
+    unknown, weakest = Requirement(("urn:z", "urn:x")), Requirement((LOA1, "urn:x", "urn:z"))
+    both = strictest([unknown, weakest], ORDER)
+    assert both is not None
+    assert both.acr_values == ("urn:x", "urn:z")
