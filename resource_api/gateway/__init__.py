@@ -13,6 +13,7 @@ from .enforcer import Deny, Enforcer, Outcome, PolicyResult, RequestInfo, Reques
 from .identity import IDENTITY_HEADERS, identity_headers, is_identity_header
 from .proxy import GatewayApp
 from .route_policy import RoutePolicy
+from .rule_policy import RulePolicy
 from .sideband import SidebandApp
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "RequestInfo",
     "RequestPolicy",
     "RoutePolicy",
+    "RulePolicy",
     "SidebandApp",
     "build_enforcer",
     "identity_headers",
@@ -39,7 +41,8 @@ def build_enforcer(
     clock: Callable[[], float] | None = None,
     public_paths: Sequence[str] = (),
 ) -> Enforcer:
-    """The enforcer for ``config``'s ``[api]``: its issuer, audience, levels and rules."""
+    """The enforcer for ``config``'s ``[api]``: its issuer, audience, levels, and its routes and
+    rules through the policy engine (:class:`RulePolicy`)."""
     from ..bank.app import acr_order_from_config
 
     now = clock or wall_clock
@@ -49,7 +52,7 @@ def build_enforcer(
     )
     return Enforcer(
         validator=validator,
-        policy=RoutePolicy(config.api.routes, order),
+        policy=RulePolicy.from_settings(config.api.routes, config.api.rules, order),
         order=order,
         issuer=config.api_issuer,
         clock=now,

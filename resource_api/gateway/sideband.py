@@ -232,10 +232,12 @@ class SidebandApp:
         body = await self._body(receive, send)
         if body is None:
             return
-        if (_first(headers, "x-envoy-auth-partial-body") or "").lower() == "true":
-            body = b""  # a truncated body is no body: a rule that reads it fails closed
+        # A truncated body is not the body: a request a body rule may apply to is refused, like
+        # one through nginx, rather than judged on part of its body or none.
+        partial = (_first(headers, "x-envoy-auth-partial-body") or "").lower() == "true"
         await self._answer(scope, send, self._decide(
-            scope["method"], target, headers, body or None, scope.get("scheme", "http")),
+            scope["method"], target, headers, None if partial else body or None,
+            scope.get("scheme", "http"), body_available=not partial),
             envoy=True)  # fmt: skip
 
     # -- Traefik ------------------------------------------------------------------------------

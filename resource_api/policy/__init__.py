@@ -15,7 +15,7 @@ Pure: no Flask — the Flask extension, a gateway and a sideband service share t
 
 from __future__ import annotations
 
-from .attributes import HttpRequest, RequestFacts, parse_json_body
+from .attributes import UNAVAILABLE, HttpRequest, RequestFacts, parse_json_body
 from .cel import ATTRIBUTES, Condition, ConditionFailed, ConditionSyntaxError
 from .engine import (
     Denied,
@@ -32,6 +32,7 @@ from .rules import ComputedEffect, Deny, PathPattern, PolicyError, Rule, RuleCon
 
 __all__ = [
     "ATTRIBUTES",
+    "UNAVAILABLE",
     "ComputedEffect",
     "Condition",
     "ConditionFailed",

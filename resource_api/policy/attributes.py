@@ -27,6 +27,7 @@ from ..step_up import AuthContext
 __all__ = [
     "FROM_CLAIMS",
     "GETTERS",
+    "UNAVAILABLE",
     "HttpRequest",
     "RequestFacts",
     "attribute_values",
@@ -35,6 +36,17 @@ __all__ = [
 ]
 
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+class _Unavailable:
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+
+#: What a request description gives for a part it does not have — a sideband whose gateway does
+#: not pass the body on (nginx ``auth_request``), a truncated body. Unlike ``None`` (no body), a
+#: condition that reads it fails closed: a rule must not pass because its input was withheld.
+UNAVAILABLE: Any = _Unavailable()
 
 
 class RequestFacts(Protocol):
@@ -59,7 +71,8 @@ class RequestFacts(Protocol):
 
     @property
     def body(self) -> Any:
-        """The parsed JSON body (numbers as floats, see :func:`parse_json_body`), or ``None``."""
+        """The parsed JSON body (numbers as floats, see :func:`parse_json_body`), ``None`` when
+        there is none, :data:`UNAVAILABLE` when the carrier did not pass it on."""
         ...
 
 
@@ -78,7 +91,8 @@ class HttpRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", self.method.upper())
         object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
-        object.__setattr__(self, "body", cel_json(self.body, numbers_as_doubles=True))
+        if self.body is not UNAVAILABLE:
+            object.__setattr__(self, "body", cel_json(self.body, numbers_as_doubles=True))
 
 
 def parse_json_body(raw: bytes | str, content_type: str | None) -> Any:
@@ -190,13 +204,16 @@ def _claim_values(context: AuthContext) -> dict[str, Any]:
 def attribute_values(
     names: frozenset[str] | set[str], request: RequestFacts, context: AuthContext
 ) -> dict[str, Any]:
-    """The values of ``names`` for this request and authentication."""
+    """The values of ``names`` for this request and authentication; an :data:`UNAVAILABLE` part is
+    left out, so that a condition reading it fails."""
     out: dict[str, Any] = {}
     claimed: dict[str, Any] | None = None
     for name in names:
         get = GETTERS.get(name)
         if get is not None:
-            out[name] = get(request, context)
+            value = get(request, context)
+            if value is not UNAVAILABLE:  # left out: a condition reading it fails (closed)
+                out[name] = value
         else:
             if claimed is None:
                 claimed = _claim_values(context)

@@ -71,6 +71,7 @@ ATTRIBUTES: Mapping[str, Any] = {
 # parser report positions this way, one line per problem, then the source line and a caret.
 _POSITION = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
+_NOT_GIVEN = re.compile(r'No value with name "([^"]+)" found in Activation')
 _STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
 
 
@@ -164,7 +165,14 @@ class Condition:
             return result
         kind = value.type().name()
         if kind == "ERROR":
-            raise ConditionFailed(_STATUS_PREFIX.sub("", str(result)))
+            message = _STATUS_PREFIX.sub("", str(result))
+            missing = _NOT_GIVEN.search(message)
+            if missing is not None:
+                message = (
+                    f"{missing.group(1)} is not available here (the request was passed on "
+                    "without it)"
+                )
+            raise ConditionFailed(message)
         raise ConditionFailed(f"the condition gave a {kind.lower()}, not true or false")
 
 

@@ -486,6 +486,19 @@ class Policy:
             found = self._sets[key] = RuleSet(self, method, route)
         return found
 
+    def needs_body(self, method: str, path: str) -> bool:
+        """Whether a rule whose match holds for ``method path`` reads the request body (or is
+        Python code, which may): a carrier that must fetch the body (a sideband's caller, a
+        proxy that streams) asks first."""
+        for rule in self.rules:
+            if rule.mismatch(method, path) is not None:
+                continue
+            if rule.compute is not None or (
+                rule.condition is not None and "request.body" in rule.condition.needs
+            ):
+                return True
+        return False
+
     def evaluate(
         self, request: RequestFacts, claims: Mapping[str, Any], now: float
     ) -> PolicyDecision:

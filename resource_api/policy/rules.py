@@ -132,9 +132,11 @@ class PathPattern:
             pos = m.end()
         if not parts:
             return cls(source, source, True, None)
-        parts.append(re.escape(source[pos:]))
+        parts.append(re.escape(source[pos:].rstrip("/")))
         template.append(source[pos:])
-        return cls(source, "".join(template), False, re.compile("".join(parts)))
+        # With or without a trailing slash, like the route (Flask and most servers treat them
+        # alike, or redirect one to the other): a rule must not be dodged by adding a "/".
+        return cls(source, "".join(template), False, re.compile("".join(parts) + "/?"))
 
     @staticmethod
     def template_of(route: str) -> str:
@@ -143,8 +145,9 @@ class PathPattern:
         return _PLACEHOLDER.sub(lambda m: f"<{m.group(1) or 'string'}>", route)
 
     def matches(self, path: str) -> bool:
+        """Whether ``path`` (percent-decoded) is this rule's; a trailing ``/`` does not matter."""
         if self._regex is None:
-            return path == self.source
+            return path == self.source or _strip_slash(path) == _strip_slash(self.source)
         return self._regex.fullmatch(path) is not None
 
 
@@ -236,6 +239,10 @@ class Rule:
         if isinstance(self.effect, Requirement):
             return "requires " + describe_requirement(self.effect)
         return "requires what its Python code computes"
+
+
+def _strip_slash(path: str) -> str:
+    return path[:-1] if len(path) > 1 and path.endswith("/") else path
 
 
 def match_method(method: str) -> str:

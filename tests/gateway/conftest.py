@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from resource_api import JwtAccessTokenValidator
-from resource_api.bank.rules import large_transfer_requirement
-from resource_api.gateway import Enforcer, PolicyResult, RequestInfo, RoutePolicy, build_enforcer
-from resource_api.step_up import AcrOrder, AuthContext, combine, decide
+from resource_api.gateway import Enforcer, PolicyResult, RequestInfo, RulePolicy, build_enforcer
+from resource_api.step_up import AuthContext
 
 from ..resource_api.support import AUDIENCE, ISSUER, Clock, FakeIssuer, sandbox_config
 
@@ -32,26 +31,21 @@ def validator(issuer: FakeIssuer, clock: Clock) -> JwtAccessTokenValidator:
 
 
 class BankPolicy:
-    """The demo bank's rules as a gateway sees them: the config's routes, and the bank's own
-    body rule (transfers over 1,000.00 need a login in the last 5 minutes) — which reads the
-    body, so it proves the body reaches the decision through each carrier."""
+    """The sandbox config's routes and rules, as the enforcer applies them, recording the bodies
+    its body rule (transfers over 1,000.00 need a login in the last 5 minutes) was given — to
+    prove the body reaches the decision through each carrier."""
 
-    def __init__(self, routes: RoutePolicy, order: AcrOrder) -> None:
-        self.routes = routes
-        self.order = order
+    def __init__(self, rules: RulePolicy) -> None:
+        self.rules = rules
         self.bodies: list[Any] = []
 
     def needs_body(self, method: str, path: str) -> bool:
-        return method == "POST" and path == "/transfers"
+        return self.rules.needs_body(method, path)
 
     def evaluate(self, request: RequestInfo, context: AuthContext) -> PolicyResult:
-        matched = self.routes._matching(request.method, request.path)
-        requirements = [r for _, r in matched]
         if self.needs_body(request.method, request.path):
             self.bodies.append(request.body)
-            requirements.append(large_transfer_requirement(request.body))
-        decision = decide(context, combine(requirements, self.order), self.order)
-        return PolicyResult(decision, {"rules": [f"{r.method} {r.path}" for r, _ in matched]})
+        return self.rules.evaluate(request, context)
 
 
 @pytest.fixture
@@ -63,8 +57,8 @@ def enforcer(validator: JwtAccessTokenValidator, clock: Clock) -> Enforcer:
 
 @pytest.fixture
 def bank_policy(enforcer: Enforcer) -> BankPolicy:
-    assert isinstance(enforcer.policy, RoutePolicy)
-    policy = BankPolicy(enforcer.policy, enforcer.order)
+    assert isinstance(enforcer.policy, RulePolicy)
+    policy = BankPolicy(enforcer.policy)
     enforcer.policy = policy
     return policy
 

@@ -157,8 +157,10 @@ def test_envoy_with_request_body_feeds_body_rules(
     partial = requests.post(f"{sideband}/sideband/envoy/transfers", timeout=10,
                             headers={**headers, "x-envoy-auth-partial-body": "true"},
                             json={"amount": "15.00"})  # fmt: skip
-    assert partial.status_code == 200
-    assert bank_policy.bodies[-1] is None  # a truncated body is no body
+    # A truncated body is not the body: refused before the rules, which never see it.
+    assert partial.status_code == 403
+    assert partial.json()["error"] == "access_denied"
+    assert len(bank_policy.bodies) == 2
 
 
 # --- Traefik forwardAuth --------------------------------------------------------------------------

@@ -460,3 +460,44 @@ def test_the_strongest_list_comes_first_even_against_the_weakest_level() -> None
     both = strictest([unknown, weakest], ORDER)
     assert both is not None
     assert both.acr_values == ("urn:x", "urn:z")
+
+
+def test_a_trailing_slash_does_not_dodge_a_rule() -> None:
+    rules = (
+        RuleConfig("literal", ("POST",), "/transfers", max_age=300),
+        RuleConfig("pattern", ("GET",), "/accounts/<id>/transactions", max_age=600),
+    )
+    p = policy(*rules)
+    for method, path in [("POST", "/transfers/"), ("GET", "/accounts/a/transactions/")]:
+        assert len(p.evaluate(HttpRequest(method, path), claims(), NOW).applied) == 1, path
+    assert p.evaluate(HttpRequest("POST", "/transfers/x"), claims(), NOW).applied == ()
+    assert p.evaluate(HttpRequest("POST", "/transfers//"), claims(), NOW).applied == ()
+
+
+def test_needs_body_tells_a_carrier_whether_to_fetch_the_body() -> None:
+    p = policy(LARGE, RuleConfig("risky", when="request.headers['x'] == '1'", deny="no"))
+    assert p.needs_body("POST", "/transfers") is True
+    assert p.needs_body("POST", "/transfers/") is True
+    assert p.needs_body("GET", "/transfers") is False
+    assert p.needs_body("POST", "/accounts") is False
+
+
+def test_a_body_the_carrier_withheld_fails_closed_where_no_body_is_null() -> None:
+    from resource_api.policy import UNAVAILABLE
+
+    guarded = RuleConfig(
+        "large",
+        ("POST",),
+        "/transfers",
+        "type(request.body) == map && request.body.amount > 1000.0",
+        max_age=300,
+    )
+    p = policy(guarded, RuleConfig("header", when="request.method == 'POST'", max_age=900))
+    none = p.evaluate(HttpRequest("POST", "/transfers", body=None), claims(), NOW)
+    assert [o.status for o in none.rules] == ["false", "applied"]
+    withheld = p.evaluate(HttpRequest("POST", "/transfers", body=UNAVAILABLE), claims(), NOW)
+    assert [(o.status, o.error) for o in withheld.rules] == [
+        ("failed", "request.body is not available here (the request was passed on without it)"),
+        ("applied", None),
+    ]
+    assert isinstance(withheld.outcome, Refused)
