@@ -250,7 +250,7 @@ def play(doc: Path, session: Session) -> None:
             for command in (part.strip() for part in line.split(" && ")):
                 if command.startswith("python3 -m venv") or re.search(r"\bpip install\b", command):
                     check_install(command)
-                elif re.fullmatch(r"(\.venv/bin/)?pytest", command):
+                elif re.fullmatch(r"(\.venv/bin/)?pytest( -n auto)?", command):
                     assert command in ci_commands(), f"{where}: {command} is not what CI runs"
                 elif (checked := session.database(command)) is None:
                     continue
