@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from .listening import listen
+
 __all__ = ["add_commands", "serving_asgi"]
 
 DEFAULT_GATEWAY_PORT = 9002
@@ -26,11 +28,8 @@ DEFAULT_SIDEBAND_PORT = 9003
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    # A taken port is one line naming --port, before anything is printed (stepup/listening.py).
+    sock = listen(host, port, "--port", backlog=2048).sock
     sock.set_inheritable(True)
     return sock
 
@@ -72,10 +71,9 @@ def serving_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[s
         sock.close()
 
 
-def _serve(label: str, app: Any, host: str, port: int, out: TextIO) -> int:
+def _serve(label: str, app: Any, sock: socket.socket, out: TextIO) -> int:
     import uvicorn
 
-    sock = _bind(host, port)
     out.write(f"{label} listening on {_url(sock)}\nPress Ctrl+C to stop.\n")
     out.flush()
     server = uvicorn.Server(_uvicorn_config(app))
@@ -107,6 +105,7 @@ def cmd_gateway(args: argparse.Namespace, out: TextIO) -> int:
     from resource_api.gateway import GatewayApp
 
     config, enforcer = _enforcer(args)
+    sock = _bind(args.host, args.port)
     app = GatewayApp(
         enforcer, args.upstream, timeout=args.timeout, public_url=args.public_url,
         max_body=args.max_body,
@@ -115,19 +114,20 @@ def cmd_gateway(args: argparse.Namespace, out: TextIO) -> int:
         f"Gateway to {app.upstream}, trusting issuer {config.api_issuer}, "
         f"audience {config.api.audience}\n"
     )
-    return _serve("Gateway", app, args.host, args.port, out)
+    return _serve("Gateway", app, sock, out)
 
 
 def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
     from resource_api.gateway import SidebandApp
 
     config, enforcer = _enforcer(args)
+    sock = _bind(args.host, args.port)
     app = SidebandApp(enforcer, public_url=args.public_url, max_body=args.max_body)
     out.write(
         f"Sideband decisions for issuer {config.api_issuer}, audience {config.api.audience}: "
         "/sideband/nginx, /sideband/envoy, /sideband/traefik, /sideband/request\n"
     )
-    return _serve("Sideband", app, args.host, args.port, out)
+    return _serve("Sideband", app, sock, out)
 
 
 def _positive(value: str) -> float:

@@ -36,7 +36,7 @@ class Listener:
         self.sock.close()
 
 
-def listen(host: str, port: int, option: str) -> Listener:
+def listen(host: str, port: int, option: str, *, backlog: int = 128) -> Listener:
     """Bind and listen on ``host:port`` (``port`` 0: one the system picks).
 
     ``option`` is the command-line option that sets this port, named in the error.
@@ -46,7 +46,7 @@ def listen(host: str, port: int, option: str) -> Listener:
         # As every server does: a restart may bind while old connections are in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(backlog)
     except socket.gaierror:
         sock.close()
         raise ListenError(

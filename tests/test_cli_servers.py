@@ -20,6 +20,7 @@ from stepup.cli import main, sandbox_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BOB_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+SANDBOX_TOML = str(ROOT / "stepup" / "sandbox.toml")
 
 
 @pytest.fixture
@@ -48,10 +49,29 @@ def test_version_prints_the_installed_version_and_exits_0(
 @pytest.mark.parametrize(
     ("argv", "option"),
     [
-        (["provider", "--port", "{taken}"], "--port"),
-        (["api", "--port", "{taken}"], "--port"),
-        (["sandbox", "--provider-port", "{taken}", "--api-port", "0"], "--provider-port"),
-        (["sandbox", "--provider-port", "0", "--api-port", "{taken}"], "--api-port"),
+        (["provider", "--port", "{taken}", "--database", "{db}"], "--port"),
+        (["api", "--port", "{taken}", "--database", "{db}"], "--port"),
+        (
+            ["sandbox", "--provider-port", "{taken}", "--api-port", "0", "--database", "{db}"],
+            "--provider-port",
+        ),
+        (
+            ["sandbox", "--provider-port", "0", "--api-port", "{taken}", "--database", "{db}"],
+            "--api-port",
+        ),
+        (
+            [
+                "gateway",
+                "--config",
+                SANDBOX_TOML,
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--port",
+                "{taken}",
+            ],
+            "--port",
+        ),
+        (["sideband", "--config", SANDBOX_TOML, "--port", "{taken}"], "--port"),
     ],
 )
 def test_a_taken_port_is_one_line_naming_the_option_before_anything_else(
@@ -63,8 +83,8 @@ def test_a_taken_port_is_one_line_naming_the_option_before_anything_else(
 ) -> None:
     out = io.StringIO()
     database = tmp_path / "stepup.db"
-    args = [a.replace("{taken}", str(taken)) for a in argv]
-    code = main([*args, "--database", f"sqlite:///{database}"], out=out)
+    args = [a.replace("{taken}", str(taken)).replace("{db}", f"sqlite:///{database}") for a in argv]
+    code = main(args, out=out)
     assert code == 1
     assert out.getvalue() == ""  # no banner, no URLs: nothing before the error
     assert capsys.readouterr().err == (
