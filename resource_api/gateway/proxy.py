@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from ..errors import ConfigurationError
 from ..resource_metadata import WELL_KNOWN_PATH, metadata_document, metadata_url, origin_of
 from .asgi import (
     BodyTooLarge,
@@ -92,7 +93,7 @@ class GatewayApp:
     ) -> None:
         split = urlsplit(upstream)
         if split.scheme not in ("http", "https") or not split.netloc:
-            raise ValueError(f"the upstream must be an http(s) URL, not {upstream!r}")
+            raise ConfigurationError(f"--upstream must be an http(s) URL, not {upstream!r}")
         self.enforcer = enforcer
         self.upstream = upstream.rstrip("/")
         self.timeout = timeout
