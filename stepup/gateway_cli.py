@@ -130,6 +130,15 @@ def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
     return _serve("Sideband", app, sock, out)
 
 
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    split = urlsplit(value)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise argparse.ArgumentTypeError(f"must be an http(s) URL, not {value!r}")
+    return value
+
+
 def _positive(value: str) -> float:
     number = float(value)
     if not number > 0:
@@ -165,7 +174,10 @@ def add_commands(sub: Any, host: str) -> None:
     p = sub.add_parser("gateway", help="reverse proxy enforcing step-up in front of any HTTP API")
     common(p, DEFAULT_GATEWAY_PORT)
     p.add_argument(
-        "--upstream", required=True, help="the API's base URL, e.g. http://127.0.0.1:8080"
+        "--upstream",
+        required=True,
+        type=_http_url,
+        help="the API's base URL, e.g. http://127.0.0.1:8080",
     )
     p.add_argument(
         "--timeout", type=_positive, default=30.0,

@@ -12,7 +12,6 @@ from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wa
 from .enforcer import Deny, Enforcer, Outcome, PolicyResult, RequestInfo, RequestPolicy
 from .identity import IDENTITY_HEADERS, identity_headers, is_identity_header
 from .proxy import GatewayApp
-from .route_policy import RoutePolicy
 from .rule_policy import RulePolicy
 from .sideband import SidebandApp
 
@@ -25,7 +24,6 @@ __all__ = [
     "PolicyResult",
     "RequestInfo",
     "RequestPolicy",
-    "RoutePolicy",
     "RulePolicy",
     "SidebandApp",
     "build_enforcer",
