@@ -6,13 +6,19 @@
 - ``POST /sandbox/token``: mint an access token with a chosen ``acr`` and ``auth_time`` (JSON body
   ``{"username": "alice", "acr": "urn:stepup:loa:2", "auth_time": 1700000000, "scope": "..."}``),
   to test an API's step-up rules without the login pages. Tokens are real, signed and recorded,
-  so the API, introspection and revocation treat them like any other.
+  so the API, introspection and revocation treat them like any other. ``acr`` defaults to the
+  weakest level; ``"id_token": true`` returns the ID token too.
+- ``GET /sandbox/clock``: the sandbox's time (``{"now": epoch, "offset": seconds}``).
+  ``POST /sandbox/clock`` with ``{"advance": seconds}`` or ``{"set": epoch}`` moves it: the
+  provider's clock, and the demo API's too when they share a process (``stepup sandbox``, the
+  pytest plugin), so ``max_age`` can be shown and tested without waiting.
 
 Never enable it on a provider real users depend on: it hands out tokens to anyone who asks.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -36,6 +42,9 @@ def _exempt_from_csrf(state: BlueprintSetupState) -> None:
     # own forms: there is no page to carry a CSRF token. (The sandbox hands out tokens to anyone
     # anyway; see the module docstring.)
     state.app.extensions["csrf"].exempt(mint)
+    # Same for the clock. A cross-site form cannot send ``application/json`` (get_json answers
+    # None for any other type), so a page elsewhere cannot move it either.
+    state.app.extensions["csrf"].exempt(move_clock)
 
 
 SANDBOX_CLIENT = "sandbox-minter"
@@ -62,7 +71,15 @@ def users() -> BaseResponse:
     passwords = {u.username: u.password for u in op.config.users}
     shown = [{**u, "password": passwords.get(u["username"])} for u in listing]
     refresh = min((u["seconds_left"] for u in listing if u["seconds_left"]), default=totp.PERIOD)
-    html = render_template("sandbox.html", users=shown, levels=op.policy.levels, refresh=refresh)
+    html = render_template(
+        "sandbox.html",
+        users=shown,
+        levels=op.policy.levels,
+        refresh=refresh,
+        now_iso=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        now_text=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
+        offset=op.clock.offset,
+    )
     response = Response(html, mimetype="text/html")
     # The one page with a script: it keeps the codes current (static/sandbox.js).
     response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP
@@ -82,8 +99,10 @@ def mint() -> BaseResponse:
     if not isinstance(body, dict):
         return _error("send a JSON object")
     username, acr = body.get("username"), body.get("acr")
+    if acr is None:
+        acr = op.policy.levels[0].value  # contract 8: acr is optional; the weakest level
     if not isinstance(username, str) or not isinstance(acr, str):
-        return _error("username and acr are required strings")
+        return _error("username is a required string, and acr a string when given")
     level = op.policy.resolve(acr)
     if level is None:
         return _error(f"unknown acr {acr!r}; known: {', '.join(op.policy.values_supported)}")
@@ -94,6 +113,9 @@ def mint() -> BaseResponse:
     scope = body.get("scope", "openid")
     if not isinstance(scope, str):
         return _error("scope must be a string")
+    want_id_token = body.get("id_token", False)
+    if not isinstance(want_id_token, bool):
+        return _error("id_token must be true or false")
     amr = body.get("amr") or list(level.factors)
     if not isinstance(amr, list) or not all(isinstance(a, str) for a in amr):
         return _error("amr must be a list of strings")
@@ -120,7 +142,48 @@ def mint() -> BaseResponse:
         family=None,
         code_id=None,
     )
-    token.pop("id_token", None)
+    if not want_id_token:
+        token.pop("id_token", None)
     response = jsonify(token)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Far enough to move past any lifetime in a config, near enough to stay a valid NumericDate.
+MAX_CLOCK_MOVE = 10 * 366 * 86400
+LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def _clock_state() -> BaseResponse:
+    clock = current_provider().clock
+    response = jsonify(now=clock.now(), offset=clock.offset)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sandbox/clock")
+def clock() -> BaseResponse:
+    return _clock_state()
+
+
+def _epoch_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@bp.post("/sandbox/clock")
+def move_clock() -> BaseResponse:
+    clock = current_provider().clock
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict) or len(body.keys() & {"advance", "set"}) != 1:
+        return _error('send a JSON object with "advance" (seconds) or "set" (epoch seconds)')
+    if "advance" in body:
+        seconds = body["advance"]
+        if not _epoch_int(seconds) or abs(seconds) > MAX_CLOCK_MOVE:
+            return _error(f"advance must be an integer number of seconds, at most {MAX_CLOCK_MOVE}")
+        clock.advance(seconds)
+    else:
+        epoch = body["set"]
+        if not _epoch_int(epoch) or not 0 <= epoch <= LATEST_EPOCH:
+            return _error(f"set must be an integer epoch time from 0 to {LATEST_EPOCH}")
+        clock.set(epoch)
+    return _clock_state()

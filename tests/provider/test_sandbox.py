@@ -175,6 +175,21 @@ def test_mint_defaults_auth_time_to_now_and_amr_to_the_levels_factors(http: Flas
     assert claims["scope"] == "openid"
 
 
+def test_mint_without_acr_gives_the_weakest_level(http: FlaskClient) -> None:
+    # Contract 8: acr is optional.
+    claims = claims_of(http, mint(http, username="bob").get_json()["access_token"])
+    assert (claims["acr"], claims["amr"], claims["auth_time"]) == (LOA1, ["pwd"], T0_EPOCH)
+
+
+def test_mint_returns_the_id_token_when_asked(http: FlaskClient) -> None:
+    body = mint(http, username="alice", acr=LOA2, auth_time=T0_EPOCH - 5, id_token=True).get_json()
+    keys = KeySet.import_key_set(http.get("/jwks").get_json())
+    id_claims = jwt.decode(body["id_token"], keys).claims
+    assert (id_claims["acr"], id_claims["auth_time"]) == (LOA2, T0_EPOCH - 5)
+    assert id_claims["aud"] == "sandbox-minter"
+    assert claims_of(http, body["access_token"])["acr"] == LOA2
+
+
 def test_mint_accepts_an_alias_and_explicit_amr_and_scope(http: FlaskClient) -> None:
     body = {"username": "bob", "acr": "urn:okta:loa:2fa:any", "amr": ["pwd", "otp"],
             "scope": "openid accounts:read"}  # fmt: skip
@@ -200,9 +215,11 @@ def test_minted_token_is_real_for_introspection(http: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"acr": LOA2}, "username and acr are required strings"),
-        ({"username": "alice"}, "username and acr are required strings"),
-        ({"username": "alice", "acr": 2}, "username and acr are required strings"),
+        ({"acr": LOA2}, "username is a required string, and acr a string when given"),
+        ({"username": 7}, "username is a required string, and acr a string when given"),
+        ({"username": "alice", "acr": 2},
+         "username is a required string, and acr a string when given"),
+        ({"username": "alice", "id_token": "yes"}, "id_token must be true or false"),
         ({"username": "alice", "acr": "urn:stepup:loa:3"},
          "unknown acr 'urn:stepup:loa:3'; known: "),
         ({"username": "carol", "acr": LOA1}, "no user 'carol'"),
