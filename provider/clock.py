@@ -35,3 +35,8 @@ class Clock:
         """Make ``now()`` answer ``epoch`` at this instant (time keeps running from there)."""
         with self._lock:
             self.offset = epoch - int(time.time())
+
+    def reset(self) -> None:
+        """Back to the real time."""
+        with self._lock:
+            self.offset = 0
