@@ -192,6 +192,7 @@ def test_ctrl_c_exits_130_quietly() -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the signal can reach nothing else
     )
     assert process.stdout is not None
     seen = b""
