@@ -205,7 +205,11 @@ class Issuance:
         # what was issued for it: see provider/store.py.
         consumed = None if rotated_from is not None else code_id
         with self.db.engine.connect() as conn:
-            if store.record_issue(conn, grant, now, code_id=consumed, rotated_from=rotated_from):
+            with self.db.writing():
+                won = store.record_issue(
+                    conn, grant, now, code_id=consumed, rotated_from=rotated_from
+                )
+            if won:
                 return token
             if rotated_from is not None:
                 if store.refresh_reused(conn, rotated_from, now):
