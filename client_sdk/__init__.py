@@ -6,53 +6,120 @@ attach the token, and on ``insufficient_user_authentication`` step up with the c
 logs in. See ``docs/sdk.md``.
 """
 
-from client_sdk.authenticators import (
-    Authenticator,
-    HeadlessAuthenticator,
-    LoginRequest,
-    LoopbackBrowserAuthenticator,
-    RedirectAuthenticator,
-)
-from client_sdk.challenges import (
-    Challenge,
-    StepUpChallenge,
-    find_step_up_challenge,
-    parse_www_authenticate,
-)
-from client_sdk.errors import (
-    AuthenticationTimeout,
-    AuthenticatorError,
-    AuthorizationError,
-    ChallengeParseError,
-    ConfigurationError,
-    InvalidCallback,
-    InvalidIDToken,
-    LevelNotReached,
-    LoginFailed,
-    ProviderError,
-    StepUpError,
-    StepUpFailed,
-    StepUpRequired,
-    SubjectMismatch,
-    UnmetAuthenticationRequirements,
-)
-from client_sdk.hooks import (
-    ApiRequestSent,
-    ApiResponseReceived,
-    AuthorizationRequested,
-    Event,
-    FactorsRequested,
-    Hook,
-    ProviderExchange,
-    StepUpChallenged,
-    TokenReused,
-    TokensIssued,
-)
-from client_sdk.httpx_auth import StepUpHTTPXAuth
-from client_sdk.oidc import OIDCClient
-from client_sdk.protocol import PendingAuthorization, Requirement
-from client_sdk.requests_auth import StepUpAuth
-from client_sdk.tokens import TokenCache, TokenSet
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from client_sdk.authenticators import (
+        Authenticator,
+        HeadlessAuthenticator,
+        LoginRequest,
+        LoopbackBrowserAuthenticator,
+        RedirectAuthenticator,
+    )
+    from client_sdk.challenges import (
+        Challenge,
+        StepUpChallenge,
+        find_step_up_challenge,
+        parse_www_authenticate,
+    )
+    from client_sdk.errors import (
+        AuthenticationTimeout,
+        AuthenticatorError,
+        AuthorizationError,
+        ChallengeParseError,
+        ConfigurationError,
+        InvalidCallback,
+        InvalidIDToken,
+        LevelNotReached,
+        LoginFailed,
+        ProviderError,
+        StepUpError,
+        StepUpFailed,
+        StepUpRequired,
+        SubjectMismatch,
+        UnmetAuthenticationRequirements,
+    )
+    from client_sdk.hooks import (
+        ApiRequestSent,
+        ApiResponseReceived,
+        AuthorizationRequested,
+        Event,
+        FactorsRequested,
+        Hook,
+        ProviderExchange,
+        StepUpChallenged,
+        TokenReused,
+        TokensIssued,
+    )
+    from client_sdk.httpx_auth import StepUpHTTPXAuth
+    from client_sdk.oidc import OIDCClient
+    from client_sdk.protocol import PendingAuthorization, Requirement
+    from client_sdk.requests_auth import StepUpAuth
+    from client_sdk.tokens import TokenCache, TokenSet
+
+# Each public name and the module that defines it. Importing the package imports none of them:
+# ``client_sdk.wire`` (which the provider and the ``stepup`` command use) must not bring in
+# requests, httpx and the authenticators — they are loaded on first use (PEP 562).
+_WHERE = {
+    "ApiRequestSent": "client_sdk.hooks",
+    "ApiResponseReceived": "client_sdk.hooks",
+    "AuthenticationTimeout": "client_sdk.errors",
+    "Authenticator": "client_sdk.authenticators",
+    "AuthenticatorError": "client_sdk.errors",
+    "AuthorizationError": "client_sdk.errors",
+    "AuthorizationRequested": "client_sdk.hooks",
+    "Challenge": "client_sdk.challenges",
+    "ChallengeParseError": "client_sdk.errors",
+    "ConfigurationError": "client_sdk.errors",
+    "Event": "client_sdk.hooks",
+    "FactorsRequested": "client_sdk.hooks",
+    "HeadlessAuthenticator": "client_sdk.authenticators",
+    "Hook": "client_sdk.hooks",
+    "InvalidCallback": "client_sdk.errors",
+    "InvalidIDToken": "client_sdk.errors",
+    "LevelNotReached": "client_sdk.errors",
+    "LoginFailed": "client_sdk.errors",
+    "LoginRequest": "client_sdk.authenticators",
+    "LoopbackBrowserAuthenticator": "client_sdk.authenticators",
+    "OIDCClient": "client_sdk.oidc",
+    "PendingAuthorization": "client_sdk.protocol",
+    "ProviderError": "client_sdk.errors",
+    "ProviderExchange": "client_sdk.hooks",
+    "RedirectAuthenticator": "client_sdk.authenticators",
+    "Requirement": "client_sdk.protocol",
+    "StepUpAuth": "client_sdk.requests_auth",
+    "StepUpChallenge": "client_sdk.challenges",
+    "StepUpChallenged": "client_sdk.hooks",
+    "StepUpError": "client_sdk.errors",
+    "StepUpFailed": "client_sdk.errors",
+    "StepUpHTTPXAuth": "client_sdk.httpx_auth",
+    "StepUpRequired": "client_sdk.errors",
+    "SubjectMismatch": "client_sdk.errors",
+    "TokenCache": "client_sdk.tokens",
+    "TokenReused": "client_sdk.hooks",
+    "TokenSet": "client_sdk.tokens",
+    "TokensIssued": "client_sdk.hooks",
+    "UnmetAuthenticationRequirements": "client_sdk.errors",
+    "find_step_up_challenge": "client_sdk.challenges",
+    "parse_www_authenticate": "client_sdk.challenges",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'client_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ApiRequestSent",

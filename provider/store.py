@@ -25,8 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,7 +199,16 @@ class Throttling:
         ladder = self._ladder()
         whens: list[tuple[Any, Any]] = [(failures < self.free_failures, 0)]
         whens += [(failures == self.free_failures + i, now + s) for i, s in enumerate(ladder)]
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # The dialect's own INSERT (ON CONFLICT), imported here: the other one is never needed.
+        insert: Any
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert
         first = self.lock_after(1)
         stmt = insert(Throttle).values(
             key=key, failures=1, locked_until=now + first if first else 0

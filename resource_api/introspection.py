@@ -16,8 +16,6 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
 from client_sdk.wire import numeric_date
 
 from .errors import InvalidToken, KeySetUnavailable
@@ -30,6 +28,8 @@ Post = Callable[[str, Mapping[str, str], tuple[str, str]], Any]
 
 
 def http_post(timeout: float = 5.0) -> Post:
+    import requests  # here, not at import: `stepup provider` never needs it (start-up time)
+
     session = requests.Session()
 
     def post(url: str, form: Mapping[str, str], auth: tuple[str, str]) -> Any:

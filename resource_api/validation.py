@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-import requests
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, import_key
@@ -76,6 +75,8 @@ class TokenValidator(Protocol):
 
 def http_fetch(timeout: float = 5.0) -> Fetch:
     """The default fetch: ``requests`` with a timeout, one pooled session."""
+    import requests  # here, not at import: `stepup provider` never needs it (start-up time)
+
     session = requests.Session()
 
     def fetch(url: str) -> Any:

@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-import segno
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -309,6 +308,8 @@ def _render_step(
     elif "otp" in decision.enrol:
         secret = _pending_secret(op, interaction)
         uri = totp.provisioning_uri(secret, account=user.username, issuer=_issuer_label(op))
+        import segno  # here: only enrolment draws a QR code (start-up time)
+
         qr_svg = segno.make(uri, error="m").svg_inline(scale=4, title="TOTP enrolment QR code")
         html = render_template(
             "enrol.html", otpauth_uri=uri, secret=secret, qr_svg=qr_svg, user=user, **common
