@@ -31,7 +31,7 @@ from client_sdk.wire import ascii_int
 from provider.settings import SettingsError
 from resource_api.errors import ConfigurationError
 
-from .config import StepupConfig, load_config
+from .config import ConfigError, StepupConfig, load_config
 from .listening import Listener, ListenError, listen
 from .policy_cli import add_policy_parser
 
@@ -193,16 +193,36 @@ def _bind_provider(
     return listener, config, False
 
 
+def _provider_workers(args: argparse.Namespace, config: StepupConfig) -> int:
+    """``--workers``, or its default: one per CPU, but one for a sandbox config, whose clock
+    (``POST /sandbox/clock``) lives in the process that serves it."""
+    from .serve import default_workers
+
+    if config.provider.sandbox:
+        if args.workers not in (None, 1):
+            raise ConfigError(
+                "--workers must be 1 with a sandbox config: the sandbox clock lives in one "
+                "process (use a config without `sandbox = true` for more workers)"
+            )
+        return 1
+    return int(args.workers or default_workers())
+
+
 def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     from provider import create_app
 
     listener, config, builtin = _bind_provider(args, args.port, "--port")
+    try:
+        workers = _provider_workers(args, config)
+    except ConfigError:
+        listener.close()
+        raise
     app = create_app(config, database_url=_database_url(args))
     print_provider_links(config, out)
     if builtin:
         print_credentials(config, out, _factors_in_database(app))
     engine = app.extensions["stepup_provider"].db.engine
-    _serve_workers("Provider", app, listener, args.workers, [engine], out)
+    _serve_workers("Provider", app, listener, workers, [engine], out)
     return 0
 
 
@@ -215,7 +235,10 @@ def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     out.write(
         f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n"
     )
-    _serve_workers("API", app, listener, args.workers, [app.extensions["bank"].engine], out)
+    from .serve import default_workers
+
+    workers = args.workers or default_workers()
+    _serve_workers("API", app, listener, workers, [app.extensions["bank"].engine], out)
     return 0
 
 
@@ -369,14 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="SQLAlchemy URL (default: $STEPUP_DATABASE_URL or sqlite:///.stepup/stepup.db)",
         )
 
-    def workers(p: argparse.ArgumentParser) -> None:
-        from .serve import default_workers
-
+    def workers(p: argparse.ArgumentParser, sandbox_note: str = "") -> None:
         p.add_argument(
             "--workers",
             type=_positive_int,
-            default=default_workers(),
-            help="server processes (default: one per CPU, here %(default)s)",
+            help=f"server processes (default: one per CPU{sandbox_note})",
         )
 
     p = sub.add_parser("provider", help="run the OpenID provider")
@@ -385,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=port_number, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
     )
-    workers(p)
+    workers(p, "; 1 with a sandbox config")
     p.set_defaults(func=cmd_provider)
 
     p = sub.add_parser("api", help="run the demo bank API")

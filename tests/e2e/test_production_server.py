@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +34,7 @@ from tests.provider.flow import ALICE_SECRET, CLI_REDIRECT, LOA1, LOA2, parse_pa
 pytestmark = pytest.mark.e2e
 
 LISTENING = re.compile(r"(\w+) listening on (http://\S+)")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def children(pid: int) -> list[int]:
@@ -103,8 +105,26 @@ def browse(browser: requests.Session, url: str, password: str = "wonderland") ->
     raise AssertionError("no redirect to the client")
 
 
-def test_two_workers_on_postgresql_code_flow_step_up_refresh_and_reuse(postgres_url: str) -> None:
-    with running(["provider", "--workers", "2", "--port", "0", "--database", postgres_url]) as (
+def production_config(tmp_path: Path) -> str:
+    """The built-in users and clients, not in sandbox mode (a sandbox runs one process: its
+    clock lives there), at a free port."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    text = (ROOT / "stepup" / "sandbox.toml").read_text()
+    text = text.replace("sandbox = true", "sandbox = false")
+    text = re.sub(r'^issuer = ".*"$', f'issuer = "http://127.0.0.1:{port}"', text, flags=re.M)
+    path = tmp_path / "stepup.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_two_workers_on_postgresql_code_flow_step_up_refresh_and_reuse(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    config = production_config(tmp_path)
+    with running(
+        ["provider", "--workers", "2", "--config", config, "--database", postgres_url]
+    ) as (
         process,
         issuer,
     ):
@@ -172,8 +192,11 @@ def test_two_workers_on_postgresql_code_flow_step_up_refresh_and_reuse(postgres_
         assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
 
 
-def test_two_workers_share_the_login_throttle(postgres_url: str) -> None:
-    with running(["provider", "--workers", "2", "--port", "0", "--database", postgres_url]) as (
+def test_two_workers_share_the_login_throttle(postgres_url: str, tmp_path: Path) -> None:
+    config = production_config(tmp_path)
+    with running(
+        ["provider", "--workers", "2", "--config", config, "--database", postgres_url]
+    ) as (
         _,
         issuer,
     ):
@@ -196,6 +219,22 @@ def test_two_workers_share_the_login_throttle(postgres_url: str) -> None:
         # Five failures are free, the sixth is locked out — counted in the database, so the
         # two workers that took turns answering count together.
         assert statuses == [401, 401, 401, 401, 401, 429]
+
+
+def test_a_sandbox_config_runs_one_worker_and_refuses_more(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'stepup.db'}"
+    with running(["provider", "--port", "0", "--database", database]) as (process, _):
+        assert len(children(process.pid)) == 1  # the sandbox clock lives in that one process
+    refused = subprocess.run(
+        [sys.executable, "-m", "stepup.cli", "provider", "--workers", "2", "--port", "0",
+         "--database", database],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        "stepup: configuration error: --workers must be 1 with a sandbox config: the sandbox "
+        "clock lives in one process (use a config without `sandbox = true` for more workers)\n"
+    )
 
 
 SLOW_APP = """
@@ -227,7 +266,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     timer = threading.Timer(60, process.kill)
     timer.start()
