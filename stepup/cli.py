@@ -9,6 +9,8 @@
     stepup gateway    step-up in front of any HTTP API (reverse proxy; stepup/gateway_cli.py)
     stepup sideband   decisions for nginx, Envoy, Traefik and JSON callers (stepup/gateway_cli.py)
     stepup policy check  what the API's policy rules decide for a request, and why
+    stepup clock      show or move a running sandbox's clock (stepup/sandbox_cli.py)
+    stepup token      a signed access token with chosen claims, from a running sandbox
 
 Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
 ``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening.
@@ -446,11 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, DEFAULT_HOST)
 
     add_policy_parser(sub)
+
+    from .sandbox_cli import add_sandbox_commands
+
+    add_sandbox_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from .sandbox_cli import negative_values
+
+    args = build_parser().parse_args(negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         result: int = args.func(args, out or sys.stdout)
     except (SettingsError, ConfigurationError) as exc:
