@@ -13,7 +13,9 @@ config):
 - everything else runs in bash (``set -euo pipefail``), with ports 9000/9001 rewritten to the
   servers' ports; a sandbox is started first if a command talks to one and none is running.
 
-A ``python`` block right after an ``<!-- doc-test: run -->`` line runs too, the same way.
+A ``python`` block right after an ``<!-- doc-test: run -->`` line runs too, the same way; one
+after ``<!-- doc-test: file NAME -->`` is written to ``NAME`` in the scratch directory, for the
+``sh`` blocks after it (a test module that a ``pytest`` command runs, say).
 A PostgreSQL URL is replaced by the test server's, or the command is skipped when there is none.
 """
 
@@ -39,7 +41,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^(<!-- doc-test: run -->\n)?```(\w+)[^\n]*\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(
+    r"^(?:<!-- doc-test: (run|file [\w.-]+) -->\n)?```(\w+)[^\n]*\n(.*?)^```", re.M | re.S
+)
 SERVER = re.compile(r"^(?:\S*/)?stepup (provider|api|sandbox)\b")
 PORT_OPTIONS = ("--port", "--provider-port", "--api-port")
 
@@ -49,6 +53,7 @@ class Block:
     lang: str
     line: int
     commands: tuple[str, ...]
+    file: str | None = None  # a python block to write to this file, not to run
 
 
 def blocks(path: Path) -> list[Block]:
@@ -59,8 +64,10 @@ def blocks(path: Path) -> list[Block]:
         line = text.count("\n", 0, m.start()) + 1
         if lang == "sh":
             found.append(Block("sh", line, tuple(logical_lines(body))))
-        elif lang == "python" and marked:
+        elif lang == "python" and marked == "run":
             found.append(Block("python", line, (body,)))
+        elif lang == "python" and marked:
+            found.append(Block("python", line, (body,), file=marked.removeprefix("file ")))
     return found
 
 
@@ -240,6 +247,9 @@ class Session:
 def play(doc: Path, session: Session) -> None:
     for block in blocks(doc):
         where = f"{doc.relative_to(ROOT)}:{block.line}"
+        if block.file is not None:
+            (session.cwd / block.file).write_text(block.commands[0])
+            continue
         if block.lang == "python":
             script = session.cwd / f"block_{block.line}.py"
             script.write_text(session.rewrite(block.commands[0]))
