@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet
 
 from client_sdk.errors import InvalidIDToken, LevelNotReached, SubjectMismatch
 from client_sdk.protocol import Requirement
+from client_sdk.wire import numeric_date
 
 __all__ = ["DEFAULT_LEEWAY", "UnknownKeyId", "validate_id_token"]
 
@@ -93,6 +94,16 @@ def validate_id_token(
     iat = _number(claims, "iat")
     if iat > now + leeway:
         raise InvalidIDToken("the ID token was issued in the future (iat)", claim="iat")
+    # OIDC Core §2 auth_time: "Time when the End-User authentication occurred" — a NumericDate,
+    # and not one in the future: NaN or a future time would pass any max_age check below.
+    if "auth_time" in claims:
+        auth_time = numeric_date(claims["auth_time"])
+        if auth_time is None:
+            raise InvalidIDToken("the ID token's auth_time is not a valid time", claim="auth_time")
+        if auth_time > now + leeway:
+            raise InvalidIDToken(
+                "the ID token says the user authenticated in the future", claim="auth_time"
+            )
 
     # Item 11: "If a nonce value was sent in the Authentication Request, a nonce Claim MUST be
     # present and its value checked to verify that it is the same value as the one that was sent".
@@ -151,10 +162,13 @@ def _check_level(
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A required time claim: an RFC 7519 NumericDate (:func:`client_sdk.wire.numeric_date`)."""
+    if name not in claims:
         raise InvalidIDToken(f"the ID token has no numeric {name}", claim=name)
-    return float(value)
+    value = numeric_date(claims[name])
+    if value is None:
+        raise InvalidIDToken(f"the ID token's {name} is not a valid time", claim=name)
+    return value
 
 
 def _check_at_hash(at_hash: Any, access_token: str, alg: str) -> None:

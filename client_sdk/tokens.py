@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from client_sdk.protocol import Requirement
+from client_sdk.wire import numeric_date
 
 __all__ = ["EXPIRY_MARGIN", "TokenCache", "TokenSet"]
 
@@ -54,8 +55,7 @@ class TokenSet:
 
     @property
     def auth_time(self) -> float | None:
-        value = self.claims.get("auth_time")
-        return float(value) if isinstance(value, int | float) else None
+        return numeric_date(self.claims.get("auth_time"))
 
     def authorization(self) -> str:
         """The ``Authorization`` header value (RFC 6750 §2.1)."""

@@ -12,6 +12,7 @@ from client_sdk.errors import InvalidIDToken, LevelNotReached, SubjectMismatch
 from client_sdk.id_token import UnknownKeyId, validate_id_token
 from client_sdk.protocol import Requirement
 
+from ..hostile import NOT_TIMES
 from .sdk_fakes import CLIENT_ID, ISSUER, NOW, at_hash, make_id_token
 
 LOA2 = Requirement(("urn:stepup:loa:2",), 300)
@@ -169,3 +170,28 @@ def test_refreshed_token_without_nonce_passes_when_the_original_had_one(
 ) -> None:
     token = make_id_token(signing_key, nonce=None)
     assert "nonce" not in validate(token, jwks, nonce="n-1", refreshed=True)
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "auth_time"])
+def test_a_time_claim_that_is_no_time_is_refused(
+    signing_key: RSAKey, jwks: dict[str, Any], name: str
+) -> None:
+    # RFC 7519 §2 NumericDate. A NaN exp compares false with "now", so the token would never
+    # expire; a NaN auth_time would pass any max_age check.
+    for value in NOT_TIMES:
+        if value is None:
+            continue  # make_id_token drops a claim given None: "missing" is tested above
+        with pytest.raises(InvalidIDToken, match=f"{name} is not a valid time") as caught:
+            validate(make_id_token(signing_key, **{name: value}), jwks, requirement=LOA2)
+        assert caught.value.claim == name, value
+
+
+def test_an_authentication_in_the_future_is_refused(
+    signing_key: RSAKey, jwks: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidIDToken, match="authenticated in the future") as caught:
+        validate(make_id_token(signing_key, acr="urn:stepup:loa:2", auth_time=NOW + 61), jwks,
+                 requirement=LOA2)  # fmt: skip
+    assert caught.value.claim == "auth_time"
+    token = make_id_token(signing_key, acr="urn:stepup:loa:2", auth_time=NOW + 60)
+    assert validate(token, jwks, requirement=LOA2)["auth_time"] == NOW + 60  # the leeway
