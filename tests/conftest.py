@@ -16,11 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from provider.db import normalise_url
 from stepup.cli import sandbox_config
 from stepup.config import StepupConfig
+
+from .fuzz import DEEP_EXAMPLES, DEEP_PROFILE
+
+# `pytest --hypothesis-profile=fuzz`: ten times the examples for every fuzz test (tests/fuzz.py)
+# and every other property test, with fresh random inputs. The default profile is Hypothesis' own.
+settings.register_profile(DEEP_PROFILE, max_examples=DEEP_EXAMPLES, deadline=None)
 
 
 @pytest.fixture
