@@ -15,11 +15,12 @@ from . import store
 from .acr import AcrPolicy
 from .clock import Clock
 from .cors import register_cors
-from .db import DEFAULT_DATABASE_URL, Database, create_schema
+from .db import Database, default_database_url
 from .issuance import Issuance
-from .keys import KeyStore
-from .models import Base
+from .keys import KeyStore, ensure_signing_key
+from .migrations import PROVIDER
 from .oauth import Server, build_server
+from .schema import Upgrade, check, upgrade
 from .settings import ProviderConfig
 from .tokens import TokenSigner
 
@@ -48,6 +49,8 @@ class Provider:
     issuance: Issuance
     server: Server
     throttling: store.Throttling
+    #: What start-up did to the schema (``None`` when told not to migrate).
+    schema: Upgrade | None = None
 
     @property
     def issuer(self) -> str:
@@ -69,35 +72,41 @@ def create_app(
     database_url: str | None = None,
     database: Database | None = None,
     clock: Clock | None = None,
+    migrate: bool = True,
 ) -> Flask:
     """Build the provider.
 
     ``database`` lets the sandbox share one engine between the provider and the demo API;
-    otherwise ``database_url`` (default: an SQLite file under ``.stepup/``) is opened. Tables are
-    created if missing, the config's users and clients are seeded, and the signing keys are loaded
-    (generated on first start).
+    otherwise ``database_url`` (default: :func:`provider.db.default_database_url`) is opened. The
+    schema is migrated to this build's newest revision (:mod:`provider.schema`; with
+    ``migrate=False`` it must already be there, else :class:`provider.schema.SchemaError`), the
+    config's users and clients are seeded, and the signing keys are loaded (the first one is
+    generated on first start). Several processes may do all this at once on one database.
     """
     clients = tuple(config.clients)
     if config.provider.sandbox:
         from .views.playground import playground_client
 
         clients = (*clients, playground_client(config.issuer))
-    db = database or Database(database_url or DEFAULT_DATABASE_URL)
+    db = database or Database(database_url or default_database_url())
     clock = clock or Clock()
-    create_schema(db.engine, Base.metadata)
+    schema = upgrade(db.engine, PROVIDER) if migrate else None
+    if not migrate:
+        check(db.engine, PROVIDER)
     settings = config.provider
     longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
     with db.session() as s:
         store.seed(s, config.users, clients)
         secret_key = store.shared_secret(s, "flask_secret_key")
 
+    ensure_signing_key(db, clock.now())
     keys = KeyStore(db, clock, max_token_lifetime=longest)
     policy = AcrPolicy(config.acr_levels)
     signer = TokenSigner(keys, issuer=config.issuer, audience=config.access_token_audience)
     issuance = Issuance(db, signer, settings, clock)
     server = build_server(issuance, config.issuer, SCOPES)
     provider = Provider(
-        config, db, clock, policy, keys, signer, issuance, server, store.Throttling()
+        config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), schema
     )
 
     app = Flask(__name__)

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc.jwk import RSAKey
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .db import Database
 from .models import SigningKey
+from .schema import database_lock
 
-__all__ = ["KeyRing", "KeyStore", "load_key_ring", "rotate"]
+__all__ = ["KeyRing", "KeyStore", "ensure_signing_key", "load_key_ring", "rotate"]
 
 ALGORITHM = "RS256"  # OIDC Core §15.1: every OP MUST support RS256 for ID tokens.
 RSA_BITS = 2048
@@ -86,6 +87,27 @@ def _import(private_jwk: dict[str, Any]) -> RSAKey:
         numbers.private_key(unsafe_skip_rsa_key_validation=True),
         parameters=parameters,  # type: ignore[arg-type]
     )
+
+
+def ensure_signing_key(db: Database, now: int) -> None:
+    """Generate the first signing key if there is none — once, however many processes start.
+
+    The check is one small query; only a database without a current key pays for generating one
+    (outside any lock: it is the slow part) and then inserts it under
+    :func:`provider.schema.database_lock`, unless another process got there first.
+    """
+    current = select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).limit(1)
+    with db.session() as s:
+        if s.scalar(current) is not None:
+            return
+    row, _ = _new_key(now)
+    with database_lock(db.engine) as conn:
+        if conn.scalar(current) is None:
+            conn.execute(
+                insert(SigningKey).values(
+                    kid=row.kid, alg=row.alg, private_jwk=row.private_jwk, created_at=now
+                )
+            )
 
 
 def load_key_ring(

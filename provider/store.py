@@ -72,37 +72,74 @@ def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[Client
     hash is replaced only when the file's password no longer verifies (argon2 is slow by design,
     so it is not re-hashed at every start), and a TOTP secret enrolled in the flow is kept when the
     file has none.
+
+    Several processes may seed one database at the same moment: every write is an idempotent
+    ``INSERT … ON CONFLICT`` or an ``UPDATE`` to the file's values, so they end with one set of
+    rows whoever comes first, and the argon2 work runs before the writes, outside a transaction.
     """
+    insert = _insert_for(session)
+    names = [u.username for u in users]
+    query = select(User.username, User.password_hash).where(User.username.in_(names))
+    stored: dict[str, str] = {row.username: row.password_hash for row in session.execute(query)}
+    session.commit()
+    writes: list[Any] = []
     for u in users:
-        user = session.scalar(select(User).where(User.username == u.username))
-        if user is None:
-            user = User(
-                subject=_subject_for(u.username),
-                username=u.username,
-                password_hash=hash_password(u.password),
+        values: dict[str, Any] = {"name": u.name, "email": u.email}
+        if u.username not in stored:
+            writes.append(
+                insert(User)
+                .values(
+                    subject=_subject_for(u.username),
+                    username=u.username,
+                    password_hash=hash_password(u.password),
+                    totp_secret=u.totp_secret,
+                    **values,
+                )
+                .on_conflict_do_nothing(index_elements=[User.username])
             )
-            session.add(user)
-        elif not verify_password(user.password_hash, u.password):
-            user.password_hash = hash_password(u.password)
-        if u.totp_secret is not None and user.totp_secret != u.totp_secret:
-            user.totp_secret = u.totp_secret
-            user.totp_last_step = None
-        user.name = u.name
-        user.email = u.email
+        elif not verify_password(stored[u.username], u.password):
+            values["password_hash"] = hash_password(u.password)
+        writes.append(update(User).where(User.username == u.username).values(**values))
+        if u.totp_secret is not None:
+            changed = User.totp_secret.is_(None) | (User.totp_secret != u.totp_secret)
+            writes.append(
+                update(User)
+                .where(User.username == u.username, changed)
+                .values(totp_secret=u.totp_secret, totp_last_step=None)
+            )
     # Clients follow the file exactly: one it no longer lists can no longer log anyone in.
     listed = [c.client_id for c in clients]
-    session.execute(delete(Client).where(Client.client_id.not_in(listed)))
+    writes.append(delete(Client).where(Client.client_id.not_in(listed)))
     for c in clients:
-        client = session.get(Client, c.client_id) or Client(client_id=c.client_id)
-        client.secret_hash = digest(c.client_secret) if c.client_secret else None
-        client.name = c.name
-        client.redirect_uris = list(c.redirect_uris)
-        client.post_logout_redirect_uris = list(c.post_logout_redirect_uris)
-        client.grant_types = list(c.grant_types)
-        client.scope = c.scope
-        client.require_pkce = c.require_pkce
-        session.add(client)
+        fields = {
+            "secret_hash": digest(c.client_secret) if c.client_secret else None,
+            "name": c.name,
+            "redirect_uris": list(c.redirect_uris),
+            "post_logout_redirect_uris": list(c.post_logout_redirect_uris),
+            "grant_types": list(c.grant_types),
+            "scope": c.scope,
+            "require_pkce": c.require_pkce,
+        }
+        writes.append(
+            insert(Client)
+            .values(client_id=c.client_id, **fields)
+            .on_conflict_do_update(index_elements=[Client.client_id], set_=fields)
+        )
+    for statement in writes:
+        session.execute(statement)
     session.commit()
+
+
+def _insert_for(session: Session) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_do_*``): PostgreSQL's or SQLite's, imported
+    here: the other one is never needed."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _subject_for(username: str) -> str:
@@ -199,16 +236,7 @@ class Throttling:
         ladder = self._ladder()
         whens: list[tuple[Any, Any]] = [(failures < self.free_failures, 0)]
         whens += [(failures == self.free_failures + i, now + s) for i, s in enumerate(ladder)]
-        # The dialect's own INSERT (ON CONFLICT), imported here: the other one is never needed.
-        insert: Any
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            insert = pg_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            insert = sqlite_insert
+        insert = _insert_for(session)
         first = self.lock_after(1)
         stmt = insert(Throttle).values(
             key=key, failures=1, locked_until=now + first if first else 0

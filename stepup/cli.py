@@ -6,6 +6,7 @@
     stepup demo       a narrated end-to-end step-up (exit 0 when every scene behaves)
     stepup totp USER  the user's current one-time code
     stepup rotate-keys  make a new signing key current (the old one stays published)
+    stepup db upgrade   migrate the database to this build's schema (servers do it on start)
     stepup gateway    step-up in front of any HTTP API (reverse proxy; stepup/gateway_cli.py)
     stepup sideband   decisions for nginx, Envoy, Traefik and JSON callers (stepup/gateway_cli.py)
     stepup policy check  what the API's policy rules decide for a request, and why
@@ -13,27 +14,39 @@
     stepup token      a signed access token with chosen claims, from a running sandbox
 
 Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
-``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening.
+``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening. Where
+the state lives (the database, by default in the per-user data directory) and the commands about
+it are in :mod:`stepup.database`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
-from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from client_sdk.wire import ascii_int
+from provider.db import DatabaseUnavailable
+from provider.schema import SchemaError
 from provider.settings import SettingsError
 from resource_api.errors import ConfigurationError
 
 from .config import ConfigError, StepupConfig, load_config
+from .database import (
+    checked_location,
+    cmd_db_upgrade,
+    cmd_rotate_keys,
+    cmd_totp,
+    database_url,
+    print_database,
+    reachable_database,
+    reset_database,
+)
 from .listening import Listener, ListenError, listen
 from .policy_cli import add_policy_parser
 
@@ -50,12 +63,6 @@ def sandbox_config(issuer: str | None = None) -> StepupConfig:
     with resources.as_file(path) as p:
         config = load_config(p)
     return replace(config, issuer=issuer) if issuer else config
-
-
-def _database_url(args: argparse.Namespace) -> str:
-    from provider.db import DEFAULT_DATABASE_URL
-
-    return str(args.database or os.environ.get("STEPUP_DATABASE_URL") or DEFAULT_DATABASE_URL)
 
 
 def _load(args: argparse.Namespace, issuer: str) -> tuple[StepupConfig, bool]:
@@ -219,8 +226,10 @@ def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     except ConfigError:
         listener.close()
         raise
-    app = create_app(config, database_url=_database_url(args))
+    db = reachable_database(database_url(args))
+    app = create_app(config, database=db, migrate=args.migrate)
     print_provider_links(config, out)
+    print_database(out, db.location, [app.extensions["stepup_provider"].schema])
     if builtin:
         print_credentials(config, out, _factors_in_database(app))
     engine = app.extensions["stepup_provider"].db.engine
@@ -233,10 +242,13 @@ def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
 
     config, _ = _load(args, f"http://{args.host}:{DEFAULT_PROVIDER_PORT}")
     listener = listen(args.host, _given(args.port, DEFAULT_API_PORT), "--port")
-    app = resource_api.create_app(config, database_url=_database_url(args))
+    url = database_url(args)
+    location = checked_location(url)
+    app = resource_api.create_app(config, database_url=url, migrate=args.migrate)
     out.write(
         f"Demo bank API trusting issuer {config.api_issuer}, audience {config.api.audience}\n"
     )
+    print_database(out, location, [app.extensions["bank_schema"]])
     from .serve import default_workers
 
     workers = args.workers or default_workers()
@@ -244,14 +256,18 @@ def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def build_sandbox(config: StepupConfig, database_url: str, clock: Any = None) -> tuple[Any, Any]:
+def build_sandbox(
+    config: StepupConfig, database_url: str, clock: Any = None, *, migrate: bool = True
+) -> tuple[Any, Any]:
     """The provider and the demo API sharing one database and one clock."""
     import resource_api
     from provider import Clock, create_app
 
     clock = clock or Clock()
-    provider_app = create_app(config, database_url=database_url, clock=clock)
-    api_app = resource_api.create_app(config, database_url=database_url, clock=clock)
+    provider_app = create_app(config, database_url=database_url, clock=clock, migrate=migrate)
+    api_app = resource_api.create_app(
+        config, database_url=database_url, clock=clock, migrate=migrate
+    )
     return provider_app, api_app
 
 
@@ -262,9 +278,15 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | 
     except ListenError:
         provider_listener.close()
         raise
-    provider_app, api_app = build_sandbox(config, _database_url(args))
+    url = database_url(args)
+    if args.reset:
+        reset_database(url, out)
+    location = checked_location(url)
+    provider_app, api_app = build_sandbox(config, url, migrate=args.migrate)
     print_provider_links(config, out)
     out.write(f"Demo bank API: http://{args.host}:{api_listener.port}/accounts\n")
+    schemas = [provider_app.extensions["stepup_provider"].schema, api_app.extensions["bank_schema"]]
+    print_database(out, location, schemas)
     if builtin:
         print_credentials(config, out, _factors_in_database(provider_app))
     _serve(
@@ -291,72 +313,6 @@ def _factors_in_database(provider_app: Any) -> dict[str, str | None]:
             row.username: row.totp_secret
             for row in s.execute(select(User.username, User.totp_secret))
         }
-
-
-def cmd_totp(args: argparse.Namespace, out: TextIO) -> int:
-    from provider.clock import Clock
-    from provider.factors import totp
-
-    config, _ = _load(args, f"http://{DEFAULT_HOST}:{DEFAULT_PROVIDER_PORT}")
-    known, secret = _totp_secret_in_database(_database_url(args), args.user)
-    if not known:
-        # Not (yet) in a database: the config file is what the provider will seed.
-        user = next((u for u in config.users if u.username == args.user), None)
-        known, secret = user is not None, user.totp_secret if user else None
-    if not known:
-        sys.stderr.write(f"stepup totp: no user {args.user!r} in the config or the database\n")
-        return 1
-    if secret is None:
-        sys.stderr.write(
-            f"stepup totp: {args.user!r} has no TOTP factor yet; "
-            "it is set up at the user's first step-up\n"
-        )
-        return 1
-    out.write(f"{totp.code_at(secret, Clock().now())}\n")
-    return 0
-
-
-def _totp_secret_in_database(url: str, username: str) -> tuple[bool, str | None]:
-    """(user found, secret) from the provider's database; (False, None) when there is none.
-
-    The database is authoritative: a secret enrolled during a login is only there.
-    """
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from provider.db import Database
-    from provider.models import User
-
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return False, None  # don't create an empty database file just to look
-    db = Database(url)
-    try:
-        with db.session() as s:
-            row = s.execute(
-                select(User.username, User.totp_secret).where(User.username == username)
-            ).first()
-    except SQLAlchemyError:
-        return False, None  # no provider tables there yet
-    finally:
-        db.dispose()
-    return (True, row.totp_secret) if row else (False, None)
-
-
-def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
-    from provider.clock import Clock
-    from provider.db import Database, create_schema
-    from provider.keys import rotate
-    from provider.models import Base
-
-    db = Database(_database_url(args))
-    create_schema(db.engine, Base.metadata)
-    with db.session() as s:
-        kid = rotate(s, Clock().now())
-    out.write(
-        f"New signing key {kid}. Running provider processes sign with it within a minute; the\n"
-        "old key stays published until the tokens it signed have expired.\n"
-    )
-    return 0
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -391,7 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="TOML config file (default: built-in sandbox config)")
         p.add_argument(
             "--database",
-            help="SQLAlchemy URL (default: $STEPUP_DATABASE_URL or sqlite:///.stepup/stepup.db)",
+            help="SQLAlchemy URL (default: $STEPUP_DATABASE_URL, else stepup.db in "
+            "$XDG_DATA_HOME/stepup or ~/.local/share/stepup)",
+        )
+
+    def migrating(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--no-migrate",
+            dest="migrate",
+            action="store_false",
+            help="do not migrate the database on start; refuse to start unless `stepup db "
+            "upgrade` has brought it to this build's schema",
         )
 
     def workers(p: argparse.ArgumentParser, sandbox_note: str = "") -> None:
@@ -403,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("provider", help="run the OpenID provider")
     common(p)
+    migrating(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument(
         "--port", type=port_number, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
@@ -412,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("api", help="run the demo bank API")
     common(p)
+    migrating(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--port", type=port_number, help=f"default: {DEFAULT_API_PORT}")
     workers(p)
@@ -419,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sandbox", help="run the provider and the demo API in one process")
     common(p)
+    migrating(p)
+    p.add_argument(
+        "--reset",
+        action="store_true",
+        help="start over: remove the database's users, sessions, tokens, keys and accounts "
+        "first (and say what was removed), then seed it anew",
+    )
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--provider-port", type=port_number, help=f"default: {DEFAULT_PROVIDER_PORT}")
     p.add_argument("--api-port", type=port_number, help=f"default: {DEFAULT_API_PORT}")
@@ -443,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_rotate_keys)
 
+    add_db_parser(sub, common)
+
     from .gateway_cli import add_commands
 
     add_commands(sub, DEFAULT_HOST)
@@ -453,6 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sandbox_commands(sub)
     return parser
+
+
+def add_db_parser(sub: Any, common: Any) -> None:
+    db = sub.add_parser("db", help="the database: migrate it to this build's schema")
+    actions = db.add_subparsers(dest="action", required=True)
+    p = actions.add_parser(
+        "upgrade",
+        help="migrate the provider's and the demo bank's tables to this build's newest "
+        "revisions, and say from which to which",
+    )
+    common(p)
+    p.set_defaults(func=cmd_db_upgrade)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -468,6 +457,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         source = f"{config}: " if config and not isinstance(exc, SettingsError) else ""
         sys.stderr.write(f"stepup: configuration error: {source}{exc}\n")
         return 2
+    except (DatabaseUnavailable, SchemaError) as exc:
+        sys.stderr.write(f"stepup: {exc}\n")
+        return 1
     except ListenError as exc:
         sys.stderr.write(f"stepup {args.command}: {exc}\n")
         return 1

@@ -30,6 +30,18 @@ from .fuzz import DEEP_EXAMPLES, DEEP_PROFILE
 settings.register_profile(DEEP_PROFILE, max_examples=DEEP_EXAMPLES, deadline=None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never touch the real per-user data directory (the default database's home) nor a
+    database named by the developer's environment: ``XDG_DATA_HOME`` points into the test run's
+    temporary folder, for this process and every server it starts."""
+    data = tmp_path_factory.mktemp("xdg-data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(data))
+        mp.delenv("STEPUP_DATABASE_URL", raising=False)
+        yield data
+
+
 @pytest.fixture
 def config() -> StepupConfig:
     """The built-in sandbox configuration: alice (pwd+otp), bob (pwd), three clients."""

@@ -1,4 +1,6 @@
-"""``stepup totp USER`` and the ``demo`` command's arguments, through ``stepup.cli.main``."""
+"""``stepup totp USER`` and the ``demo`` command's arguments, through ``stepup.cli.main``.
+
+Where the database is by default, and the commands that find none, are in ``test_state.py``."""
 
 from __future__ import annotations
 
@@ -24,15 +26,27 @@ def run(*argv: str) -> tuple[int, str]:
     return main(list(argv), out=out), out.getvalue()
 
 
+def started(tmp_path: Path, name: str = "stepup.db") -> str:
+    """A database the sandbox provider has started on (users seeded)."""
+    url = f"sqlite:///{tmp_path / name}"
+    create_app(sandbox_config(), database_url=url).extensions["stepup_provider"].db.dispose()
+    return url
+
+
 @freeze_time("2026-11-21 12:00:00")
-def test_totp_prints_the_current_code_of_a_configured_user(tmp_path: Path) -> None:
-    code, out = run("totp", "alice", "--database", f"sqlite:///{tmp_path / 'none.db'}")
-    assert code == 0
-    assert out == f"{totp.code_at(ALICE_SECRET, T0)}\n"
+def test_totp_prints_the_current_code_of_a_seeded_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = started(tmp_path)
+    capsys.readouterr()
+    code, out = run("totp", "alice", "--database", url)
+    assert (code, out) == (0, f"{totp.code_at(ALICE_SECRET, T0)}\n")
+    # The code alone on stdout (for scripts); where it came from on stderr.
+    assert capsys.readouterr().err == f"stepup totp: alice's code from {url}\n"
 
 
 def test_totp_follows_the_clock(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'none.db'}"
+    db = started(tmp_path)
     with freeze_time("2026-11-21 12:00:00") as frozen:
         first = run("totp", "alice", "--database", db)[1]
         frozen.tick(30)
@@ -56,21 +70,26 @@ def test_totp_reads_a_secret_enrolled_in_the_flow_from_the_database(tmp_path: Pa
 def test_totp_for_a_user_without_the_factor_fails_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = run("totp", "bob", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    url = started(tmp_path)
+    capsys.readouterr()
+    code, out = run("totp", "bob", "--database", url)
     assert (code, out) == (1, "")
     assert capsys.readouterr().err == (
-        "stepup totp: 'bob' has no TOTP factor yet; it is set up at the user's first step-up\n"
+        f"stepup totp: 'bob' has no TOTP factor yet in {url}; "
+        "it is set up at the user's first step-up\n"
     )
 
 
-def test_totp_reads_users_from_a_config_file(tmp_path: Path) -> None:
-    config = tmp_path / "stepup.toml"
-    source = Path(__file__).parent.parent / "stepup" / "sandbox.toml"
-    config.write_text(source.read_text().replace(ALICE_SECRET, BOB_SECRET))
-    with freeze_time("2026-11-21 12:00:00"):
-        code, out = run("totp", "alice", "--config", str(config), "--database",
-                        f"sqlite:///{tmp_path / 'none.db'}")  # fmt: skip
-    assert (code, out) == (0, f"{totp.code_at(BOB_SECRET, T0)}\n")
+def test_totp_without_a_database_says_where_it_looked_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("totp", "alice", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    assert (code, out) == (1, "")
+    assert capsys.readouterr().err == (
+        f"stepup totp: no database at {tmp_path / 'none.db'}: start `stepup sandbox` "
+        "(or `stepup provider`) first, or pass the server's --database\n"
+    )
+    assert not (tmp_path / "none.db").exists()
 
 
 def test_demo_arguments() -> None:
@@ -85,21 +104,24 @@ def test_demo_arguments() -> None:
 def test_totp_for_an_unknown_user_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = run("totp", "mallory", "--database", f"sqlite:///{tmp_path / 'none.db'}")
+    url = started(tmp_path)
+    capsys.readouterr()
+    code, out = run("totp", "mallory", "--database", url)
     assert (code, out) == (1, "")
-    assert (
-        capsys.readouterr().err == "stepup totp: no user 'mallory' in the config or the database\n"
-    )
-    assert not (tmp_path / "none.db").exists()  # looking does not create a database
+    assert capsys.readouterr().err == f"stepup totp: no user 'mallory' in {url}\n"
 
 
-@freeze_time("2026-11-21 12:00:00")
-def test_totp_with_a_database_without_provider_tables_uses_the_config(tmp_path: Path) -> None:
+def test_totp_with_a_database_without_provider_tables_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import sqlite3
 
-    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE unrelated (x INTEGER)")
-    code, out = run("totp", "alice", "--database", f"sqlite:///{tmp_path / 'other.db'}")
-    assert (code, out) == (0, f"{totp.code_at(ALICE_SECRET, T0)}\n")
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        conn.execute("CREATE TABLE unrelated (x INTEGER)")
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    code, out = run("totp", "alice", "--database", url)
+    assert (code, out) == (1, "")
+    assert capsys.readouterr().err == f"stepup totp: {url} holds no stepup provider tables\n"
 
 
 @freeze_time("2026-11-21 12:00:00")

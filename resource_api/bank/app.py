@@ -14,10 +14,13 @@ from collections.abc import Callable
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from provider.schema import check, upgrade
+
 from ..flask_ext import StepUp
 from ..settings import BankConfig
 from ..step_up import AcrOrder
 from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
+from .migrations import BANK
 from .store import BankStore, make_engine
 from .views import bp
 
@@ -37,9 +40,14 @@ def create_app(
     database_url: str,
     token_validator: TokenValidator | None = None,
     clock: Callable[[], float] | None = None,
+    migrate: bool = True,
 ) -> Flask:
     """The demo bank API. Discovery and the JWKS are fetched on the first request, not here, so the
-    provider may start after the API (the sandbox runs both in one process)."""
+    provider may start after the API (the sandbox runs both in one process).
+
+    The bank's tables are migrated to this build's newest revision first (several processes may
+    start at once); with ``migrate=False`` they must already be there
+    (:class:`provider.schema.SchemaError` otherwise)."""
     now = clock or wall_clock
     app = Flask("resource_api.bank")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
@@ -51,7 +59,9 @@ def create_app(
         app, validator=validator, acr_order=acr_order_from_config(config),
         routes=config.api.routes, rules=config.api.rules, clock=now,
     )  # fmt: skip
-    app.extensions["bank"] = BankStore(make_engine(database_url), now)
+    engine = make_engine(database_url)
+    app.extensions["bank_schema"] = upgrade(engine, BANK) if migrate else check(engine, BANK)
+    app.extensions["bank"] = BankStore(engine, now)
     app.register_blueprint(bp)
     step_up.check_routes(app)
 

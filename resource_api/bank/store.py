@@ -1,6 +1,7 @@
 """The demo bank's storage: its own SQLAlchemy ``MetaData``, tables prefixed ``bank_``.
 
-The tables live in the same database as the provider's (``create_all`` adds only ours). Money is
+The tables live in the same database as the provider's; their schema is migrated by the revisions
+in :mod:`resource_api.bank.migrations` (``bank_alembic_version`` records how far). Money is
 integer cents. A transfer is one transaction whose debit is a single conditional ``UPDATE``
 (``... WHERE balance_cents >= :amount``), so two concurrent transfers can never overdraw an account,
 whichever process serves them (DESIGN.md, "Persistence and scale").
@@ -23,14 +24,22 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     event,
     insert,
     select,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+
+from provider.db import (
+    DatabaseUnavailable,
+    create_engine_or_explain,
+    display_url,
+    normalise_url,
+    sqlite_path,
+)
 
 from ..errors import ResourceApiError
 
@@ -109,25 +118,39 @@ class Transfer:
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite gets WAL and a busy timeout, in-memory one pool."""
-    if database_url.startswith("sqlite"):
-        memory = database_url in ("sqlite://", "sqlite:///:memory:") or ":memory:" in database_url
+    """An engine for ``database_url``; SQLite gets WAL and a busy timeout, in-memory one pool.
+
+    As for the provider (:mod:`provider.db`): ``postgresql://`` means psycopg 3, an SQLite file's
+    folder is created, and a missing driver is said in one line (:class:`DatabaseUnavailable`).
+    """
+    database_url = normalise_url(database_url)
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        memory = path is None
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
-        if memory:
+        if path is None:
             kwargs["poolclass"] = StaticPool
-        engine = create_engine(database_url, **kwargs)
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"cannot create the folder of {display_url(url)}: {exc.strerror}"
+                ) from exc
+        engine = create_engine_or_explain(url, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA foreign_keys=ON")
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    return create_engine_or_explain(url, pool_pre_ping=True)
 
 
 class BankStore:
@@ -138,7 +161,6 @@ class BankStore:
         self.engine = engine
         self.clock = clock
         self._known: set[str] = set()
-        metadata.create_all(engine)
 
     def open_customer(self, sub: str) -> None:
         """Open demo accounts for a subject seen for the first time (DESIGN.md contract 5)."""

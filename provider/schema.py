@@ -1,0 +1,270 @@
+"""Schema migrations with Alembic, safe when several processes start at once on one database.
+
+Each component that owns tables (the provider: ``op_*``; the demo bank: ``bank_*``) ships its
+migration scripts inside its package and records how far its schema got in a version table of its
+own (``op_alembic_version``, ``bank_alembic_version``). :func:`upgrade` brings one component to its
+newest revision:
+
+1. **Cheap check first.** One small query reads the version table; at the newest revision (every
+   start but the first after an upgrade) nothing else happens: no lock, no migration machinery.
+2. **Otherwise, one process at a time.** :func:`database_lock` serialises the work: on PostgreSQL a
+   transaction-scoped advisory lock (``pg_advisory_xact_lock``, keyed by the schema, so databases
+   and schemas do not wait for each other); on SQLite a ``BEGIN IMMEDIATE`` transaction, which
+   holds the database's write lock. The version is read again under the lock — a process that
+   waited finds the work done — and the migrations run in that same transaction, so on both
+   databases the DDL, the new version and the lock's release commit together: a process that dies
+   half-way leaves the schema as it was.
+3. **Adoption.** A database made by a build from before migrations (``create_all``, no version
+   table) is adopted rather than broken: its first revision, the *baseline*, creates only the
+   tables that are missing and adds the nullable columns an older table lacks
+   (:func:`create_or_adopt`), then the version table records it like any other.
+
+Alembic keeps its running context in module globals, so one process runs one migration at a time
+(a thread lock) whatever its threads do.
+
+How to add a migration: ``docs/provider.md`` ("Database and migrations").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import op
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Column, Connection, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from .db import display_url
+
+__all__ = [
+    "Migrations",
+    "SchemaError",
+    "Upgrade",
+    "check",
+    "create_or_adopt",
+    "current_revision",
+    "database_lock",
+    "head_revision",
+    "upgrade",
+]
+
+# Alembic's context lives in module globals: one migration at a time in a process.
+_PROCESS_LOCK = threading.RLock()
+_SCRIPTS: dict[Path, ScriptDirectory] = {}
+# How long a process waits for another's migration on SQLite (PostgreSQL waits as long as needed).
+SQLITE_LOCK_TIMEOUT = 120.0
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is not one this build can use; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """One component's migration scripts and the version table that records how far it got."""
+
+    name: str
+    #: The folder holding ``versions/``, the revision scripts.
+    directory: Path
+    version_table: str
+    #: Tables a build from before migrations created; finding one means "adopt, do not create".
+    legacy_tables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade` did: from which revision to which, on which database."""
+
+    component: str
+    database: str
+    before: str | None
+    after: str
+    adopted: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def describe(self) -> str:
+        if not self.changed:
+            return f"{self.component} tables: already at {self.after}"
+        if self.adopted:
+            return (
+                f"{self.component} tables: adopted (made before migrations existed), "
+                f"now at {self.after}"
+            )
+        if self.before is None:
+            return f"{self.component} tables: created, at {self.after}"
+        return f"{self.component} tables: upgraded from {self.before} to {self.after}"
+
+
+def _script(migrations: Migrations) -> ScriptDirectory:
+    with _PROCESS_LOCK:
+        script = _SCRIPTS.get(migrations.directory)
+        if script is None:
+            script = _SCRIPTS[migrations.directory] = ScriptDirectory(str(migrations.directory))
+        return script
+
+
+def head_revision(migrations: Migrations) -> str:
+    """The newest revision this build ships."""
+    with _PROCESS_LOCK:
+        head = _script(migrations).get_current_head()
+    assert head is not None, f"{migrations.directory} has no revisions"
+    return head
+
+
+def current_revision(connection: Connection, migrations: Migrations) -> str | None:
+    """The revision the database records; ``None`` when it has no version table yet."""
+    context = MigrationContext.configure(
+        connection, opts={"version_table": migrations.version_table}
+    )
+    return context.get_current_revision()
+
+
+def _legacy(connection: Connection, migrations: Migrations) -> bool:
+    names = set(inspect(connection).get_table_names())
+    return any(t in names for t in migrations.legacy_tables)
+
+
+def check(engine: Engine, migrations: Migrations) -> str:
+    """The database's revision, which must be this build's newest (for servers told not to
+    migrate); otherwise :class:`SchemaError` saying what to run."""
+    head = head_revision(migrations)
+    with engine.connect() as conn:
+        current = current_revision(conn, migrations)
+    if current != head:
+        where = display_url(engine)
+        found = current or "no version"
+        raise SchemaError(
+            f"the {migrations.name} tables in {where} are at {found}, this build needs {head}: "
+            "run `stepup db upgrade` first"
+        )
+    return head
+
+
+def upgrade(engine: Engine, migrations: Migrations) -> Upgrade:
+    """Bring one component's tables to the newest revision (see the module docstring)."""
+    head = head_revision(migrations)
+    where = display_url(engine)
+    with engine.connect() as conn:
+        before = current_revision(conn, migrations)
+    if before == head:
+        return Upgrade(migrations.name, where, before, head)
+    with _PROCESS_LOCK, database_lock(engine) as conn:
+        before = current_revision(conn, migrations)  # another process may have done it meanwhile
+        adopted = before is None and _legacy(conn, migrations)
+        if before != head:
+            _run_to_head(conn, migrations, before)
+    return Upgrade(migrations.name, where, before, head, adopted)
+
+
+def _run_to_head(conn: Connection, migrations: Migrations, before: str | None) -> None:
+    script = _script(migrations)
+    try:
+        if before is not None:
+            script.get_revision(before)
+    except CommandError as exc:
+        raise SchemaError(
+            f"the {migrations.name} tables in {display_url(conn.engine)} are at {before}, a "
+            f"revision this build does not know (a newer build migrated them); its newest is "
+            f"{script.get_current_head()}"
+        ) from exc
+
+    def steps(heads: Any, _context: MigrationContext) -> Any:
+        # What `alembic upgrade head` does, on the connection and transaction we hold.
+        return script._upgrade_revs("head", heads)
+
+    with EnvironmentContext(Config(), script, fn=steps, destination_rev="head") as env:
+        env.configure(connection=conn, version_table=migrations.version_table)
+        with env.begin_transaction():  # a no-op: the caller's transaction is the one
+            env.run_migrations()
+
+
+@contextmanager
+def database_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that no other process holds at the same time, per database
+    (PostgreSQL: per schema). Released when the transaction ends."""
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        with engine.connect() as conn, conn.begin():
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(schema)})
+            yield conn
+    elif backend == "sqlite" and make_url(engine.url).database not in (None, "", ":memory:"):
+        locking = _sqlite_immediate_engine(engine)
+        try:
+            with locking.begin() as conn:
+                yield conn
+        finally:
+            locking.dispose()
+    else:  # an in-memory SQLite database lives in this process alone
+        with engine.begin() as conn:
+            yield conn
+
+
+def _lock_key(schema: str) -> int:
+    """A signed 64-bit advisory-lock key for stepup's schema work in ``schema``."""
+    digest = hashlib.sha256(f"stepup-schema:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _sqlite_immediate_engine(engine: Engine) -> Engine:
+    """An engine whose transactions start with ``BEGIN IMMEDIATE`` (the write lock at once).
+
+    The sqlite3 module would start transactions itself, late and deferred, and not before DDL;
+    the SQLAlchemy pysqlite recipe turns that off and emits the BEGIN we want instead.
+    """
+    locking = create_engine(
+        engine.url, poolclass=NullPool, connect_args={"timeout": SQLITE_LOCK_TIMEOUT}
+    )
+
+    @event.listens_for(locking, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(locking, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return locking
+
+
+def create_or_adopt(metadata: MetaData) -> None:
+    """A baseline revision's body: create the tables of ``metadata`` that are missing, and add to
+    the ones that exist (made by ``create_all`` before migrations) the nullable columns they lack.
+
+    A missing column that cannot be null has no value to give the rows already there: that
+    database is refused with a message rather than guessed at.
+    """
+    conn = op.get_bind()
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            table.create(conn)
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise SchemaError(
+                    f"table {table.name} lacks the column {column.name}, which cannot be null: "
+                    "this database was made by a build too old to adopt"
+                )
+            op.add_column(table.name, Column(column.name, column.type, nullable=True))
