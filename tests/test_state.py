@@ -126,7 +126,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path}"  # a folder, not a file
-    assert run("api", "--database", url) == (1, "")
+    assert run("api", "--port", "0", "--database", url) == (1, "")
     assert capsys.readouterr().err == (
         f"stepup: cannot open the database {url}: unable to open database file\n"
     )
@@ -136,8 +136,13 @@ def test_postgresql_without_its_driver_says_to_install_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
-    for command in ("provider", "api", "sandbox", "db"):
-        argv = [command, "upgrade"] if command == "db" else [command]
+    commands = [
+        ["provider", "--port", "0"],
+        ["api", "--port", "0"],
+        ["sandbox", "--provider-port", "0", "--api-port", "0"],
+        ["db", "upgrade"],
+    ]
+    for argv in commands:
         assert run(*argv, "--database", "postgresql://u@127.0.0.1:5432/x") == (1, "")
         assert capsys.readouterr().err == (
             "stepup: PostgreSQL needs its driver: pip install 'stepup-stack[postgres]'\n"

@@ -26,6 +26,8 @@ from resource_api.bank.store import metadata as bank_metadata
 from stepup.cli import main
 from stepup.config import StepupConfig
 
+HEAD = head_revision(PROVIDER)
+
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
@@ -70,9 +72,9 @@ def test_a_database_at_the_newest_revision_is_left_alone_without_a_lock(
 
     monkeypatch.setattr(schema, "database_lock", no_lock)
     again = upgrade(engine, PROVIDER)
-    assert again == Upgrade("provider", display_url(engine), "op_0001", "op_0001")
+    assert again == Upgrade("provider", display_url(engine), HEAD, HEAD)
     assert not again.changed
-    assert again.describe() == "provider tables: already at op_0001"
+    assert again.describe() == f"provider tables: already at {HEAD}"
 
 
 def test_a_new_revision_runs_and_says_from_which_to_which(engine: Engine, tmp_path: Path) -> None:
@@ -81,25 +83,25 @@ def test_a_new_revision_runs_and_says_from_which_to_which(engine: Engine, tmp_pa
     upgrade(engine, PROVIDER)
     scripts = tmp_path / "migrations"
     shutil.copytree(PROVIDER.directory / "versions", scripts / "versions")
-    (scripts / "versions" / "op_0002_nickname.py").write_text(
+    (scripts / "versions" / "op_9001_nickname.py").write_text(
         '"""Users get a nickname."""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "op_0002"\n'
-        'down_revision = "op_0001"\n\n\n'
+        'revision = "op_9001"\n'
+        f'down_revision = "{HEAD}"\n\n\n'
         "def upgrade() -> None:\n"
         '    op.add_column("op_users", sa.Column("nickname", sa.String(40)))\n'
     )
     newer = Migrations("provider", scripts, PROVIDER.version_table, PROVIDER.legacy_tables)
     done = upgrade(engine, newer)
-    assert (done.before, done.after, done.adopted) == ("op_0001", "op_0002", False)
-    assert done.describe() == "provider tables: upgraded from op_0001 to op_0002"
+    assert (done.before, done.after, done.adopted) == (HEAD, "op_9001", False)
+    assert done.describe() == f"provider tables: upgraded from {HEAD} to op_9001"
     with engine.connect() as conn:
         assert "nickname" in {c["name"] for c in inspect(conn).get_columns("op_users")}
-        # This build does not know op_0002: it says so rather than guessing.
+        # This build does not know op_9001: it says so rather than guessing.
         with pytest.raises(SchemaError) as refused:
-            schema._run_to_head(conn, PROVIDER, "op_0002")
-    assert "at op_0002, a revision this build does not know" in str(refused.value)
+            schema._run_to_head(conn, PROVIDER, "op_9001")
+    assert "at op_9001, a revision this build does not know" in str(refused.value)
 
 
 def test_a_database_migrated_by_a_newer_build_is_refused_with_a_message(engine: Engine) -> None:
@@ -110,7 +112,7 @@ def test_a_database_migrated_by_a_newer_build_is_refused_with_a_message(engine: 
         upgrade(engine, PROVIDER)
     assert str(refused.value) == (
         f"the provider tables in {display_url(engine)} are at op_9999, a revision this build "
-        "does not know (a newer build migrated them); its newest is op_0001"
+        f"does not know (a newer build migrated them); its newest is {HEAD}"
     )
 
 
@@ -125,13 +127,32 @@ def test_adoption_creates_missing_tables_and_adds_columns_0_1_0_gained(engine: E
             text("INSERT INTO op_users (subject, username, password_hash) VALUES ('s', 'u', 'h')")
         )
     done = upgrade(engine, PROVIDER)
-    assert (done.before, done.after, done.adopted) == (None, "op_0001", True)
+    assert (done.before, done.after, done.adopted) == (None, HEAD, True)
     assert done.describe() == (
-        "provider tables: adopted (made before migrations existed), now at op_0001"
+        f"provider tables: adopted (made before migrations existed), now at {HEAD}"
     )
     with engine.connect() as conn:
         assert "reused_at" in {c["name"] for c in inspect(conn).get_columns("op_codes")}
         assert conn.execute(text("SELECT username FROM op_users")).scalars().all() == ["u"]
+        context = MigrationContext.configure(
+            conn, opts={"include_name": _only("op_", PROVIDER.version_table)}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_database_that_a_build_before_migrations_gave_require_pkce_is_adopted(
+    engine: Engine,
+) -> None:
+    """Main briefly added ``op_clients.require_pkce`` at start with its own ``ALTER TABLE``:
+    such a database has the column and no version table; op_0002 finds it there."""
+    provider_0_1_0.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text("ALTER TABLE op_clients ADD COLUMN require_pkce BOOLEAN DEFAULT true NOT NULL")
+        )
+    done = upgrade(engine, PROVIDER)
+    assert (done.before, done.after, done.adopted) == (None, HEAD, True)
+    with engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"include_name": _only("op_", PROVIDER.version_table)}
         )
@@ -158,7 +179,7 @@ def test_a_server_told_not_to_migrate_refuses_a_database_behind(
         create_app(config, database_url=database_url, migrate=False)
     assert str(refused.value) == (
         f"the provider tables in {display_url(database_url)} are at no version, this build "
-        "needs op_0001: run `stepup db upgrade` first"
+        f"needs {HEAD}: run `stepup db upgrade` first"
     )
     assert main(["db", "upgrade", "--database", database_url], out=io.StringIO()) == 0
     app = create_app(config, database_url=database_url, migrate=False)
@@ -171,14 +192,14 @@ def test_stepup_db_upgrade_says_what_it_did_where(database_url: str) -> None:
     where = display_url(database_url)
     assert out.getvalue() == (
         f"Database: {where}\n"
-        "  provider tables: created, at op_0001\n"
+        f"  provider tables: created, at {HEAD}\n"
         "  bank tables: created, at bank_0001\n"
     )
     out = io.StringIO()
     assert main(["db", "upgrade", "--database", database_url], out=out) == 0
     assert out.getvalue() == (
         f"Database: {where}\n"
-        "  provider tables: already at op_0001\n"
+        f"  provider tables: already at {HEAD}\n"
         "  bank tables: already at bank_0001\n"
     )
 
