@@ -99,8 +99,8 @@ def create_app(
         store.seed(s, config.users, clients)
         secret_key = store.shared_secret(s, "flask_secret_key")
 
-    ensure_signing_key(db, clock.now())
-    keys = KeyStore(db, clock, max_token_lifetime=longest)
+    generated = ensure_signing_key(db, clock.now())
+    keys = KeyStore(db, clock, max_token_lifetime=longest, loaded=generated)
     policy = AcrPolicy(config.acr_levels)
     signer = TokenSigner(keys, issuer=config.issuer, audience=config.access_token_audience)
     issuance = Issuance(db, signer, settings, clock)

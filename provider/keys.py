@@ -89,25 +89,28 @@ def _import(private_jwk: dict[str, Any]) -> RSAKey:
     )
 
 
-def ensure_signing_key(db: Database, now: int) -> None:
+def ensure_signing_key(db: Database, now: int) -> dict[str, RSAKey]:
     """Generate the first signing key if there is none — once, however many processes start.
 
     The check is one small query; only a database without a current key pays for generating one
     (outside any lock: it is the slow part) and then inserts it under
-    :func:`provider.schema.database_lock`, unless another process got there first.
+    :func:`provider.schema.database_lock`, unless another process got there first. Returns the
+    key it stored, by ``kid``, so the :class:`KeyStore` need not parse it again.
     """
     current = select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).limit(1)
     with db.session() as s:
         if s.scalar(current) is not None:
-            return
-    row, _ = _new_key(now)
+            return {}
+    row, key = _new_key(now)
     with database_lock(db.engine) as conn:
-        if conn.scalar(current) is None:
-            conn.execute(
-                insert(SigningKey).values(
-                    kid=row.kid, alg=row.alg, private_jwk=row.private_jwk, created_at=now
-                )
+        if conn.scalar(current) is not None:
+            return {}
+        conn.execute(
+            insert(SigningKey).values(
+                kid=row.kid, alg=row.alg, private_jwk=row.private_jwk, created_at=now
             )
+        )
+    return {row.kid: key}
 
 
 def load_key_ring(
@@ -155,13 +158,19 @@ class KeyStore:
     """
 
     def __init__(
-        self, db: Database, clock: Clock, *, max_token_lifetime: int, refresh_interval: int = 60
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_token_lifetime: int,
+        refresh_interval: int = 60,
+        loaded: dict[str, RSAKey] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.window = max_token_lifetime + refresh_interval
         self.refresh_interval = refresh_interval
-        self._imported: dict[str, RSAKey] = {}
+        self._imported: dict[str, RSAKey] = dict(loaded or {})
         self._lock = threading.Lock()
         self._ring, self._read_at = self._read()
 
