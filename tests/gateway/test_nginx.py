@@ -229,3 +229,19 @@ def test_keys_unreachable_is_503_with_retry_after_through_nginx(tmp_path: Path) 
         assert response.headers["Retry-After"] == "30"
         assert response.json()["error"] == "temporarily_unavailable"
         assert echo.received == []
+
+
+def test_a_body_rule_is_never_skipped_behind_nginx(stack: Stack) -> None:
+    # The sandbox config's rule on large transfers reads the body, which nginx does not send:
+    # a transfer through nginx is refused, saying where to route it, whatever its amount.
+    token = stack.mint(acr=LOA2, amr=["pwd", "otp"])
+    response = requests.post(
+        f"{stack.nginx}/transfers",
+        json={"amount": "5000.00"},
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "access_denied"
+    assert "nginx auth_request" in response.json()["error_description"]
+    assert stack.echo.received == []
