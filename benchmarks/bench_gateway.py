@@ -5,11 +5,11 @@
 Four targets answer the same ``GET /accounts`` (a small JSON body from the same upstream):
 
 - ``upstream``  — the API alone: a minimal ASGI app under uvicorn (httptools, uvloop), one process;
-- ``gateway``   — ``stepup gateway`` in front of it (token verified, rules applied, identity
-  headers added, request proxied with aiohttp);
+- ``gateway``   — ``stepup gateway`` (one granian worker) in front of it (token verified, rules
+  applied, identity headers added, request proxied with aiohttp);
 - ``nginx``     — nginx proxying to it without ``auth_request`` (keep-alive to the upstream);
 - ``sideband``  — the same nginx with the ``auth_request`` configuration of docs/gateway.md, asking
-  ``stepup sideband``.
+  ``stepup sideband`` (one granian worker).
 
 Every request carries the same valid RS256 token (so the verified-claims cache is hit after the
 first one, as it is for a client that reuses its token). Load comes from ``wrk`` (one thread,
@@ -262,6 +262,8 @@ def main() -> None:
                         issuer,
                         "--port",
                         str(ports["gateway"]),
+                        "--workers",
+                        "1",
                     ],
                     env=env,
                     stdout=subprocess.DEVNULL,
@@ -277,6 +279,8 @@ def main() -> None:
                         str(tmp / "stepup.toml"),
                         "--port",
                         str(ports["sideband"]),
+                        "--workers",
+                        "1",
                     ],
                     env=env,
                     stdout=subprocess.DEVNULL,

@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .gateway_cli import add_commands
 
-    add_commands(sub, DEFAULT_HOST)
+    add_commands(sub, DEFAULT_HOST, workers)
 
     add_policy_parser(sub)
 

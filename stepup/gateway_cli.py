@@ -1,11 +1,12 @@
-"""``stepup gateway`` and ``stepup sideband`` (DESIGN.md contract 10), served by uvicorn.
+"""``stepup gateway`` and ``stepup sideband`` (DESIGN.md contract 10), served by granian.
 
     stepup gateway  --config FILE --upstream URL [--host H] [--port P]
     stepup sideband --config FILE [--host H] [--port P]
 
 Both read ``[api]`` from the config (issuer, audience, levels, rules) and print the URL they serve
-once they listen. The apps are :mod:`resource_api.gateway`'s; this module only parses options and
-runs the server. Why uvicorn: docs/gateway.md, "Why these libraries".
+once they listen. The apps are :mod:`resource_api.gateway`'s (ASGI); this module only parses options
+and runs them on the production server the other commands use (:mod:`stepup.serve`: granian,
+``--workers`` processes sharing the socket). Why granian: docs/gateway.md, "Why these libraries".
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ import argparse
 import logging
 import socket
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, TextIO
 
 from .listening import listen
 
-__all__ = ["add_commands", "serving_asgi"]
+__all__ = ["add_commands"]
 
 DEFAULT_GATEWAY_PORT = 9002
 DEFAULT_SIDEBAND_PORT = 9003
@@ -34,53 +32,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(app: Any) -> Any:
-    import uvicorn
-
-    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For and -Proto from any
-    # client on 127.0.0.1 and rewrite the client address and scheme with them.
-    return uvicorn.Config(
-        app, lifespan="on", access_log=False, log_level="warning", server_header=False,
-        date_header=False, timeout_keep_alive=30, proxy_headers=False,
-    )  # fmt: skip
-
-
 def _url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-@contextmanager
-def serving_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a thread (tests, the benchmark); yield its base URL."""
-    import uvicorn
+def _serve(label: str, app: Any, sock: socket.socket, workers: int, out: TextIO) -> int:
+    """The production server of ``stepup api`` (:mod:`stepup.serve`, granian), for ASGI."""
+    from .serve import serve
 
-    sock = _bind(host, port)
-    server = uvicorn.Server(_uvicorn_config(app))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    out.flush()  # what was printed must not be printed again by each forked worker
+
+    def started() -> None:
+        out.write(f"{label} listening on {_url(sock)}\nPress Ctrl+C to stop.\n")
+        out.flush()
+
     try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            thread.join(0.01)
-        yield _url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _serve(label: str, app: Any, sock: socket.socket, out: TextIO) -> int:
-    import uvicorn
-
-    out.write(f"{label} listening on {_url(sock)}\nPress Ctrl+C to stop.\n")
-    out.flush()
-    server = uvicorn.Server(_uvicorn_config(app))
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # pragma: no cover - uvicorn handles SIGINT itself
-        pass
+        serve(app, sock, workers=workers, on_started=started, asgi=True)
     finally:
         sock.close()
     return 0
@@ -114,7 +82,7 @@ def cmd_gateway(args: argparse.Namespace, out: TextIO) -> int:
         f"Gateway to {app.upstream}, trusting issuer {config.api_issuer}, "
         f"audience {config.api.audience}\n"
     )
-    return _serve("Gateway", app, sock, out)
+    return _serve("Gateway", app, sock, args.workers, out)
 
 
 def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
@@ -127,7 +95,7 @@ def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
         f"Sideband decisions for issuer {config.api_issuer}, audience {config.api.audience}: "
         "/sideband/nginx, /sideband/envoy, /sideband/traefik, /sideband/request\n"
     )
-    return _serve("Sideband", app, sock, out)
+    return _serve("Sideband", app, sock, args.workers, out)
 
 
 def _http_url(value: str) -> str:
@@ -146,10 +114,12 @@ def _positive(value: str) -> float:
     return number
 
 
-def add_commands(sub: Any, host: str) -> None:
-    """Add ``gateway`` and ``sideband`` to the ``stepup`` subcommands."""
+def add_commands(sub: Any, host: str, workers: Any) -> None:
+    """Add ``gateway`` and ``sideband`` to the ``stepup`` subcommands; ``workers`` adds the
+    ``--workers`` option the other servers have."""
 
     def common(p: argparse.ArgumentParser, port: int) -> None:
+        workers(p)
         p.add_argument("--config", required=True, help="TOML config file ([api] and its rules)")
         p.add_argument("--host", default=host)
         p.add_argument("--port", type=int, default=port, help=f"default: {port}")

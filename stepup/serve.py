@@ -71,6 +71,7 @@ def serve(
     workers: int,
     after_fork: Callable[[], None] | None = None,
     on_started: Callable[[], None] | None = None,
+    asgi: bool = False,
 ) -> None:
     """Serve ``app`` on the bound, listening ``sock`` with ``workers`` processes until SIGTERM
     or SIGINT, then finish the requests in flight and return.
@@ -78,6 +79,8 @@ def serve(
     ``after_fork`` runs in each worker before it serves (e.g. to drop database connections
     inherited from the parent); ``on_started`` runs in this process once the workers are
     started. Every worker accepts on ``sock`` itself, so connections go to whichever is free.
+    ``asgi``: ``app`` is an ASGI app (``stepup gateway``, ``stepup sideband``), run on each
+    worker's event loop, with the lifespan protocol.
     """
     import multiprocessing
 
@@ -143,9 +146,10 @@ def serve(
         "stepup",
         address=address,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGI if asgi else Interfaces.WSGI,
         workers=workers,
-        blocking_threads=THREADS_PER_WORKER,
+        # granian runs an ASGI app on its event loop: one blocking thread is all it allows.
+        blocking_threads=1 if asgi else THREADS_PER_WORKER,
         log_level=LogLevels.warning,
         log_access=False,
     )

@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -183,3 +184,64 @@ def running_nginx(site: str, tmp: Path) -> Iterator[str]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving_asgi(app: Any) -> Iterator[str]:
+    """Serve ``app`` on a thread of this process, so a test can inject a fake issuer and clock;
+    yield its base URL. uvicorn, because it runs in a thread on a socket we bind (port 0); the
+    commands themselves run under granian (``stepup.serve``), tested through them in
+    ``test_commands.py`` and ``test_nginx.py``. ``proxy_headers`` off, as granian has none."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    config = uvicorn.Config(
+        app, lifespan="on", access_log=False, log_level="warning", server_header=False,
+        date_header=False, proxy_headers=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            thread.join(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+STEPUP = str(Path(sys.executable).with_name("stepup"))
+
+
+@contextmanager
+def running_command(*args: str) -> Iterator[tuple[str, str]]:
+    """``stepup ARGS`` in a subprocess (the production server); yield (label, URL) from its
+    listening line."""
+    process = subprocess.Popen(
+        [STEPUP, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            found = re.match(r"(\w+) listening on (http://\S+)", line)
+            if found:
+                yield found.group(1), found.group(2)
+                break
+        else:
+            pytest.fail("no listening line:\n" + "".join(seen))
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        process.stdout.close()

@@ -3,23 +3,18 @@ a served request, and one-line errors for a bad config, a bad upstream and a tak
 
 from __future__ import annotations
 
-import re
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from .support import echo_upstream
+from .support import STEPUP, echo_upstream, running_command
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPUP = str(Path(sys.executable).with_name("stepup"))
 
 
 @pytest.fixture
@@ -29,30 +24,8 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-@contextmanager
-def running(*args: str) -> Iterator[tuple[str, str]]:
-    process = subprocess.Popen(
-        [STEPUP, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert process.stdout is not None
-    seen = []
-    try:
-        for line in process.stdout:
-            seen.append(line)
-            found = re.match(r"(\w+) listening on (http://\S+)", line)
-            if found:
-                yield found.group(1), found.group(2)
-                break
-        else:
-            pytest.fail("no listening line:\n" + "".join(seen))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
-
-
 def test_sideband_command_serves(config_file: Path) -> None:
-    with running("sideband", "--config", str(config_file), "--port", "0") as (label, url):
+    with running_command("sideband", "--config", str(config_file), "--port", "0") as (label, url):
         assert label == "Sideband"
         assert requests.get(url + "/health", timeout=10).json() == {"status": "ok"}
         response = requests.get(url + "/sideband/nginx", timeout=10, headers={
@@ -65,7 +38,7 @@ def test_gateway_command_proxies(config_file: Path) -> None:
     with echo_upstream() as echo:
         args = ("gateway", "--config", str(config_file), "--upstream", echo.url, "--port", "0",
                 "--public", "/health")  # fmt: skip
-        with running(*args) as (label, url):
+        with running_command(*args) as (label, url):
             assert label == "Gateway"
             assert requests.get(url + "/health", timeout=10).status_code == 200
             assert requests.get(url + "/accounts", timeout=10).status_code == 401

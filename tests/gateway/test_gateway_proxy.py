@@ -13,11 +13,10 @@ import requests
 
 from client_sdk import parse_www_authenticate
 from resource_api.gateway import Enforcer, GatewayApp
-from stepup.gateway_cli import serving_asgi
 
 from ..resource_api.support import LOA1, LOA2, Clock, FakeIssuer
 from .conftest import BankPolicy
-from .support import Echo, echo_upstream, free_port
+from .support import Echo, echo_upstream, free_port, serving_asgi
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ absent nginx is a failure.
 from __future__ import annotations
 
 import http.client
+import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,10 +22,8 @@ import requests
 
 from client_sdk import HeadlessAuthenticator, StepUpAuth, parse_www_authenticate
 from provider import create_app as create_provider
-from resource_api.gateway import SidebandApp, build_enforcer
 from stepup.cli import sandbox_config
-from stepup.config import RouteConfig, StepupConfig
-from stepup.gateway_cli import serving_asgi
+from stepup.config import RouteConfig, StepupConfig, load_config
 
 from ..resource_api.support import Clock, FakeIssuer
 from ..servers import Slot, serving
@@ -32,11 +31,13 @@ from .support import (
     DOC_LISTEN,
     DOC_SIDEBAND,
     DOC_UPSTREAM,
+    ROOT,
     Echo,
     echo_upstream,
     free_port,
     nginx_binary,
     published_nginx_config,
+    running_command,
     running_nginx,
 )
 
@@ -76,6 +77,17 @@ def _config(issuer: str) -> StepupConfig:
     return replace(config, api=replace(config.api, routes=(*config.api.routes, reports)))
 
 
+def _config_file(issuer: str, tmp: Path) -> Path:
+    """The same config as a file, for ``stepup sideband`` (the command, under granian)."""
+    text = (ROOT / "stepup" / "sandbox.toml").read_text()
+    text = re.sub(r'^issuer = ".*"$', f'issuer = "{issuer}"', text, flags=re.M)
+    text += '\n[[api.routes]]\nmethod = "GET"\npath = "/reports"\nscope = ["reports:read"]\n'
+    path = tmp / "stepup.toml"
+    path.write_text(text)
+    assert load_config(path) == _config(issuer)
+    return path
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     nginx_binary()
@@ -83,9 +95,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     with serving(slot) as issuer, echo_upstream() as echo:
         config = _config(issuer)
         slot.app = create_provider(config, database_url=f"sqlite:///{tmp_path}/op.db")
-        enforcer = build_enforcer(config, public_paths=["/health"])
+        command = ("sideband", "--config", str(_config_file(issuer, tmp_path)), "--port", "0",
+                   "--workers", "1", "--public", "/health")  # fmt: skip
         with ExitStack() as stack:
-            sideband = stack.enter_context(serving_asgi(SidebandApp(enforcer)))
+            _, sideband = stack.enter_context(running_command(*command))
             url = stack.enter_context(running_nginx(site(sideband, echo.url), tmp_path))
             yield Stack(issuer, url, echo)
 
@@ -217,9 +230,10 @@ def test_keys_unreachable_is_503_with_retry_after_through_nginx(tmp_path: Path) 
     nginx_binary()
     dead = f"http://127.0.0.1:{free_port()}"
     with echo_upstream() as echo:
-        enforcer = build_enforcer(_config(dead))
+        command = ("sideband", "--config", str(_config_file(dead, tmp_path)), "--port", "0",
+                   "--workers", "1")  # fmt: skip
         with ExitStack() as stack:
-            sideband = stack.enter_context(serving_asgi(SidebandApp(enforcer)))
+            _, sideband = stack.enter_context(running_command(*command))
             url = stack.enter_context(running_nginx(site(sideband, echo.url), tmp_path))
             token = FakeIssuer(Clock()).mint()  # well-formed: the keys are needed
             response = requests.get(

@@ -14,10 +14,10 @@ import requests
 
 from client_sdk import parse_www_authenticate
 from resource_api.gateway import Enforcer, SidebandApp
-from stepup.gateway_cli import serving_asgi
 
 from ..resource_api.support import LOA1, LOA2, Clock, FakeIssuer
 from .conftest import BankPolicy
+from .support import serving_asgi
 
 pytestmark = pytest.mark.e2e
 
