@@ -40,9 +40,16 @@ def test_gateway_command_proxies(config_file: Path) -> None:
                 "--public", "/health")  # fmt: skip
         with running_command(*args) as (label, url):
             assert label == "Gateway"
-            assert requests.get(url + "/health", timeout=10).status_code == 200
+            forwarded = requests.get(url + "/health", timeout=10, headers={
+                "X-Forwarded-For": "203.0.113.9", "X_Stepup_Subject": "mallory",
+                "X-Stepup-Acr": "urn:stepup:loa:2"})  # fmt: skip
+            assert forwarded.status_code == 200
             assert requests.get(url + "/accounts", timeout=10).status_code == 401
-    assert [r.target for r in echo.received] == ["/health"]
+    [got] = echo.received
+    assert got.target == "/health"
+    # granian rewrites nothing from X-Forwarded-*: the real peer is appended
+    assert got.header("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
+    assert [k for k, _ in got.headers if "stepup" in k.lower()] == []
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
