@@ -16,7 +16,9 @@ first one, as it is for a client that reuses its token). Load comes from ``wrk``
 ``--connections`` keep-alive connections). Each round measures the four targets back to back in a
 rotating order, so that load from elsewhere on the machine hits them alike; the figures are the
 medians of the per-round ratios gateway/upstream and sideband/nginx (target for the latter:
->= 0.70). The upstream also serves the discovery document and JWKS, so no provider is needed.
+>= 0.70). Each measurement also reads the CPU time (user + system, from /proc) that the processes
+on the path spent (wrk excluded): CPU per request, whose ratios do not depend on what else the
+machine runs. The upstream also serves the discovery document and JWKS, so no provider is needed.
 """
 
 from __future__ import annotations
@@ -145,26 +147,44 @@ def start_nginx(tmp: Path, sites: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([binary, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
 
 
-def wrk(url: str, token: str, seconds: float, connections: int) -> float:
+def wrk(url: str, token: str, seconds: float, connections: int) -> tuple[float, int]:
+    """(requests per second, requests) of one wrk run."""
     result = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds:g}s",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-H",
+         f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
     if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
         raise SystemExit(f"{url}: errors, the benchmark is not measuring:\n{result.stdout}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    assert match is not None, result.stdout
-    return float(match.group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    count = re.search(r"(\d+) requests in", result.stdout)
+    assert rate is not None, result.stdout
+    assert count is not None, result.stdout
+    return float(rate.group(1)), int(count.group(1))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` and their children (workers) so far."""
+    family = set(pids)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) in pids:
+                family.add(int(entry.name))
+    total = 0
+    for pid in family:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
 
 
 def main() -> None:
@@ -300,14 +320,22 @@ def main() -> None:
                 "nginx": f"http://127.0.0.1:{ports['nginx']}/accounts",
                 "sideband": f"http://127.0.0.1:{ports['auth']}/accounts",
             }
+            up, gw, sb, ngx = (p.pid for p in processes)
+            involved = {"upstream": [up], "gateway": [gw, up], "nginx": [ngx, up],
+                        "sideband": [ngx, sb, up]}  # fmt: skip
             for url in targets.values():  # warm-up: JWKS, imports, connections
                 wrk(url, token, 1, args.connections)
             figures: dict[str, list[float]] = {name: [] for name in targets}
+            costs: dict[str, list[float]] = {name: [] for name in targets}
             gateway_ratios, sideband_ratios = [], []
             names = list(targets)
             for i in range(args.rounds):
                 order = names[i % 4 :] + names[: i % 4]
-                rps = {n: wrk(targets[n], token, args.seconds, args.connections) for n in order}
+                rps = {}
+                for n in order:
+                    before = cpu_seconds(involved[n])
+                    rps[n], count = wrk(targets[n], token, args.seconds, args.connections)
+                    costs[n].append((cpu_seconds(involved[n]) - before) / count * 1e6)
                 for n, value in rps.items():
                     figures[n].append(value)
                 gateway_ratios.append(rps["gateway"] / rps["upstream"])
@@ -326,7 +354,8 @@ def main() -> None:
     )
     for name, values in figures.items():
         print(
-            f"{name:<9} {statistics.median(values):8.0f} req/s   rounds: "
+            f"{name:<9} {statistics.median(values):8.0f} req/s  "
+            f"{statistics.median(costs[name]):6.0f} us CPU/request   rounds: "
             + ", ".join(f"{v:.0f}" for v in values)
         )
     print(
@@ -335,8 +364,15 @@ def main() -> None:
     )
     print(
         f"ratio sideband/nginx:    {statistics.median(sideband_ratios):.3f}  (median of per-round "
-        f"ratios; min {min(sideband_ratios):.3f}, max {max(sideband_ratios):.3f}; "
-        "target >= 0.70)"
+        f"ratios; min {min(sideband_ratios):.3f}, max {max(sideband_ratios):.3f}; target >= 0.70)"
+    )
+    # Throughput on a busy machine measures scheduling shares as much as cost (a process with more
+    # threads gets more CPU); the CPU each path spends per request does not depend on them.
+    cost = {name: statistics.median(values) for name, values in costs.items()}
+    print(
+        f"CPU-cost ratios (what the throughput ratios would be on dedicated CPUs): "
+        f"gateway/upstream {cost['upstream'] / cost['gateway']:.3f}, "
+        f"sideband/nginx {cost['nginx'] / cost['sideband']:.3f}"
     )
 
 
