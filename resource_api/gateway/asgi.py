@@ -1,7 +1,8 @@
 """The little ASGI (https://asgi.readthedocs.io/) plumbing the gateway and the sideband share:
 headers in and out, a bounded body read, a complete response, the lifespan handshake.
 
-The server (uvicorn, see docs/gateway.md) parses HTTP; these apps only read the ASGI events.
+The server (granian for the commands, uvicorn in the tests; docs/gateway.md) parses HTTP; these
+apps only read the ASGI events.
 """
 
 from __future__ import annotations
