@@ -37,9 +37,9 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _serve(label: str, app: Any, sock: socket.socket, workers: int, out: TextIO) -> int:
+def _serve(label: str, app: Any, sock: socket.socket, workers: int | None, out: TextIO) -> int:
     """The production server of ``stepup api`` (:mod:`stepup.serve`, granian), for ASGI."""
-    from .serve import serve
+    from .serve import default_workers, serve
 
     out.flush()  # what was printed must not be printed again by each forked worker
 
@@ -48,7 +48,7 @@ def _serve(label: str, app: Any, sock: socket.socket, workers: int, out: TextIO)
         out.flush()
 
     try:
-        serve(app, sock, workers=workers, on_started=started, asgi=True)
+        serve(app, sock, workers=workers or default_workers(), on_started=started, asgi=True)
     finally:
         sock.close()
     return 0
