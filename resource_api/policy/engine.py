@@ -220,9 +220,7 @@ class RuleSet:
             else None
         )
         self._needs = self._batch.needs if self._batch is not None else frozenset()
-        self._cacheable = not any(
-            r.compute is not None or isinstance(r.effect, Deny) for r, _ in candidates
-        )
+        self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
         self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
         if not any(
@@ -280,13 +278,14 @@ class RuleSet:
         self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None
     ) -> Requirement | Denied | Refused:
         # The same rules apply to most requests of a route: remember what their requirements
-        # combine to, keyed by which rules applied (not when one failed, denied or computed).
+        # combine to, keyed by which rules applied (not when one failed or computed its effect).
         if key is None:
             return _combine(outcomes, self.policy.order)
         found = self._combined.get(key)
         if found is None:
             combined = _combine(outcomes, self.policy.order)
-            assert not isinstance(combined, Denied)
+            if isinstance(combined, Denied):
+                return combined
             if len(self._combined) >= self._CACHE_SIZE:
                 self._combined.clear()
             found = self._combined[key] = combined

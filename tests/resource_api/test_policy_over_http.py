@@ -268,3 +268,26 @@ def test_the_decision_is_logged_at_debug_level(
         "",
         "Decision   challenge: 401 insufficient_user_authentication",
     ]
+
+
+def test_conditions_see_the_flask_requests_headers_and_query(
+    validator: JwtAccessTokenValidator, clock: Clock, issuer: FakeIssuer
+) -> None:
+    app = Flask("headers-test")
+    StepUp(app, validator=validator, acr_order=[LOA1, LOA2], clock=clock, rules=[RuleConfig(
+        "seen", when="request.headers['content-type'] == 'application/json' && "
+        "request.headers['x-trace-id'] == 'abc' && request.query.rows == 'all' && "
+        "!('authorization' in request.headers && request.headers.authorization == '')",
+        deny="seen",
+    )])  # fmt: skip
+
+    @app.post("/things")
+    def things() -> Any:
+        return jsonify(ok=True)
+
+    c = app.test_client()
+    headers = {**bearer(issuer.mint()), "X-Trace-Id": "abc"}
+    response = c.post("/things?rows=all&rows=none", headers=headers, json={})
+    assert (response.status_code, response.json["error_description"]) == (403, "seen")
+    assert c.post("/things?rows=none", headers=headers, json={}).status_code == 200
+    assert c.post("/things?rows=all", headers=headers, data="x").status_code == 200
