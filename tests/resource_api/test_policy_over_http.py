@@ -290,4 +290,10 @@ def test_conditions_see_the_flask_requests_headers_and_query(
     response = c.post("/things?rows=all&rows=none", headers=headers, json={})
     assert (response.status_code, response.json["error_description"]) == (403, "seen")
     assert c.post("/things?rows=none", headers=headers, json={}).status_code == 200
-    assert c.post("/things?rows=all", headers=headers, data="x").status_code == 200
+    # No Content-Type at all: reading the missing key fails, and the request is refused.
+    response = c.post("/things?rows=all", headers=headers, data="x")
+    assert response.json == {
+        "error": "access_denied",
+        "error_description": "the API's policy could not be evaluated for this request (rule "
+        "'seen': Key not found in map : \"content-type\"), so it is refused",
+    }
