@@ -108,7 +108,34 @@ def _client(port: int, path: str, token: str, seconds: float, out: Any) -> None:
     out.put((done, errors))
 
 
-def measure(port: int, path: str, token: str, seconds: float, clients: int) -> float:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes ``pids`` have used (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _workers(master: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def measure(
+    port: int, path: str, token: str, seconds: float, clients: int, workers: list[int] | None = None
+) -> tuple[float, float]:
+    """Requests per second, and the server's CPU microseconds per request (0 if unknown)."""
+    cpu = _cpu_seconds(workers or [])
     queue: Any = mp.Queue()
     procs = [mp.Process(target=_client, args=(port, path, token, seconds, queue))
              for _ in range(clients)]  # fmt: skip
@@ -121,7 +148,8 @@ def measure(port: int, path: str, token: str, seconds: float, clients: int) -> f
     errors = sum(r[1] for r in results)
     if errors:
         raise SystemExit(f"{path}: {errors} non-200 answers; the benchmark is not measuring")
-    return done / seconds
+    used = _cpu_seconds(workers or []) - cpu
+    return done / seconds, used / done * 1e6 if done else 0.0
 
 
 def main() -> None:
@@ -174,10 +202,14 @@ def main() -> None:
             paths = ["/bare", "/protected", "/policy"]
             for path in paths:  # warm-up (JWKS load, imports, the route's compiled rules)
                 measure(port, path, token, 0.5, args.clients)
+            workers = _workers(server.pid)
             rps: dict[str, list[float]] = {path: [] for path in paths}
+            cpu: dict[str, list[float]] = {path: [] for path in paths}
             for i in range(args.rounds):
                 for path in paths[i % 3 :] + paths[: i % 3]:
-                    rps[path].append(measure(port, path, token, args.seconds, args.clients))
+                    r, c = measure(port, path, token, args.seconds, args.clients, workers)
+                    rps[path].append(r)
+                    cpu[path].append(c)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -192,6 +224,12 @@ def main() -> None:
         ratios = [x / b for x, b in zip(rps[path], rps["/bare"], strict=True)]
         print(f"ratio {label:<15} {statistics.median(ratios):.3f}  (median of per-round ratios; "
               f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.90)")  # fmt: skip
+    if all(cpu["/bare"]):
+        # The worker's own CPU per request: what a shared, busy machine disturbs least.
+        bare_cpu = statistics.median(cpu["/bare"])
+        for path, label in (("/protected", "protected"), ("/policy", "10 rules")):
+            extra = statistics.median(cpu[path]) - bare_cpu
+            print(f"server CPU per request: bare {bare_cpu:.0f} us, {label} +{extra:.0f} us")
 
 
 if __name__ == "__main__":

@@ -193,9 +193,12 @@ class Batch:
         needs = frozenset().union(*(c.needs for c in conditions))
         return cls(conditions, needs, _compile(source, _env()))
 
-    def evaluate(self, activation: Any) -> list[bool] | None:
-        """Each condition's value, or ``None`` when one of them did not give ``true``/``false``."""
-        value = self._program.eval(activation)
+    def evaluate(
+        self, activation: Any = None, *, data: Mapping[str, Any] | None = None
+    ) -> list[bool] | None:
+        """Each condition's value, or ``None`` when one of them did not give ``true``/``false``.
+        Give an ``activation``, or the attribute values as ``data`` (cheaper for one call)."""
+        value = self._program.eval(activation) if data is None else self._program.eval(data=data)
         if value.type().name() == "ERROR":
             return None
         results = value.plain_value()

@@ -41,7 +41,7 @@ from ..step_up import (
     decide,
 )
 from . import cel
-from .attributes import RequestFacts, attribute_values
+from .attributes import AttributePlan, RequestFacts, attribute_values
 from .rules import (
     Deny,
     PathPattern,
@@ -106,9 +106,10 @@ class RuleOutcome(NamedTuple):
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PolicyDecision:
-    """The decision on one request, with everything needed to explain it."""
+    """The decision on one request, with everything needed to explain it. Read-only by
+    convention (not frozen: one is made per request, and freezing costs)."""
 
     method: str
     path: str
@@ -220,6 +221,17 @@ class RuleSet:
             else None
         )
         self._needs = self._batch.needs if self._batch is not None else frozenset()
+        # The common case — every rule of the route always matches and has a CEL condition: one
+        # evaluation, and what it gives (which rules hold) decides the rest, remembered per key.
+        self._fast = (
+            self._batch is not None
+            and len(batched) == len(candidates)
+            and not any(r.compute is not None for r, _ in candidates)
+        )
+        self._plan = AttributePlan(self._needs)
+        self._by_values: dict[
+            tuple[bool, ...], tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
+        ] = {}
         self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
         self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
@@ -254,6 +266,8 @@ class RuleSet:
         order = self.policy.order
         if self._static is not None:
             outcomes, combined = self._static
+        elif self._fast and (fast := self._evaluate_fast(request, context)) is not None:
+            outcomes, combined = fast
         else:
             outcomes, key = self._evaluate(request, context)
             combined = self._combine(outcomes, key)
@@ -273,6 +287,26 @@ class RuleSet:
 
             logger.debug("policy decision\n%s", explain(decision))
         return decision
+
+    def _evaluate_fast(
+        self, request: RequestFacts, context: AuthContext
+    ) -> tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None:
+        assert self._batch is not None
+        values = self._batch.evaluate(data=self._plan.values(request, context))
+        if values is None:
+            return None  # one failed: the general path finds out which, and why
+        key = tuple(values)
+        found = self._by_values.get(key)
+        if found is None:
+            outcomes = tuple(
+                RuleOutcome(rule, "applied", rule.effect) if holds else RuleOutcome(rule, "false")
+                for (rule, _), holds in zip(self.candidates, key, strict=True)
+            )
+            found = (outcomes, _combine(outcomes, self.policy.order))
+            if len(self._by_values) >= self._CACHE_SIZE:
+                self._by_values.clear()
+            self._by_values[key] = found
+        return found
 
     def _combine(
         self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None
