@@ -169,6 +169,7 @@ def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requireme
 
 
 _NO_REQUIREMENT = Requirement()
+_MISSING = object()
 
 
 class RouteLike(Protocol):
@@ -196,6 +197,7 @@ class RuleSet:
     """
 
     _CACHE_SIZE = 256
+    _MEMO_SIZE = 4096
 
     def __init__(
         self, policy: Policy, method: str, route: str | None, extra: Sequence[Rule] = ()
@@ -232,6 +234,11 @@ class RuleSet:
         self._by_values: dict[
             tuple[bool, ...], tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
         ] = {}
+        # CEL is pure (no clock, no randomness): the same attribute values give the same results.
+        # Remembered per values — the token's claims by identity (held, so the id stays theirs) —
+        # except when a condition reads the body.
+        self._memo_ok = "request.body" not in self._needs
+        self._memo: dict[tuple[Any, ...], tuple[Any, tuple[bool, ...]]] = {}
         self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
         self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
@@ -292,10 +299,20 @@ class RuleSet:
         self, request: RequestFacts, context: AuthContext
     ) -> tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None:
         assert self._batch is not None
-        values = self._batch.evaluate(data=self._plan.values(request, context))
-        if values is None:
-            return None  # one failed: the general path finds out which, and why
-        key = tuple(values)
+        attributes = self._plan.values(request, context)
+        memo_key = self._memo_key(attributes, context) if self._memo_ok else None
+        remembered = self._memo.get(memo_key) if memo_key is not None else None
+        if remembered is not None and remembered[0] is context.claims:
+            key = remembered[1]
+        else:
+            values = self._batch.evaluate(data=attributes)
+            if values is None:
+                return None  # one failed: the general path finds out which, and why
+            key = tuple(values)
+            if memo_key is not None:
+                if len(self._memo) >= self._MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[memo_key] = (context.claims, key)
         found = self._by_values.get(key)
         if found is None:
             outcomes = tuple(
@@ -307,6 +324,19 @@ class RuleSet:
                 self._by_values.clear()
             self._by_values[key] = found
         return found
+
+    def _memo_key(self, attributes: dict[str, Any], context: AuthContext) -> tuple[Any, ...] | None:
+        key: list[Any] = [id(context.claims)] if self._plan.claim_names else []
+        for name, _ in self._plan.request_getters:
+            value = attributes.get(name, _MISSING)
+            if isinstance(value, dict):
+                value = tuple(sorted(value.items()))  # headers, query: str -> str
+            elif not (value is None or isinstance(value, str | int | float)) and value is not (
+                _MISSING
+            ):
+                return None
+            key.append(value)
+        return tuple(key)
 
     def _combine(
         self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None

@@ -501,3 +501,25 @@ def test_a_body_the_carrier_withheld_fails_closed_where_no_body_is_null() -> Non
         ("applied", None),
     ]
     assert isinstance(withheld.outcome, Refused)
+
+
+def test_remembered_results_follow_every_attribute_a_condition_reads() -> None:
+    # Two conditional rules that always match: one CEL call per request, remembered per the
+    # attribute values; changing any of them (a header, the age, the token) changes the result.
+    rules = (
+        RuleConfig("risky", when="request.headers[?'x-risk'].orValue('') == 'high'", max_age=60),
+        RuleConfig("old", when="authentication_age > 100 && sub == 'alice'", acr_values=(LOA3,)),
+    )
+    rs = policy(*rules).for_route("GET", None)
+    token = claims(auth_time=NOW - 100)
+
+    def statuses(now: float, token: dict[str, Any], **headers: str) -> list[str]:
+        return [o.status for o in rs.evaluate(HttpRequest("GET", "/", headers=headers), token,
+                                              now).rules]  # fmt: skip
+
+    for _ in range(2):
+        assert statuses(NOW, token, **{"X-Risk": "high"}) == ["applied", "false"]
+        assert statuses(NOW, token, **{"X-Risk": "low"}) == ["false", "false"]
+        assert statuses(NOW + 1, token, **{"X-Risk": "low"}) == ["false", "applied"]
+        assert statuses(NOW + 1, claims(sub="bob", auth_time=NOW - 100)) == ["false", "false"]
+    assert rs._memo, "the fast path remembered nothing"
