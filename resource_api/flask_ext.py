@@ -42,21 +42,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
 
 from .challenges import bearer_challenge
 from .errors import BearerError, ConfigurationError, InvalidRequest, KeySetUnavailable
+from .flask_rules import DynamicRequirement, FlaskRequest, decorator_rules, serves
 from .policy import (
     Denied,
-    PathPattern,
     Policy,
     PolicyDecision,
     Refused,
     Rule,
     RuleConfig,
     RuleSet,
-    parse_json_body,
 )
 from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
@@ -73,10 +70,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: A requirement computed from the request itself (e.g. the amount of a transfer). Return ``None``
-#: to add nothing. It runs after the token is validated; read the body leniently
-#: (``request.get_json(silent=True)``) and leave rejecting a bad body to the view.
-DynamicRequirement = Callable[[Request], Requirement | None]
 
 _MARKS = "__stepup_marks__"
 _PUBLIC = "__stepup_public__"
@@ -107,56 +100,10 @@ class RouteSpec(Protocol):
     def scope(self) -> Sequence[str]: ...
 
 
-_CGI_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
-
-
 @dataclass(frozen=True)
 class _Plan:
     protected: bool | None  # None: protected when a rule matches the request's path
     rules: RuleSet
-
-
-class _FlaskRequest:
-    """The Flask request as the policy engine reads it; each part is computed when a condition
-    names it (the body is read and parsed only then)."""
-
-    __slots__ = ("request",)
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-
-    @property
-    def method(self) -> str:
-        return self.request.method
-
-    @property
-    def path(self) -> str:
-        return self.request.path
-
-    @property
-    def query(self) -> dict[str, str]:
-        raw = self.request.environ.get("QUERY_STRING")
-        if not raw:
-            return {}
-        return self.request.args.to_dict(flat=True)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        # From the WSGI environ directly: iterating werkzeug's Headers view costs ~10x more.
-        # PEP 3333: HTTP_* variables (the server joins repeated fields with ","), plus the two
-        # fields CGI keeps without the prefix.
-        out: dict[str, str] = {}
-        for key, value in self.request.environ.items():
-            if key.startswith("HTTP_"):
-                out[key[5:].replace("_", "-").lower()] = value
-            elif key in _CGI_HEADERS and value:
-                out[_CGI_HEADERS[key]] = value
-        return out
-
-    @property
-    def body(self) -> Any:
-        # get_data() enforces MAX_CONTENT_LENGTH (413) and caches, so the view reads it again.
-        return parse_json_body(self.request.get_data(cache=True), self.request.content_type)
 
 
 @dataclass(frozen=True)
@@ -307,7 +254,7 @@ class StepUp:
         views = [(r.rule, frozenset(r.methods or ())) for r in app.url_map.iter_rules()]
         unmatched = []
         for rule in self.policy.rules:
-            if rule.path is not None and not _serves(adapter, views, rule.path, rule.methods):
+            if rule.path is not None and not serves(adapter, views, rule.path, rule.methods):
                 methods = " ".join(sorted(rule.methods)) + " " if rule.methods else ""
                 unmatched.append(
                     f"{methods}{rule.path.source}"
@@ -331,7 +278,7 @@ class StepUp:
             if getattr(view, _PUBLIC, False):
                 plan = _Plan(False, Policy.build((), policy.order).for_route(method, rule))
             else:
-                extra = _decorator_rules(endpoint, marks)
+                extra = decorator_rules(endpoint, marks)
                 rules = policy.for_route(method, rule, extra)
                 protected = self.protect_all or bool(marks) or rules.always_applies
                 plan = _Plan(True if protected else (None if not rules.empty else False), rules)
@@ -374,7 +321,7 @@ class StepUp:
             response.status_code = 503
             response.headers["Retry-After"] = "30"
             return response
-        decision = plan.rules.evaluate(_FlaskRequest(req), claims, self.clock())
+        decision = plan.rules.evaluate(FlaskRequest(req), claims, self.clock())
         outcome = decision.outcome
         if isinstance(outcome, InsufficientScope):
             return self._response(
@@ -415,61 +362,6 @@ class StepUp:
             response.headers["WWW-Authenticate"] = challenge
         response.headers["Cache-Control"] = "no-store"
         return response
-
-
-def _decorator_rules(
-    endpoint: str, marks: list[tuple[Requirement, DynamicRequirement | None]]
-) -> list[Rule]:
-    """The rules a view's ``@require`` decorators add (in the order they were applied)."""
-    rules: list[Rule] = []
-    for i, (static, when) in enumerate(marks):
-        suffix = f" #{i + 1}" if len(marks) > 1 else ""
-        if static != Requirement():
-            rules.append(Rule.fixed(f"@require on {endpoint}{suffix}", static))
-        if when is not None:
-            name = getattr(when, "__name__", type(when).__name__)
-            rules.append(Rule.computed(f"@require(when={name}) on {endpoint}{suffix}",
-                                       _computed(when)))  # fmt: skip
-    return rules
-
-
-def _computed(when: DynamicRequirement) -> Callable[[Any], Requirement | None]:
-    def compute(facts: Any) -> Requirement | None:
-        return when(facts.request if isinstance(facts, _FlaskRequest) else request)
-
-    return compute
-
-
-_SAMPLES = {"string": "x", "int": "1", "float": "1.0", "path": "x/y",
-            "uuid": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
-
-
-def _serves(
-    adapter: Any, views: list[tuple[str, frozenset[str]]], pattern: PathPattern,
-    methods: frozenset[str] | None,
-) -> bool:  # fmt: skip
-    """Whether some view of the app answers a path the rule's ``pattern`` matches."""
-    for route, route_methods in views:
-        if methods is not None and not methods & route_methods:
-            continue
-        template = PathPattern.template_of(route)
-        if template == pattern.template:
-            return True
-        sample = re.sub(r"<([a-z]+)>", lambda m: _SAMPLES.get(m.group(1), "x"), template)
-        if not pattern.literal and pattern.matches(sample):
-            return True
-    if pattern.literal:
-        for method in sorted(methods) if methods else ["GET"]:
-            try:
-                adapter.match(pattern.source, method=method)
-            except RequestRedirect:
-                return True
-            except HTTPException as exc:
-                if exc.code == 405 and methods is None:
-                    return True
-                continue
-            return True
-    return False
 
 
 def _bearer_token(req: Request) -> str | None:

@@ -7,7 +7,8 @@ optional CEL condition over the request and token attributes, and an effect — 
 claims and the time into a :class:`PolicyDecision` that explains itself (:func:`explain`).
 
 Modules: :mod:`.rules` (settings and compiled rules), :mod:`.cel` (conditions), :mod:`.attributes`
-(what conditions read), :mod:`.engine` (the decision), :mod:`.explain` (the decision in words).
+(what conditions read), :mod:`.engine` (evaluation), :mod:`.combine` (how effects add up),
+:mod:`.decision` (the record), :mod:`.explain` (the decision in words).
 ``docs/policies.md`` has the semantics and worked examples.
 
 Pure: no Flask — the Flask extension, a gateway and a sideband service share this engine.

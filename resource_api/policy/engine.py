@@ -29,28 +29,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeAlias
+from typing import Any, Protocol
 
-from ..step_up import (
-    AcrOrder,
-    Allow,
-    AuthContext,
-    Challenge,
-    InsufficientScope,
-    Requirement,
-    decide,
-)
+from ..step_up import AcrOrder, AuthContext, Requirement, decide
 from . import cel
 from .attributes import AttributePlan, RequestFacts, attribute_values
-from .rules import (
-    Deny,
-    PathPattern,
-    PolicyError,
-    Rule,
-    RuleConfig,
-    describe_requirement,
-    match_method,
-)
+from .combine import combine_outcomes, strictest
+from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
+from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
 
 __all__ = [
     "Denied",
@@ -65,107 +51,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("resource_api.policy")
-
-
-@dataclass(frozen=True)
-class Denied:
-    """A ``deny`` rule applied: ``403 access_denied`` with the rule's reason."""
-
-    rule: str
-    description: str
-    error: ClassVar[str] = "access_denied"
-    status_code: ClassVar[int] = 403
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The policy could not decide — a condition failed, or requirements conflict — so the request
-    is refused (fail closed): ``403 access_denied``. ``reason`` is the whole story (logged);
-    ``description`` is what the client reads."""
-
-    rule: str | None
-    reason: str
-    description: str
-    error: ClassVar[str] = "access_denied"
-    status_code: ClassVar[int] = 403
-
-
-Outcome: TypeAlias = Allow | InsufficientScope | Challenge | Denied | Refused
-
-#: How one rule fared: its match did not hold, its condition was false, it applied, or it failed.
-Status = Literal["not_matched", "false", "applied", "failed"]
-
-
-class RuleOutcome(NamedTuple):
-    """How one rule fared. ``effect``: what it contributed (``applied``). ``error``: for
-    ``failed``, what went wrong; for ``not_matched``, why the match does not hold."""
-
-    rule: Rule
-    status: Status
-    effect: Requirement | Deny | None = None
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class PolicyDecision:
-    """The decision on one request, with everything needed to explain it. Read-only by
-    convention (not frozen: one is made per request, and freezing costs)."""
-
-    method: str
-    path: str
-    outcome: Outcome
-    requirement: Requirement
-    rules: tuple[RuleOutcome, ...]
-    context: AuthContext
-    order: AcrOrder
-    sequence: tuple[Rule, ...] = ()
-    """Every rule of the policy, and those the route added, in order (to explain them all)."""
-
-    @property
-    def allowed(self) -> bool:
-        return isinstance(self.outcome, Allow)
-
-    @property
-    def applied(self) -> tuple[Rule, ...]:
-        return tuple(o.rule for o in self.rules if o.status == "applied")
-
-    def all_outcomes(self) -> list[RuleOutcome]:
-        """How every rule fared, in order; a rule left out for this route says why its match
-        does not hold."""
-        evaluated = {id(o.rule): o for o in self.rules}
-        return [
-            evaluated.get(id(r))
-            or RuleOutcome(r, "not_matched", error=r.mismatch(self.method, self.path))
-            for r in self.sequence or tuple(o.rule for o in self.rules)
-        ]
-
-
-def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requirement | None:
-    """The one requirement a token must meet to meet all of ``requirements``; ``None`` when no
-    ``acr`` value satisfies them all (values the order cannot compare).
-
-    ``acr_values``: the values named by any requirement that satisfy every requirement (a stronger
-    level satisfies a weaker one), the strongest requirement's values first. ``max_age``: the
-    smallest. ``scope``: the union.
-    """
-    lists = [r.acr_values for r in requirements if r.acr_values]
-    acr: tuple[str, ...] = ()
-    if len(lists) == 1:
-        acr = lists[0]
-    elif lists:
-        # Strongest first: sort by the weakest level each list accepts (unknown values last).
-        def strength(values: tuple[str, ...]) -> int:
-            known = order.strength(values)
-            return -1 if known is None else known
-
-        ranked = sorted(lists, key=strength, reverse=True)
-        candidates = dict.fromkeys(v for values in ranked for v in values)
-        acr = tuple(v for v in candidates if all(order.satisfies(v, values) for values in lists))
-        if not acr:
-            return None
-    ages = [r.max_age for r in requirements if r.max_age is not None]
-    scope = dict.fromkeys(s for r in requirements for s in r.scope)
-    return Requirement(acr, min(ages) if ages else None, tuple(scope))
 
 
 _NO_REQUIREMENT = Requirement()
@@ -247,7 +132,7 @@ class RuleSet:
             for r, always in candidates
         ):
             outcomes = tuple(RuleOutcome(r, "applied", r.effect) for r, _ in candidates)
-            self._static = (outcomes, _combine(outcomes, policy.order))
+            self._static = (outcomes, combine_outcomes(outcomes, policy.order))
 
     @property
     def empty(self) -> bool:
@@ -319,7 +204,7 @@ class RuleSet:
                 RuleOutcome(rule, "applied", rule.effect) if holds else RuleOutcome(rule, "false")
                 for (rule, _), holds in zip(self.candidates, key, strict=True)
             )
-            found = (outcomes, _combine(outcomes, self.policy.order))
+            found = (outcomes, combine_outcomes(outcomes, self.policy.order))
             if len(self._by_values) >= self._CACHE_SIZE:
                 self._by_values.clear()
             self._by_values[key] = found
@@ -344,10 +229,10 @@ class RuleSet:
         # The same rules apply to most requests of a route: remember what their requirements
         # combine to, keyed by which rules applied (not when one failed or computed its effect).
         if key is None:
-            return _combine(outcomes, self.policy.order)
+            return combine_outcomes(outcomes, self.policy.order)
         found = self._combined.get(key)
         if found is None:
-            combined = _combine(outcomes, self.policy.order)
+            combined = combine_outcomes(outcomes, self.policy.order)
             if isinstance(combined, Denied):
                 return combined
             if len(self._combined) >= self._CACHE_SIZE:
@@ -452,35 +337,6 @@ def _fits(rule: Rule, method: str, route: str | None) -> bool | None:
     if pattern.literal:
         return False if routed.matches(pattern.source) else None
     return False
-
-
-def _combine(outcomes: Iterable[RuleOutcome], order: AcrOrder) -> Requirement | Denied | Refused:
-    requirements: list[Requirement] = []
-    failed: RuleOutcome | None = None
-    for o in outcomes:
-        if o.status == "applied" and isinstance(o.effect, Deny):
-            return Denied(o.rule.name, o.effect.reason)
-        if o.status == "failed" and failed is None:
-            failed = o
-        if o.status == "applied" and isinstance(o.effect, Requirement):
-            requirements.append(o.effect)
-    if failed is not None:
-        return Refused(
-            failed.rule.name,
-            f"rule {failed.rule.name!r} could not be evaluated: {failed.error}",
-            f"the API's policy could not be evaluated for this request (rule "
-            f"'{failed.rule.name}': {failed.error}), so it is refused",
-        )
-    combined = strictest(requirements, order)
-    if combined is None:
-        asked = "; ".join(describe_requirement(r) for r in requirements if r.acr_values)
-        return Refused(
-            None,
-            f"no authentication level satisfies every rule that applies ({asked})",
-            "the API's policy asks for authentication levels that no single level meets, "
-            "so the request is refused",
-        )
-    return combined
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""The Flask side of the policy engine: the Flask request as the engine reads it, the rules a
+view's ``@require`` decorators add, and whether a rule's path names a view of the app.
+
+Kept apart from :mod:`.flask_ext` (the enforcement glue) so that each stays small.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+
+from .policy import PathPattern, Rule, parse_json_body
+from .step_up import Requirement
+
+__all__ = ["DynamicRequirement", "FlaskRequest", "decorator_rules", "serves"]
+
+#: A requirement computed from the request itself (e.g. the amount of a transfer). Return ``None``
+#: to add nothing. It runs after the token is validated; read the body leniently
+#: (``request.get_json(silent=True)``) and leave rejecting a bad body to the view.
+DynamicRequirement = Callable[[Request], Requirement | None]
+
+_CGI_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+
+class FlaskRequest:
+    """The Flask request as the policy engine reads it; each part is computed when a condition
+    names it (the body is read and parsed only then)."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    @property
+    def query(self) -> dict[str, str]:
+        raw = self.request.environ.get("QUERY_STRING")
+        if not raw:
+            return {}
+        return self.request.args.to_dict(flat=True)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # From the WSGI environ directly: iterating werkzeug's Headers view costs ~10x more.
+        # PEP 3333: HTTP_* variables (the server joins repeated fields with ","), plus the two
+        # fields CGI keeps without the prefix.
+        out: dict[str, str] = {}
+        for key, value in self.request.environ.items():
+            if key.startswith("HTTP_"):
+                out[key[5:].replace("_", "-").lower()] = value
+            elif key in _CGI_HEADERS and value:
+                out[_CGI_HEADERS[key]] = value
+        return out
+
+    @property
+    def body(self) -> Any:
+        # get_data() enforces MAX_CONTENT_LENGTH (413) and caches, so the view reads it again.
+        return parse_json_body(self.request.get_data(cache=True), self.request.content_type)
+
+
+def decorator_rules(
+    endpoint: str, marks: list[tuple[Requirement, DynamicRequirement | None]]
+) -> list[Rule]:
+    """The rules a view's ``@require`` decorators add (in the order they were applied)."""
+    rules: list[Rule] = []
+    for i, (static, when) in enumerate(marks):
+        suffix = f" #{i + 1}" if len(marks) > 1 else ""
+        if static != Requirement():
+            rules.append(Rule.fixed(f"@require on {endpoint}{suffix}", static))
+        if when is not None:
+            name = getattr(when, "__name__", type(when).__name__)
+            rules.append(Rule.computed(f"@require(when={name}) on {endpoint}{suffix}",
+                                       _computed(when)))  # fmt: skip
+    return rules
+
+
+def _computed(when: DynamicRequirement) -> Callable[[Any], Requirement | None]:
+    def compute(facts: Any) -> Requirement | None:
+        return when(facts.request if isinstance(facts, FlaskRequest) else request)
+
+    return compute
+
+
+_SAMPLES = {"string": "x", "int": "1", "float": "1.0", "path": "x/y",
+            "uuid": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
+
+
+def serves(
+    adapter: Any, views: list[tuple[str, frozenset[str]]], pattern: PathPattern,
+    methods: frozenset[str] | None,
+) -> bool:  # fmt: skip
+    """Whether some view of the app answers a path the rule's ``pattern`` matches."""
+    for route, route_methods in views:
+        if methods is not None and not methods & route_methods:
+            continue
+        template = PathPattern.template_of(route)
+        if template == pattern.template:
+            return True
+        sample = re.sub(r"<([a-z]+)>", lambda m: _SAMPLES.get(m.group(1), "x"), template)
+        if not pattern.literal and pattern.matches(sample):
+            return True
+    if pattern.literal:
+        for method in sorted(methods) if methods else ["GET"]:
+            try:
+                adapter.match(pattern.source, method=method)
+            except RequestRedirect:
+                return True
+            except HTTPException as exc:
+                if exc.code == 405 and methods is None:
+                    return True
+                continue
+            return True
+    return False
