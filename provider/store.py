@@ -458,7 +458,7 @@ def code_reused(conn: Connection, code_id: int, now: int) -> bool:
     §4.1.2). False when the code was not used, only expired."""
     reused = _rowcount(conn.execute(_MARK_CODE_REUSED, {"code_id": code_id, "now": now})) == 1
     if reused:
-        conn.execute(_REVOKE_CODE_GRANTS, {"b_code_id": code_id, "now": now})
+        _revoke_until_none_left(conn, _REVOKE_CODE_GRANTS, {"b_code_id": code_id, "now": now})
     conn.commit()
     return reused
 
@@ -469,9 +469,29 @@ def refresh_reused(conn: Connection, grant_id: int, now: int) -> bool:
     row = conn.execute(_ROTATED_AT, {"grant_id": grant_id}).first()
     reused = row is not None and row.rotated_at is not None
     if reused:
-        conn.execute(_REVOKE_FAMILY, {"b_family": row.family, "now": now})  # type: ignore[union-attr]
+        family = row.family  # type: ignore[union-attr]
+        _revoke_until_none_left(conn, _REVOKE_FAMILY, {"b_family": family, "now": now})
     conn.commit()
     return reused
+
+
+def _revoke_until_none_left(conn: Connection, statement: Any, params: dict[str, Any]) -> int:
+    """Revoke a family's (or a code's) grants, pass after pass, until a pass finds none left.
+
+    Why not one ``UPDATE``: on PostgreSQL (READ COMMITTED) a statement sees the grants committed
+    before it started. A rotation in the same family that is under way at that moment holds the
+    grant it rotates and commits a new one the statement cannot see: the statement waits for the
+    rotated grant, revokes it — so it reports work done — and the new grant, from the next
+    rotation, would stay valid (issue 16: the refresh-token race). The next pass sees it. A pass
+    that revokes nothing saw no grant left and none being rotated, and no grant can be rotated
+    any more: rotation needs one that is not revoked. On SQLite, with one writer at a time, the
+    second pass is always empty.
+    """
+    total = 0
+    while revoked := _rowcount(conn.execute(statement, params)):
+        total += revoked
+        conn.commit()
+    return total
 
 
 def record_issue(
@@ -503,11 +523,15 @@ def record_issue(
 
 
 def revoke_grants(session: Session, now: int, *where: Any) -> int:
-    result = session.execute(
-        update(Grant).where(*where, Grant.revoked_at.is_(None)).values(revoked_at=now)
-    )
+    """Revoke the grants ``where`` selects, until none is left (see
+    :func:`_revoke_until_none_left`: a family being rotated meanwhile grows)."""
+    statement = update(Grant).where(*where, Grant.revoked_at.is_(None)).values(revoked_at=now)
+    total = 0
+    while revoked := _rowcount(session.execute(statement)):
+        total += revoked
+        session.commit()
     session.commit()
-    return _rowcount(result)
+    return total
 
 
 def record_revoked(session: Session, grant: Grant, now: int) -> None:
