@@ -53,7 +53,7 @@ from .validation import (
 
 if TYPE_CHECKING:
     from .bank import create_app
-    from .flask_ext import StepUp, current_auth, public, require
+    from .flask_ext import StepUp, current_auth, current_decision, public, require
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -80,6 +80,7 @@ __all__ = [
     "combine",
     "create_app",
     "current_auth",
+    "current_decision",
     "decide",
     "http_fetch",
     "public",
@@ -89,6 +90,7 @@ __all__ = [
 _LAZY = {
     "StepUp": "flask_ext",
     "current_auth": "flask_ext",
+    "current_decision": "flask_ext",
     "public": "flask_ext",
     "require": "flask_ext",
     "create_app": "bank",

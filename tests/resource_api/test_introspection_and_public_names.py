@@ -72,7 +72,7 @@ def test_public_names_are_pinned() -> None:
         "IntrospectionValidator", "InvalidRequest", "InvalidToken", "JwksCache",
         "JwtAccessTokenValidator", "KeySetUnavailable", "Requirement", "ResourceApiError",
         "StepUp", "TokenValidator", "bearer_challenge", "combine", "create_app", "current_auth",
-        "decide", "http_fetch", "public", "require",
+        "current_decision", "decide", "http_fetch", "public", "require",
     ])  # fmt: skip
     for name in resource_api.__all__:
         assert getattr(resource_api, name) is not None

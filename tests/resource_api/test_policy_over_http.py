@@ -14,8 +14,7 @@ import pytest
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 
-from resource_api import JwtAccessTokenValidator, Requirement, StepUp, create_app
-from resource_api.flask_ext import current_decision
+from resource_api import JwtAccessTokenValidator, Requirement, StepUp, create_app, current_decision
 from resource_api.policy import RuleConfig, explain
 
 from .support import (
