@@ -116,6 +116,37 @@ class Sandbox:
             body["scope"] = scope
         return self._post("/sandbox/token", body)
 
+    # --- negative paths -------------------------------------------------------------------------
+
+    def inject(
+        self,
+        fault: str,
+        user: str | None = None,
+        *,
+        count: int = 1,
+        seconds: int | None = None,
+    ) -> dict[str, Any]:
+        """Arm a fault (``POST /sandbox/faults``; provider/sandbox_faults.py): ``cancel``,
+        ``refuse`` or ``unmet`` for ``user``'s next ``count`` logins, or ``down`` for ``seconds``
+        of sandbox time (:meth:`advance_clock` ends it). Answers the armed faults."""
+        body: dict[str, Any] = {"fault": fault}
+        if fault == "down":
+            if seconds is None:
+                raise SandboxError("inject('down', seconds=N): for how long")
+            body["seconds"] = seconds
+        else:
+            if user is None:
+                raise SandboxError(f"inject({fault!r}, user): whose next login")
+            body |= {"user": user, "count": count}
+        return self._post("/sandbox/faults", body)
+
+    def faults(self) -> dict[str, Any]:
+        """The armed faults: ``{"faults": [{"user", "fault", "count"}], "down": ... | None}``."""
+        return self._call("GET", "/sandbox/faults")
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("DELETE", "/sandbox/faults")
+
     # --- a client that steps up -----------------------------------------------------------------
 
     def user(self, username: str) -> UserConfig:
@@ -180,7 +211,10 @@ class Sandbox:
     # --- plumbing -------------------------------------------------------------------------------
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.post(f"{self.issuer}{path}", json=body, timeout=30)
+        return self._call("POST", path, body)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self._http.request(method, f"{self.issuer}{path}", json=body, timeout=30)
         answer: dict[str, Any] = response.json()
         if response.status_code != 200:
             raise SandboxError(f"{path}: {answer.get('error_description') or answer}")

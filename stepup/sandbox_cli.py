@@ -1,9 +1,13 @@
-"""``stepup clock`` and ``stepup token``: a running sandbox's time and tokens, from a shell.
+"""``stepup clock``, ``stepup token``, ``stepup fault``: a running sandbox's time, tokens and
+faults, from a shell.
 
     stepup clock show                 the sandbox's time
     stepup clock advance 10m          move it forward (90s, 10m, 2h, 1d, or plain seconds)
     stepup clock set 1767225600       put it at an epoch time
     stepup token --user alice --acr urn:stepup:loa:2 --auth-time -2h   a signed access token
+    stepup fault cancel alice         alice's next login is cancelled (also refuse, unmet; --count)
+    stepup fault down 30s             every endpoint but /sandbox/* answers 503 for 30 s
+    stepup fault list | clear         the armed faults; disarm them all
 
 Both talk to the sandbox over HTTP (``/sandbox/clock``, ``/sandbox/token``; contracts 8 and 11)
 rather than opening its database: the sandbox's clock may have been moved and only the running
@@ -168,6 +172,45 @@ def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _show_faults(answer: dict[str, Any], out: TextIO) -> None:
+    down = answer["down"]
+    if down:
+        out.write(f"The provider is down for {down['retry_after']} more s of sandbox time.\n")
+    for f in answer["faults"]:
+        logins = "login" if f["count"] == 1 else f"{f['count']} logins"
+        out.write(f"{f['fault']}: {f['user']}'s next {logins}\n")
+    if not down and not answer["faults"]:
+        out.write("No fault is armed.\n")
+
+
+def cmd_fault(args: argparse.Namespace, out: TextIO) -> int:
+    issuer = _issuer(args)
+    body: dict[str, Any] | None = None
+    try:
+        if args.action in ("list", "clear"):
+            if args.target is not None:
+                raise argparse.ArgumentTypeError(f"{args.action} takes no argument")
+        elif args.action == "down":
+            if args.target is None:
+                raise argparse.ArgumentTypeError("down needs how long: 30s, 2m")
+            body = {"fault": "down", "seconds": duration(args.target)}
+        else:
+            if args.target is None:
+                raise argparse.ArgumentTypeError(f"{args.action} needs a username")
+            body = {"fault": args.action, "user": args.target, "count": args.count}
+    except argparse.ArgumentTypeError as exc:
+        sys.stderr.write(f"stepup fault: {exc}\n")
+        return 2
+    method = {"list": "GET", "clear": "DELETE"}.get(args.action, "POST")
+    try:
+        answer = _call(issuer, method, "/sandbox/faults", body)
+    except SandboxUnreachable as exc:
+        sys.stderr.write(f"stepup fault: {exc}\n")
+        return 1
+    _show_faults(answer, out)
+    return 0
+
+
 def add_sandbox_commands(sub: Any) -> None:
     def target(p: argparse.ArgumentParser) -> None:
         p.add_argument("--issuer", help=f"the sandbox's issuer URL (default: {DEFAULT_ISSUER})")
@@ -196,3 +239,10 @@ def add_sandbox_commands(sub: Any) -> None:
     p.add_argument("--id-token", action="store_true", help="print the ID token on a second line")
     p.add_argument("--json", action="store_true", help="print the whole token response")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("fault", help="make a running sandbox fail on purpose (negative paths)")
+    target(p)
+    p.add_argument("action", choices=["cancel", "refuse", "unmet", "down", "list", "clear"])
+    p.add_argument("target", nargs="?", help="cancel/refuse/unmet: a username; down: 30s, 2m")
+    p.add_argument("--count", type=int, default=1, help="how many of the user's next logins")
+    p.set_defaults(func=cmd_fault)

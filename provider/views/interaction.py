@@ -18,7 +18,16 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -42,6 +51,8 @@ from ..error_text import describe, repeated_parameter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
 from ..oauth import AuthenticatedUser
+from ..sandbox_faults import FaultBoard
+from ..sandbox_faults import redirect_error as fault_error
 from ..tokens import AuthContext
 from .errors import error_page
 
@@ -233,10 +244,24 @@ def _hinted_username(op: Provider, params: dict[str, str]) -> str | None:
     return params.get("login_hint")
 
 
+def _faults() -> FaultBoard | None:
+    """The sandbox's armed faults (provider/sandbox_faults.py); ``None`` outside sandbox mode."""
+    board: FaultBoard | None = current_app.extensions.get("sandbox_faults")
+    return board
+
+
 def _proceed(
     op: Provider, interaction: Interaction, client: ClientAdapter, *, at_authorize: bool = False
 ) -> BaseResponse:
     decision, row, user = _decide(op, interaction)
+    board = _faults()
+    fault = board.take(user.username, ("cancel", "unmet")) if board and user else None
+    if fault is not None:
+        with op.db.session() as s:
+            store.finish_interaction(s, interaction.id)
+        error, text = fault_error(fault)
+        params = interaction.params
+        return _redirect_error(op, params["redirect_uri"], error, text, params.get("state"))
     if isinstance(decision, Authenticate):
         if at_authorize:
             return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
@@ -441,8 +466,12 @@ def password(interaction_id: str) -> BaseResponse:
                 name for name, value in [("username", username), ("password", pw)] if not value
             ),
         )
-    with op.db.session() as s:
-        result = login.check_password(s, op.throttling, username, pw, op.clock.now())
+    board = _faults()
+    if board is not None and board.refuses(interaction.id, username):
+        result = login.Result(login.Outcome.WRONG)  # a sandbox fault: nothing is checked
+    else:
+        with op.db.session() as s:
+            result = login.check_password(s, op.throttling, username, pw, op.clock.now())
     if not result.ok:
         return _retry(
             op,
@@ -490,7 +519,10 @@ def _one_time_code(interaction_id: str, check: CodeCheck) -> BaseResponse:
     op, interaction, client = step
     row, user = _current_login(op)
     result = None
-    if row is not None and user is not None:
+    board = _faults()
+    if board is not None and user is not None and board.refuses(interaction.id, user.username):
+        result = login.Result(login.Outcome.WRONG)  # a sandbox fault: nothing is checked
+    elif row is not None and user is not None:
         with op.db.session() as s:
             result = check(s, op, user, request.form.get("code", ""), interaction)
     if result is None or user is None:

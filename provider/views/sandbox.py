@@ -8,6 +8,10 @@
   to test an API's step-up rules without the login pages. Tokens are real, signed and recorded,
   so the API, introspection and revocation treat them like any other. ``acr`` defaults to the
   weakest level; ``"id_token": true`` returns the ID token too.
+- ``POST /sandbox/faults``: arm a fault for a user's next logins (``{"user": "alice", "fault":
+  "cancel", "count": 1}``; ``cancel``, ``refuse``, ``unmet``) or take the provider down
+  (``{"fault": "down", "seconds": 30}``); ``GET`` lists them, ``DELETE`` clears them. What each
+  does: provider/sandbox_faults.py.
 - ``GET /sandbox/clock``: the sandbox's time (``{"now": epoch, "offset": seconds}``).
   ``POST /sandbox/clock`` with ``{"advance": seconds}`` or ``{"set": epoch}`` moves it: the
   provider's clock, and the demo API's too when they share a process (``stepup sandbox``, the
@@ -21,9 +25,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..app import SCRIPTED_PAGE_CSP, current_provider
@@ -31,6 +35,7 @@ from ..authn_policy import amr_for
 from ..clients import ClientAdapter
 from ..factors import totp
 from ..models import Client, User
+from ..sandbox_faults import FaultBoard, InvalidFault, UserFault, parse
 from ..tokens import AuthContext
 
 bp = Blueprint("sandbox", __name__)
@@ -45,9 +50,38 @@ def _exempt_from_csrf(state: BlueprintSetupState) -> None:
     # Same for the clock. A cross-site form cannot send ``application/json`` (get_json answers
     # None for any other type), so a page elsewhere cannot move it either.
     state.app.extensions["csrf"].exempt(move_clock)
+    state.app.extensions["csrf"].exempt(arm_fault)
+    state.app.extensions["csrf"].exempt(clear_faults)
+    # Negative paths on demand (provider/sandbox_faults.py): the board exists only here, so no
+    # fault can be armed or take effect outside sandbox mode.
+    state.app.extensions[FAULTS] = FaultBoard()
+    state.app.before_request(_outage)
 
 
 SANDBOX_CLIENT = "sandbox-minter"
+FAULTS = "sandbox_faults"
+
+
+def faults() -> FaultBoard:
+    board: FaultBoard = current_app.extensions[FAULTS]
+    return board
+
+
+def _outage() -> BaseResponse | None:
+    """Every request but the sandbox's own, while a ``down`` fault lasts: 503 + Retry-After."""
+    if request.path == "/sandbox" or request.path.startswith("/sandbox/"):
+        return None
+    left = faults().outage(current_provider().clock.now())
+    if left is None:
+        return None
+    response = jsonify(
+        error="temporarily_unavailable",
+        error_description="The provider is down (sandbox fault); try again later.",
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(left)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/sandbox")
@@ -79,6 +113,7 @@ def users() -> BaseResponse:
         now_iso=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         now_text=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
         offset=op.clock.offset,
+        faults=faults().listing(now),
     )
     response = Response(html, mimetype="text/html")
     # The one page with a script: it keeps the codes current (static/sandbox.js).
@@ -187,3 +222,36 @@ def move_clock() -> BaseResponse:
             return _error(f"set must be an integer epoch time from 0 to {LATEST_EPOCH}")
         clock.set(epoch)
     return _clock_state()
+
+
+def _faults_state() -> BaseResponse:
+    response = jsonify(faults().listing(current_provider().clock.now()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sandbox/faults")
+def list_faults() -> BaseResponse:
+    return _faults_state()
+
+
+@bp.post("/sandbox/faults")
+def arm_fault() -> BaseResponse:
+    op = current_provider()
+    try:
+        armed = parse(request.get_json(silent=True))
+    except InvalidFault as exc:
+        return _error(str(exc))
+    if isinstance(armed, UserFault):
+        with op.db.session() as s:
+            user = s.scalar(select(User).where(func.lower(User.username) == armed.user.lower()))
+        if user is None:
+            return _error(f"no user {armed.user!r}")
+    faults().arm(armed, op.clock.now())
+    return _faults_state()
+
+
+@bp.delete("/sandbox/faults")
+def clear_faults() -> BaseResponse:
+    faults().clear()
+    return _faults_state()

@@ -124,3 +124,29 @@ def test_clock_advance_needs_a_value(capsys: pytest.CaptureFixture[str]) -> None
     assert (
         capsys.readouterr().err == "stepup clock: advance needs a value (advance 10m, set EPOCH)\n"
     )
+
+
+def test_fault_arms_lists_and_clears(stepup_sandbox: Sandbox) -> None:
+    issuer = ("--issuer", stepup_sandbox.issuer)
+    assert run("fault", "cancel", "alice", "--count", "2", *issuer) == (
+        0,
+        "cancel: alice's next 2 logins\n",
+    )
+    assert run("fault", "down", "2m", *issuer) == (
+        0,
+        "The provider is down for 120 more s of sandbox time.\ncancel: alice's next 2 logins\n",
+    )
+    assert requests.get(f"{stepup_sandbox.issuer}/jwks", timeout=10).status_code == 503
+    assert stepup_sandbox.faults()["faults"] == [{"user": "alice", "fault": "cancel", "count": 2}]
+    assert run("fault", "clear", *issuer) == (0, "No fault is armed.\n")
+    assert run("fault", "list", *issuer) == (0, "No fault is armed.\n")
+    assert requests.get(f"{stepup_sandbox.issuer}/jwks", timeout=10).status_code == 200
+
+
+def test_fault_refusals(stepup_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    issuer = ("--issuer", stepup_sandbox.issuer)
+    assert run("fault", "refuse", *issuer)[0] == 2
+    assert "refuse needs a username" in capsys.readouterr().err
+    assert run("fault", "cancel", "mallory", *issuer)[0] == 1
+    assert "no user 'mallory'" in capsys.readouterr().err
+    assert stepup_sandbox.faults() == {"faults": [], "down": None}
