@@ -139,7 +139,13 @@ def add_policy_parser(sub: Any) -> None:
     p = commands.add_parser(
         "check",
         help="print what the policy decides for a request and a token, and why",
-        description=__doc__.split("\n\n")[2] if __doc__ else None,
+        description=(
+            "Evaluate the config's [[api.routes]] and [[api.rules]] as the API does, and print "
+            "the decision the way PingAuthorize's policy tester does: the request and the token, "
+            "every rule and how it fared, the combined requirement, the token checked against "
+            "it, and the answer. The token's claims are read without checking its signature. "
+            "Exit 0 when a decision was printed, 1 for bad input, 2 for a bad config."
+        ),
     )
     p.add_argument("--config", help="TOML config file (default: built-in sandbox config)")
     p.add_argument("--request", required=True, help="'METHOD /path?query', e.g. 'POST /transfers'")
