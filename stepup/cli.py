@@ -269,6 +269,11 @@ def build_sandbox(
     api_app = resource_api.create_app(
         config, database_url=database_url, clock=clock, migrate=migrate
     )
+    timeline = provider_app.extensions.get("sandbox_timeline")
+    if timeline is not None:  # sandbox mode: the API's side of the step-up timeline
+        from provider.views.sandbox import record_api
+
+        record_api(api_app, timeline, clock)
     return provider_app, api_app
 
 

@@ -53,6 +53,7 @@ from ..models import Interaction, LoginSession, User
 from ..oauth import AuthenticatedUser
 from ..sandbox_faults import FaultBoard
 from ..sandbox_faults import redirect_error as fault_error
+from ..sandbox_timeline import Timeline, asked
 from ..tokens import AuthContext
 from .errors import error_page
 
@@ -313,6 +314,17 @@ def _render_step(
     """The page for the next factor. ``error`` is shown in a ``role="alert"`` element that every
     input names in ``aria-describedby``; the inputs in ``invalid`` (by name) get
     ``aria-invalid="true"``."""
+    timeline: Timeline | None = current_app.extensions.get("sandbox_timeline")
+    if timeline is not None:  # sandbox only: what the provider asked, for /sandbox/timeline
+        timeline.add(
+            asked(
+                op.clock.now(),
+                decision.factors,
+                decision.target.value,
+                decision.reason,
+                again=error is not None,
+            )
+        )
     common: dict[str, Any] = {
         "client_name": client.row.name or client.client_id,
         "decision": decision,

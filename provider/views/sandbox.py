@@ -12,6 +12,8 @@
   "cancel", "count": 1}``; ``cancel``, ``refuse``, ``unmet``) or take the provider down
   (``{"fault": "down", "seconds": 30}``); ``GET`` lists them, ``DELETE`` clears them. What each
   does: provider/sandbox_faults.py.
+- ``GET /sandbox/timeline``: the last step-up exchanges in order (``.mmd``: as a Mermaid
+  sequence diagram; ``DELETE`` forgets them). See provider/sandbox_timeline.py.
 - ``GET /sandbox/clock``: the sandbox's time (``{"now": epoch, "offset": seconds}``).
   ``POST /sandbox/clock`` with ``{"advance": seconds}`` or ``{"set": epoch}`` moves it: the
   provider's clock, and the demo API's too when they share a process (``stepup sandbox``, the
@@ -25,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
@@ -33,9 +35,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..app import SCRIPTED_PAGE_CSP, current_provider
 from ..authn_policy import amr_for
 from ..clients import ClientAdapter
+from ..clock import Clock
 from ..factors import totp
 from ..models import Client, User
 from ..sandbox_faults import FaultBoard, InvalidFault, UserFault, parse
+from ..sandbox_timeline import (
+    Timeline,
+    authorization_request,
+    mermaid,
+    redirect_back,
+    token_response,
+)
 from ..tokens import AuthContext
 
 bp = Blueprint("sandbox", __name__)
@@ -56,10 +66,15 @@ def _exempt_from_csrf(state: BlueprintSetupState) -> None:
     # fault can be armed or take effect outside sandbox mode.
     state.app.extensions[FAULTS] = FaultBoard()
     state.app.before_request(_outage)
+    # The step-up timeline (provider/sandbox_timeline.py), likewise only here.
+    state.app.extensions[TIMELINE] = Timeline()
+    state.app.after_request(_record)
+    state.app.extensions["csrf"].exempt(clear_timeline)
 
 
 SANDBOX_CLIENT = "sandbox-minter"
 FAULTS = "sandbox_faults"
+TIMELINE = "sandbox_timeline"
 
 
 def faults() -> FaultBoard:
@@ -255,3 +270,76 @@ def arm_fault() -> BaseResponse:
 def clear_faults() -> BaseResponse:
     faults().clear()
     return _faults_state()
+
+
+# --- the step-up timeline ---------------------------------------------------------------------
+
+
+def timeline() -> Timeline:
+    recorded: Timeline = current_app.extensions[TIMELINE]
+    return recorded
+
+
+def _record(response: BaseResponse) -> BaseResponse:
+    """After each request: the exchanges a learner should see, into the timeline."""
+    path = request.path
+    if path not in ("/authorize", "/token") and not path.startswith("/interaction/"):
+        return response
+    now = current_provider().clock.now()
+    recorded = timeline()
+    if path == "/authorize":
+        values = request.args if request.method == "GET" else request.form
+        recorded.add(authorization_request(now, values.to_dict()))
+    if path == "/token":
+        body: Any = response.get_json(silent=True) if response.status_code == 200 else None
+        if isinstance(body, dict):
+            recorded.add(*token_response(now, request.form.get("grant_type", "?"), body))
+    elif response.status_code == 302 and response.location:
+        recorded.add(redirect_back(now, response.location))
+    return response
+
+
+def record_api(api_app: Flask, recorded: Timeline, clock: Clock) -> None:
+    """The demo API's side of the timeline, when it runs in the provider's process: each request,
+    its status and the challenge it sent."""
+
+    def _api(response: BaseResponse) -> BaseResponse:
+        recorded.api(
+            clock.now(),
+            request.method,
+            request.path,
+            response.status_code,
+            response.headers.get("WWW-Authenticate"),
+        )
+        return response
+
+    api_app.after_request(_api)
+
+
+@bp.get("/sandbox/timeline")
+def show_timeline() -> BaseResponse:
+    steps = timeline().steps()
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+        response = jsonify(steps=[s.to_dict() for s in steps])
+    else:
+        rows = [
+            {**s.to_dict(), "when": time.strftime("%H:%M:%S", time.gmtime(s.at))} for s in steps
+        ]
+        response = Response(
+            render_template("sandbox_timeline.html", steps=rows), mimetype="text/html"
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sandbox/timeline.mmd")
+def timeline_mermaid() -> BaseResponse:
+    response = Response(mermaid(timeline().steps()), mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/sandbox/timeline")
+def clear_timeline() -> BaseResponse:
+    timeline().clear()
+    return show_timeline()
