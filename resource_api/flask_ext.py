@@ -55,6 +55,7 @@ from .policy import (
     RuleConfig,
     RuleSet,
 )
+from .resource_metadata import metadata_url, origin_of
 from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
 
@@ -170,6 +171,9 @@ class StepUp:
     or a literal path), typically ``config.api.routes``. ``rules``: policy rules
     (:class:`resource_api.policy.RuleConfig`, ``config.api.rules``), compiled here — a bad one
     raises :class:`resource_api.policy.PolicyError`. ``clock``: "now" for ``max_age``.
+    ``resource_metadata``: every challenge carries ``resource_metadata`` (RFC 9728 §5.1), the
+    request's origin + ``/.well-known/oauth-protected-resource`` — publish the document there
+    (:func:`resource_api.resource_metadata.metadata_document`; the demo bank does).
     """
 
     def __init__(
@@ -183,6 +187,7 @@ class StepUp:
         clock: Callable[[], float] | None = None,
         realm: str | None = None,
         protect_all: bool = True,
+        resource_metadata: bool = False,
     ) -> None:
         self.validator = validator
         self.order = (
@@ -191,6 +196,7 @@ class StepUp:
         self.clock = clock or wall_clock
         self.realm = realm
         self.protect_all = protect_all
+        self.resource_metadata = resource_metadata
         self._routes: dict[tuple[str, str], Requirement] = {}
         self._rules = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
         self._policy: Policy | None = None
@@ -301,7 +307,7 @@ class StepUp:
             token = _bearer_token(req)
             if token is None:
                 return self._response(
-                    401, bearer_challenge(realm=self.realm),
+                    401, self._challenge(req),
                     {"error_description": "this API needs an access token: "
                      "send it as Authorization: Bearer <token>"},
                 )  # fmt: skip
@@ -309,8 +315,7 @@ class StepUp:
         except BearerError as exc:
             return self._response(
                 exc.status_code,
-                bearer_challenge(realm=self.realm, error=exc.error,
-                                 error_description=exc.description),
+                self._challenge(req, error=exc.error, error_description=exc.description),
                 {"error": exc.error, "error_description": exc.description},
             )  # fmt: skip
         except KeySetUnavailable:
@@ -326,8 +331,8 @@ class StepUp:
         if isinstance(outcome, InsufficientScope):
             return self._response(
                 403,
-                bearer_challenge(realm=self.realm, error=outcome.error,
-                                 error_description=outcome.description, scope=outcome.scope),
+                self._challenge(req, error=outcome.error,
+                                error_description=outcome.description, scope=outcome.scope),
                 {"error": outcome.error, "error_description": outcome.description,
                  "scope": " ".join(outcome.scope)},
             )  # fmt: skip
@@ -340,9 +345,9 @@ class StepUp:
                 body["max_age"] = outcome.max_age
             return self._response(
                 401,
-                bearer_challenge(realm=self.realm, error=outcome.error,
-                                 error_description=outcome.description,
-                                 acr_values=outcome.acr_values, max_age=outcome.max_age),
+                self._challenge(req, error=outcome.error,
+                                error_description=outcome.description,
+                                acr_values=outcome.acr_values, max_age=outcome.max_age),
                 body,
             )  # fmt: skip
         if isinstance(outcome, Denied | Refused):
@@ -354,6 +359,12 @@ class StepUp:
         setattr(g, _G_KEY, decision.context)
         setattr(g, _G_DECISION, decision)
         return None
+
+    def _challenge(self, req: Request, **params: Any) -> str:
+        # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata" — the
+        # app's origin plus the well-known path, where the app publishes the document.
+        metadata = metadata_url(origin_of(req.scheme, req.host)) if self.resource_metadata else None
+        return bearer_challenge(realm=self.realm, resource_metadata=metadata, **params)
 
     @staticmethod
     def _response(status: int | None, challenge: str | None, body: dict[str, Any]) -> Response:

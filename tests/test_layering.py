@@ -81,7 +81,9 @@ def test_the_bank_runs_on_settings_built_in_code(tmp_path: Path) -> None:
     app = resource_api.create_app(EmbeddedSettings(), database_url=f"sqlite:///{tmp_path}/b.db")
     response = app.test_client().post("/transfers", json={})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer resource_metadata="http://localhost/.well-known/oauth-protected-resource"'
+    )
     order = resource_api.bank.acr_order_from_config(EmbeddedSettings())
     assert order.satisfies("urn:a:2", ["mfa"])
     assert not order.satisfies("urn:a:1", ["mfa"])

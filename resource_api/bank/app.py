@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from provider.schema import check, upgrade
 
 from ..flask_ext import StepUp
+from ..resource_metadata import WELL_KNOWN_PATH, metadata_document, origin_of
 from ..settings import BankConfig
 from ..step_up import AcrOrder
 from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
@@ -57,8 +58,18 @@ def create_app(
     )
     step_up = StepUp(
         app, validator=validator, acr_order=acr_order_from_config(config),
-        routes=config.api.routes, rules=config.api.rules, clock=now,
+        routes=config.api.routes, rules=config.api.rules, clock=now, resource_metadata=True,
     )  # fmt: skip
+
+    # RFC 9728 §3 (DESIGN contract 12): the bank's protected resource metadata, at its origin.
+    @app.get(WELL_KNOWN_PATH)
+    @step_up.public
+    def _resource_metadata() -> Response:
+        origin = origin_of(request.scheme, request.host)
+        response = jsonify(metadata_document(origin, [config.api_issuer]))
+        response.headers["Cache-Control"] = "max-age=300"
+        return response
+
     engine = make_engine(database_url)
     app.extensions["bank_schema"] = upgrade(engine, BANK) if migrate else check(engine, BANK)
     app.extensions["bank"] = BankStore(engine, now)

@@ -11,6 +11,8 @@ from resource_api import JwtAccessTokenValidator
 
 from .support import DROP, FakeIssuer, bearer, challenge_params
 
+METADATA = "http://localhost/.well-known/oauth-protected-resource"
+
 
 def assert_error(response: Any, status: int, error: str) -> dict[str, str]:
     assert response.status_code == status
@@ -25,15 +27,16 @@ def assert_error(response: Any, status: int, error: str) -> dict[str, str]:
 def test_no_token_is_401_with_a_bare_challenge(client: FlaskClient) -> None:
     response = client.get("/accounts")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert challenge_params(response) == {}
+    # RFC 6750 §3: no error code; RFC 9728 §5.1: where the resource's metadata is.
+    assert response.headers["WWW-Authenticate"] == f'Bearer resource_metadata="{METADATA}"'
+    assert challenge_params(response) == {"resource_metadata": METADATA}
     assert "error" not in response.json
 
 
 def test_another_scheme_counts_as_no_credentials(client: FlaskClient) -> None:
     response = client.get("/accounts", headers={"Authorization": "Basic YWxpY2U6cHc="})
     assert response.status_code == 401
-    assert challenge_params(response) == {}
+    assert challenge_params(response) == {"resource_metadata": METADATA}
 
 
 @pytest.mark.parametrize(
