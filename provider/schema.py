@@ -41,9 +41,23 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Column, Connection, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy import column as column_named
+from sqlalchemy import table as table_named
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.expression import ColumnClause
 
 from .db import display_url
 
@@ -62,6 +76,7 @@ __all__ = [
 # Alembic's context lives in module globals: one migration at a time in a process.
 _PROCESS_LOCK = threading.RLock()
 _SCRIPTS: dict[Path, ScriptDirectory] = {}
+_HEADS: dict[Path, str] = {}
 # How long a process waits for another's migration on SQLite (PostgreSQL waits as long as needed).
 SQLITE_LOCK_TIMEOUT = 120.0
 
@@ -118,11 +133,27 @@ def _script(migrations: Migrations) -> ScriptDirectory:
 
 
 def head_revision(migrations: Migrations) -> str:
-    """The newest revision this build ships."""
-    with _PROCESS_LOCK:
-        head = _script(migrations).get_current_head()
-    assert head is not None, f"{migrations.directory} has no revisions"
+    """The newest revision this build ships (read from the scripts once per process)."""
+    head = _HEADS.get(migrations.directory)
+    if head is None:
+        with _PROCESS_LOCK:
+            head = _script(migrations).get_current_head()
+        assert head is not None, f"{migrations.directory} has no revisions"
+        _HEADS[migrations.directory] = head
     return head
+
+
+def _quick_version(engine: Engine, migrations: Migrations) -> str | None:
+    """The recorded revision in one plain query; ``None`` when there is no version table yet
+    (or anything unusual, which the careful path under the lock then looks at)."""
+    with engine.connect() as conn:
+        try:
+            version: ColumnClause[str] = column_named("version_num")
+            query = select(version).select_from(table_named(migrations.version_table))
+            versions = conn.execute(query).scalars().all()
+        except DBAPIError:  # no such table: a new database, or one from before migrations
+            return None
+    return versions[0] if len(versions) == 1 else None
 
 
 def current_revision(connection: Connection, migrations: Migrations) -> str | None:
@@ -158,10 +189,8 @@ def upgrade(engine: Engine, migrations: Migrations) -> Upgrade:
     """Bring one component's tables to the newest revision (see the module docstring)."""
     head = head_revision(migrations)
     where = display_url(engine)
-    with engine.connect() as conn:
-        before = current_revision(conn, migrations)
-    if before == head:
-        return Upgrade(migrations.name, where, before, head)
+    if _quick_version(engine, migrations) == head:
+        return Upgrade(migrations.name, where, head, head)
     with _PROCESS_LOCK, database_lock(engine) as conn:
         before = current_revision(conn, migrations)  # another process may have done it meanwhile
         adopted = before is None and _legacy(conn, migrations)
