@@ -122,7 +122,9 @@ def wait_http(url: str, deadline: float, proc: subprocess.Popen[bytes]) -> float
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            # A long timeout: a server may accept connections (its socket bound) before it
+            # answers them; the answer, not the connection, is what is timed.
+            with urllib.request.urlopen(url, timeout=30) as r:
                 if r.status == 200:
                     return time.perf_counter()
         except OSError:
@@ -302,8 +304,14 @@ def stepup_server(work: Path, database: str | None, workers: int | None) -> Serv
     if workers:
         cmd += ["--workers", str(workers)]
 
+    # As a user runs it: with bytecode caching on (an environment that turns it off, as some
+    # sandboxes do, would recompile the project's modules at every start).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def mint(kind: str, n: int) -> list[str]:
         return mint_stepup(url, kind, n)
@@ -482,23 +490,27 @@ def main() -> None:
         ours = stepup_server(work, args.database, args.workers)
         peer = peer_server(args.peer_dir, work)
         servers = [ours, peer]
+        if not args.rounds:
+            servers = []  # start-up only
         try:
             for s in servers:
                 s.run()
-            token_rounds(servers, args.grants, args.rounds, args.seconds, args.connections, wrk,
-                         work)  # fmt: skip
+            if servers:
+                token_rounds(servers, args.grants, args.rounds, args.seconds, args.connections,
+                             wrk, work)  # fmt: skip
             rss = {s.name: rss_mib(s.proc.pid) for s in servers if s.proc}
         finally:
             for s in servers:
                 s.stop()
-        report(servers, args.grants)
-        print()
-        for name, (r, p) in rss.items():
-            print(f"memory after the load: {name:<19} RSS {r:6.1f} MiB  (PSS {p:6.1f} MiB)")
-        print(
-            f"  ratio stepup/peer RSS {rss['stepup'][0] / rss['node-oidc-provider'][0]:.2f}"
-            " (target <= 1.0)"
-        )
+        if servers:
+            report(servers, args.grants)
+            print()
+            for name, (r, p) in rss.items():
+                print(f"memory after the load: {name:<19} RSS {r:6.1f} MiB  (PSS {p:6.1f} MiB)")
+            print(
+                f"  ratio stepup/peer RSS {rss['stepup'][0] / rss['node-oidc-provider'][0]:.2f}"
+                " (target <= 1.0)"
+            )
 
         if args.startup_rounds:
             n = 0
