@@ -177,8 +177,10 @@ def _serve_workers(
         for engine in engines:
             engine.dispose(close=False)
 
+    url = f"http://{listener.host}:{listener.port}"  # before serve() closes the socket
+
     def started() -> None:
-        out.write(f"{label} listening on http://{listener.host}:{listener.port}\n")
+        out.write(f"{label} listening on {url}\n")
         out.write("Press Ctrl+C to stop.\n")
         out.flush()
 

@@ -43,8 +43,10 @@ def _serve(label: str, app: Any, sock: socket.socket, workers: int | None, out: 
 
     out.flush()  # what was printed must not be printed again by each forked worker
 
+    url = _url(sock)  # before serve() closes the socket (the workers bind the address)
+
     def started() -> None:
-        out.write(f"{label} listening on {_url(sock)}\nPress Ctrl+C to stop.\n")
+        out.write(f"{label} listening on {url}\nPress Ctrl+C to stop.\n")
         out.flush()
 
     try:

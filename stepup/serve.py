@@ -78,13 +78,12 @@ def serve(
 
     ``after_fork`` runs in each worker before it serves (e.g. to drop database connections
     inherited from the parent); ``on_started`` runs in this process once the workers are
-    started. Every worker accepts on ``sock`` itself, so connections go to whichever is free.
+    started. ``sock`` says where: the workers bind that address themselves (see below).
     ``asgi``: ``app`` is an ASGI app (``stepup gateway``, ``stepup sideband``), run on each
     worker's event loop, with the lifespan protocol.
     """
     import multiprocessing
 
-    from granian._granian import SocketHolder
     from granian.constants import Interfaces
     from granian.log import LogLevels
     from granian.server import MPServer
@@ -94,7 +93,6 @@ def serve(
 
     global _APP
     _APP = app
-    sock.set_inheritable(True)
 
     def loader() -> WSGIApp:
         _die_with_parent()
@@ -103,15 +101,6 @@ def serve(
         return _load_app()
 
     class Server(MPServer):
-        def _init_shared_socket(self) -> None:
-            # Granian binds its own socket per worker (SO_REUSEPORT), which would share a port
-            # with any other such server; ours is bound already, and the workers share it.
-            holder: Any = SocketHolder(sock.fileno(), False, 1024)  # type: ignore[call-arg]
-            self._ssp = None
-            self._shd = holder
-            self._sfd: Any = sock.fileno()
-            self._sso = sock
-
         def signal_handler_interrupt(self, signum: int, *args: Any) -> None:
             if os.getpid() != self.pid:
                 # A worker, signalled before it replaced the handler it inherited at fork():
@@ -142,6 +131,13 @@ def serve(
                 on_started()
 
     address, port = sock.getsockname()[:2]
+    # Each worker binds its own socket to this address with SO_REUSEPORT, and the kernel spreads
+    # connections across them. (Workers accepting on one shared socket measured badly: one
+    # worker took nearly every keep-alive connection.) The command's socket has done its job —
+    # any error about the address was reported before anything was printed — and it is closed
+    # now, so that it is not one of the sockets connections are spread over; a socket without
+    # SO_REUSEPORT still cannot take the port while the workers hold it.
+    sock.close()
     server = Server(
         "stepup",
         address=address,

@@ -252,8 +252,9 @@ def app(environ, start_response):
     return [b"finished"]
 
 listener = listen("127.0.0.1", 0, "--port")
+port = listener.port
 serve(app, listener.sock, workers=1,
-      on_started=lambda: print(f"App listening on http://127.0.0.1:{listener.port}", flush=True))
+      on_started=lambda: print(f"App listening on http://127.0.0.1:{port}", flush=True))
 """
 
 
