@@ -64,6 +64,22 @@ def _die_with_parent() -> None:
         pass
 
 
+def _wait_until_bound(address: str, port: int, timeout: float = 30.0) -> None:
+    """Return once a worker has bound the port (a connection is accepted), so that what is
+    announced as listening does not refuse connections in the instant before."""
+    import time
+
+    wildcard = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 (connect to)
+    host = wildcard.get(address, address)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.005)
+
+
 def serve(
     app: WSGIApp,
     sock: socket.socket,
@@ -127,6 +143,7 @@ def serve(
 
         def startup(self, spawn_target: Any, target_loader: Any) -> None:
             super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+            _wait_until_bound(address, port)
             if on_started is not None:
                 on_started()
 
