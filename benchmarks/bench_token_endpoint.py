@@ -295,8 +295,9 @@ def stepup_server(work: Path, database: str | None, workers: int | None) -> Serv
     port = free_port()
     config = work / "stepup.toml"
     config.write_text(CONFIG.format(port=port))
-    # Without --database, the default a user gets: an SQLite file under .stepup/ in the cwd.
-    url = database or f"sqlite:///{work / '.stepup' / 'stepup.db'}"
+    # Without --database, the default a user gets: an SQLite file in the per-user data directory,
+    # $XDG_DATA_HOME/stepup — here the scratch folder, so that each "cold" start is one.
+    url = database or f"sqlite:///{work / 'stepup' / 'stepup.db'}"
     cmd = [str(Path(sys.executable).with_name("stepup")), "provider", "--config", str(config),
            "--port", str(port)]  # fmt: skip
     if database:
@@ -307,6 +308,7 @@ def stepup_server(work: Path, database: str | None, workers: int | None) -> Serv
     # As a user runs it: with bytecode caching on (an environment that turns it off, as some
     # sandboxes do, would recompile the project's modules at every start).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["XDG_DATA_HOME"] = str(work)
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
