@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         StepUpChallenged,
         TokenReused,
         TokensIssued,
+        WaitingForNextCode,
     )
     from client_sdk.httpx_auth import StepUpHTTPXAuth
     from client_sdk.oidc import OIDCClient
@@ -103,6 +104,7 @@ _WHERE = {
     "TokenSet": "client_sdk.tokens",
     "TokensIssued": "client_sdk.hooks",
     "UnmetAuthenticationRequirements": "client_sdk.errors",
+    "WaitingForNextCode": "client_sdk.hooks",
     "find_step_up_challenge": "client_sdk.challenges",
     "parse_www_authenticate": "client_sdk.challenges",
 }
@@ -161,6 +163,7 @@ __all__ = [
     "TokenSet",
     "TokensIssued",
     "UnmetAuthenticationRequirements",
+    "WaitingForNextCode",
     "find_step_up_challenge",
     "parse_www_authenticate",
 ]

@@ -165,12 +165,24 @@ class AuthenticatorError(StepUpFailed):
 
 
 class LoginFailed(AuthenticatorError):
-    """The provider refused the credentials; :attr:`alert` is the text its page showed."""
+    """The provider refused the credentials; :attr:`alert` is the text its page showed.
 
-    def __init__(self, message: str, *, alert: str | None = None, url: str | None = None) -> None:
+    :attr:`error` is the machine code the page gave next to it (the alert's ``data-error``), when
+    it gave one: the Stepup provider says ``wrong``, ``expired``, ``replayed`` or ``throttled``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        alert: str | None = None,
+        url: str | None = None,
+        error: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.alert = alert
         self.url = url
+        self.error = error
 
 
 class AuthenticationTimeout(AuthenticatorError):

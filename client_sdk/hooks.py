@@ -26,6 +26,7 @@ __all__ = [
     "StepUpChallenged",
     "TokenReused",
     "TokensIssued",
+    "WaitingForNextCode",
     "emit_all",
 ]
 
@@ -73,12 +74,27 @@ class AuthorizationRequested:
 class FactorsRequested:
     """A login page asked for factors (RFC 8176 names: ``pwd``, ``otp``).
 
-    ``page_text`` is the page's visible text: which level the provider asks for and why.
+    ``page_text`` is the prompt the user sees, one line each: the page's heading, the text its
+    inputs are described by (on the Stepup provider: why, and the level asked for), the labels of
+    the inputs to fill, and the error shown, if any. Not the whole page.
     """
 
     factors: tuple[str, ...]
     url: str
     page_text: str
+
+
+@dataclass(frozen=True)
+class WaitingForNextCode:
+    """The headless authenticator waits ``seconds`` for the next TOTP step before sending a code.
+
+    ``reason`` is ``"used"`` (it sent this step's code already) or ``"replayed"`` (the provider
+    said this step's code was already used, e.g. by an earlier run of the same script).
+    """
+
+    seconds: float
+    reason: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,7 @@ Event = (
     | ProviderExchange
     | TokensIssued
     | TokenReused
+    | WaitingForNextCode
 )
 Hook = Callable[[Event], None]
 

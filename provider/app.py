@@ -20,6 +20,7 @@ from .issuance import Issuance
 from .keys import KeyStore, ensure_signing_key
 from .migrations import PROVIDER
 from .oauth import Server, build_server
+from .sandbox_clients import is_loopback_uri
 from .schema import Upgrade, check, upgrade
 from .settings import ProviderConfig
 from .tokens import TokenSigner
@@ -144,7 +145,12 @@ def create_app(
         app.register_blueprint(sandbox.bp)
         app.register_blueprint(playground.bp)
 
-    register_cors(app, [uri for c in clients for uri in c.redirect_uris])
+    loopback_clients = settings.sandbox and settings.sandbox_loopback_clients
+    register_cors(
+        app,
+        [uri for c in clients for uri in c.redirect_uris],
+        also=is_loopback_uri if loopback_clients else None,
+    )
     app.after_request(_security_headers)
     from .views.errors import register_error_handlers
 

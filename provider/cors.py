@@ -17,12 +17,14 @@ Which endpoints answer which origins, and why:
 No ``Access-Control-Allow-Credentials``: none of these endpoints reads cookies, so a cross-origin
 request never needs the user's session at the provider. A loopback redirect URI accepts any port
 (RFC 8252 §7.3, for native apps), but its origin here is the registered one only: native apps do
-not need CORS, and any local process could serve a page on another port.
+not need CORS, and any local process could serve a page on another port. The exception is the
+sandbox with ``sandbox_loopback_clients``, where any client with a loopback redirect URI may log
+in, so any loopback origin may redeem codes too: a single-page app under development works as is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -63,13 +65,20 @@ def origin_of(uri: str) -> str | None:
     return f"{scheme}://{host}:{port}"
 
 
-def register_cors(app: Flask, redirect_uris: Iterable[str]) -> None:
-    """Answer CORS on ``app`` as the module docstring says, for the origins of ``redirect_uris``."""
+def register_cors(
+    app: Flask,
+    redirect_uris: Iterable[str],
+    also: Callable[[str], bool] | None = None,
+) -> None:
+    """Answer CORS on ``app`` as the module docstring says, for the origins of ``redirect_uris``,
+    and for any origin ``also`` accepts (the sandbox's loopback clients: any loopback origin)."""
     origins = frozenset(o for o in map(origin_of, redirect_uris) if o is not None)
 
     def allowed_origin() -> str | None:
         origin = request.headers.get("Origin")
-        return origin if origin in origins else None
+        if origin is None:
+            return None
+        return origin if origin in origins or (also is not None and also(origin)) else None
 
     def preflight() -> BaseResponse | None:
         if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:

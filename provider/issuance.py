@@ -27,6 +27,7 @@ from .clock import Clock
 from .db import Database
 from .models import AuthorizationCode, Client, Grant, User
 from .oauth import AuthenticatedUser, GrantRecord, InvalidGrantError
+from .sandbox_clients import sandbox_client
 from .settings import ProviderSettings
 from .tokens import AuthContext, TokenSigner
 
@@ -62,7 +63,12 @@ class Issuance:
     # --- clients and users -------------------------------------------------------------------
 
     def query_client(self, client_id: str | None) -> ClientAdapter | None:
-        return self.clients.get(client_id) if client_id else None
+        if not client_id:
+            return None
+        client = self.clients.get(client_id)
+        if client is None and self.settings.sandbox and self.settings.sandbox_loopback_clients:
+            return sandbox_client(client_id)  # any loopback client (provider/sandbox_clients.py)
+        return client
 
     def user_by_id(self, user_id: int | None) -> User | None:
         if user_id is None:

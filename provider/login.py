@@ -70,8 +70,16 @@ def _throttle_key(factor: str, account: str) -> str:
 
 
 def check_totp(
-    session: Session, throttling: store.Throttling, user: User, code: str, now: int
+    session: Session,
+    throttling: store.Throttling,
+    user: User,
+    code: str,
+    now: int,
+    *,
+    allow_reuse: bool = False,
 ) -> Result:
+    """``allow_reuse`` (``[provider] sandbox_allow_totp_reuse``, sandbox mode only) accepts a
+    code whose step was used already instead of refusing it as a replay."""
     if user.totp_secret is None:
         return Result(Outcome.WRONG)  # nothing to verify a guess against
     key = _throttle_key("otp", str(user.id))
@@ -79,7 +87,7 @@ def check_totp(
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
     step = totp.verify(user.totp_secret, code, now)
-    if step is not None and store.consume_totp_step(session, user.id, step):
+    if step is not None and (store.consume_totp_step(session, user.id, step) or allow_reuse):
         throttling.success(session, key)
         return Result(Outcome.OK, user=user, step=step)
     if step is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "SANDBOX_ONLY",
     "AcrLevelConfig",
     "ClientConfig",
     "ProviderConfig",
@@ -25,6 +26,10 @@ __all__ = [
 
 class SettingsError(ValueError):
     """The settings given to the provider are invalid; the message names the setting."""
+
+
+# ProviderSettings switches that relax a check for convenience: refused unless ``sandbox``.
+SANDBOX_ONLY = ("sandbox_allow_totp_reuse", "sandbox_loopback_clients")
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,19 @@ class ProviderSettings:
     allow_totp_enrolment: bool = True
     # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
     sandbox: bool = False
+    # Sandbox only: accept a TOTP code again within its 30-second step (RFC 6238 §5.2 replay
+    # check off), for test suites that step the same user up many times. Off unless asked for.
+    sandbox_allow_totp_reuse: bool = False
+    # Sandbox only: any client_id with a loopback redirect_uri (127.0.0.1, [::1], localhost; any
+    # port and path) is served as a public PKCE client without a [[clients]] entry.
+    sandbox_loopback_clients: bool = False
+
+    def __post_init__(self) -> None:
+        for name in SANDBOX_ONLY:
+            if getattr(self, name) and not self.sandbox:
+                raise SettingsError(
+                    f"provider.{name} is a sandbox setting: it needs [provider] sandbox = true"
+                )
 
 
 class ProviderConfig(Protocol):

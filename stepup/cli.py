@@ -68,9 +68,21 @@ def sandbox_config(issuer: str | None = None) -> StepupConfig:
 
 def _load(args: argparse.Namespace, issuer: str) -> tuple[StepupConfig, bool]:
     """The config file, or the built-in sandbox config at ``issuer``; True when built in."""
-    if args.config:
-        return load_config(args.config), False
-    return sandbox_config(issuer), True
+    config, builtin = (
+        (load_config(args.config), False) if args.config else (sandbox_config(issuer), True)
+    )
+    return _with_options(config, args), builtin
+
+
+def _with_options(config: StepupConfig, args: argparse.Namespace) -> StepupConfig:
+    """The config with what command-line options change in it (``--allow-totp-reuse``)."""
+    if not getattr(args, "allow_totp_reuse", False):
+        return config
+    try:
+        settings = replace(config.provider, sandbox_allow_totp_reuse=True)
+    except SettingsError as exc:  # not in sandbox mode: refused, as in the config file
+        raise SettingsError(f"--allow-totp-reuse: {exc}") from None
+    return replace(config, provider=settings)
 
 
 def port_number(text: str) -> int:
@@ -94,6 +106,14 @@ def print_provider_links(config: StepupConfig, out: TextIO) -> None:
     if config.provider.sandbox:
         out.write(f"Try a login and a step-up in your browser: {config.issuer}/sandbox/try\n")
         out.write(f"Sandbox users and current codes: {config.issuer}/sandbox\n")
+    if config.provider.sandbox_allow_totp_reuse:
+        out.write(
+            "Sandbox: one-time codes may be reused within their 30 s step (replay check off)\n"
+        )
+    if config.provider.sandbox_loopback_clients:
+        out.write(
+            "Sandbox: any client_id with a loopback redirect_uri is accepted (public, PKCE)\n"
+        )
 
 
 def print_credentials(
@@ -196,12 +216,13 @@ def _bind_provider(
     """The provider's socket, bound before anything is printed, and its config: the file's, or
     the built-in one at the address really bound (``--port 0`` picks a free port). True when
     built in."""
-    config = load_config(args.config) if args.config else None
+    config = _with_options(load_config(args.config), args) if args.config else None
     if port is None:
         port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT) if config else DEFAULT_PROVIDER_PORT
     listener = listen(args.host, port, option)
     if config is None:
-        return listener, sandbox_config(f"http://{args.host}:{listener.port}"), True
+        built_in = sandbox_config(f"http://{args.host}:{listener.port}")
+        return listener, _with_options(built_in, args), True
     return listener, config, False
 
 
@@ -375,9 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"server processes (default: one per CPU{sandbox_note})",
         )
 
+    def totp_reuse(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--allow-totp-reuse",
+            action="store_true",
+            help="sandbox mode only: accept a one-time code again within its 30 s step, for test "
+            "suites that step the same user up many times (the replay check is off)",
+        )
+
     p = sub.add_parser("provider", help="run the OpenID provider")
     common(p)
     migrating(p)
+    totp_reuse(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument(
         "--port", type=port_number, help=f"default: the issuer's port or {DEFAULT_PROVIDER_PORT}"
@@ -402,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start over: remove the database's users, sessions, tokens, keys and accounts "
         "first (and say what was removed), then seed it anew",
     )
+    totp_reuse(p)
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--provider-port", type=port_number, help=f"default: {DEFAULT_PROVIDER_PORT}")
     p.add_argument("--api-port", type=port_number, help=f"default: {DEFAULT_API_PORT}")

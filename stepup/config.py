@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from provider.settings import (
+    SANDBOX_ONLY,
     AcrLevelConfig,
     ClientConfig,
     ProviderSettings,
@@ -224,6 +225,11 @@ def _rule(t: _Reader) -> RuleConfig:
 
 def _provider(r: _Reader) -> ProviderSettings:
     d = ProviderSettings()
+    sandbox = r.optional_bool("sandbox", d.sandbox)
+    switches = {name: r.optional_bool(name, False) for name in SANDBOX_ONLY}
+    for name, on in switches.items():
+        if on and not sandbox:
+            raise ConfigError(f"{r.at(name)}: only in sandbox mode; it needs sandbox = true")
     settings = ProviderSettings(
         access_token_lifetime=r.optional_int("access_token_lifetime", minimum=1)
         or d.access_token_lifetime,
@@ -237,7 +243,9 @@ def _provider(r: _Reader) -> ProviderSettings:
         ),
         session_lifetime=r.optional_int("session_lifetime", minimum=1) or d.session_lifetime,
         allow_totp_enrolment=r.optional_bool("allow_totp_enrolment", d.allow_totp_enrolment),
-        sandbox=r.optional_bool("sandbox", d.sandbox),
+        sandbox=sandbox,
+        sandbox_allow_totp_reuse=switches["sandbox_allow_totp_reuse"],
+        sandbox_loopback_clients=switches["sandbox_loopback_clients"],
     )
     r.done()
     return settings

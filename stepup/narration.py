@@ -8,7 +8,6 @@ Nothing here talks HTTP; it only formats what the SDK reports.
 
 from __future__ import annotations
 
-import re
 import shutil
 import textwrap
 import time
@@ -152,9 +151,6 @@ def when(epoch: Any, now: float) -> str:
     clock = time.strftime("%H:%M:%S", time.gmtime(epoch))
     ago = int(now - epoch)
     return f"{clock} UTC ({'just now' if ago <= 1 else f'{ago} s ago'})"
-
-
-_WHY = re.compile(r"Why you are asked to sign in (.*?) Requested level", re.DOTALL)
 
 
 class Narrator:
@@ -309,9 +305,10 @@ class Narrator:
             self._asked = True
             asked = " and ".join(FACTOR_NAMES.get(f, f) for f in event.factors) or "nothing"
             self.line("provider asks", asked, bold=len(asked))
-            reason = _WHY.search(event.page_text)
-            if reason:
-                self.more(f'the page says: "{reason.group(1).strip()}"', dim=True)
+            # The prompt's lines: heading, why (the reason, then the level), labels, error.
+            lines = event.page_text.splitlines()
+            if len(lines) > 1:
+                self.more(f'the page says: "{lines[0]}: {lines[1]}"', dim=True)
         elif isinstance(event, TokensIssued):
             self._tokens(event)
 

@@ -135,6 +135,8 @@ class Session:
     servers: list[subprocess.Popen[str]] = field(default_factory=list)
     ports: dict[int, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    #: What the servers said they listen on: {"Provider": url, "API": url}.
+    listening: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -142,6 +144,12 @@ class Session:
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         env["STEPUP_DATABASE_URL"] = f"sqlite:///{self.cwd / 'stepup.db'}"
         env["PYTHONPATH"] = str(ROOT)
+        # The variables the docs' Python snippets read the sandbox's URLs from (docs/sdk.md).
+        for label, variable in (("Provider", "STEPUP_ISSUER"), ("API", "STEPUP_API_URL")):
+            if label in self.listening:
+                env[variable] = self.listening[label]
+            else:
+                env.pop(variable, None)
         return env
 
     def rewrite(self, text: str) -> str:
@@ -227,6 +235,7 @@ class Session:
         assert sorted(listening) == sorted(labels), (
             f"{command}: no listening lines\n{''.join(seen)}"
         )
+        self.listening.update(listening)
         probes = {"Provider": "/.well-known/openid-configuration", "API": "/health"}
         for label, url in listening.items():
             response = requests.get(url + probes[label], timeout=10)

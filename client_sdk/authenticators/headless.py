@@ -10,6 +10,16 @@ It posts credentials only to the issuer's origin, caps the pages it will walk (`
 raises :class:`~client_sdk.errors.LoginFailed` with the page's ``role="alert"`` text when the
 provider refuses a password or a code.
 
+One-time codes are single use (RFC 6238 §5.2: the verifier "MUST NOT accept the second attempt of
+the same OTP after the successful validation has been issued for the first OTP"). A test suite,
+a CI job or a script run twice logs the same user in again and again, often within one 30-second
+step; sending the same code would be refused as a replay, and refusals add up to a lockout. So
+the authenticator remembers the step of the last code it sent and, asked for a code again within
+that step, waits for the next one; when the provider says a code was already used (``data-error=
+"replayed"`` on its alert: another process used it), it waits for the next step and sends that
+code instead, at most twice per login. ``clock`` and ``sleep`` are injectable, so tests move time
+instead of waiting.
+
 RFC 8252 §8.12 forbids embedded user-agents for real users' logins: this authenticator knows the
 user's password, so it is for test users and automation, not for people.
 """
@@ -25,14 +35,21 @@ import requests
 
 from client_sdk.authenticators.base import LoginRequest
 from client_sdk.authenticators.forms import Button, Form, Page, parse_page
-from client_sdk.authenticators.totp import decode_secret, totp
+from client_sdk.authenticators.totp import PERIOD, decode_secret, totp
 from client_sdk.errors import AuthenticatorError, ConfigurationError, LoginFailed
-from client_sdk.hooks import FactorsRequested, ProviderExchange
+from client_sdk.hooks import FactorsRequested, ProviderExchange, WaitingForNextCode
 
 __all__ = ["HeadlessAuthenticator", "loopback_redirect_uri"]
 
 # autocomplete token -> RFC 8176 amr value of the factor it proves
 _FACTORS = {"current-password": "pwd", "one-time-code": "otp"}
+# After "already used": wait for the next step and try again, this many times per login. Two
+# covers another process whose clock runs one step ahead; each refusal counts towards a lockout.
+_REPLAY_RETRIES = 2
+# Waiting for a step that the clock does not reach (an injected clock that sleep does not move).
+_WAITS_PER_CODE = 3
+
+_sleep = time.sleep  # the default ``sleep``; tests that cannot pass one replace this
 
 
 def loopback_redirect_uri(path: str = "/callback") -> str:
@@ -60,7 +77,9 @@ class HeadlessAuthenticator:
 
     The code comes from ``totp_secret`` (base32, RFC 6238) or from ``totp``, a callable returning
     the current code. ``redirect_uri`` is used when the SDK was given none; by default a loopback
-    URI on a free port (nothing listens there: the redirect is never followed).
+    URI on a free port (nothing listens there: the redirect is never followed). ``clock`` (epoch
+    seconds) and ``sleep`` (seconds) default to :func:`time.time` and :func:`time.sleep`; inject
+    both to control time in tests (a ``sleep`` that advances the ``clock``).
     """
 
     def __init__(
@@ -75,6 +94,7 @@ class HeadlessAuthenticator:
         timeout: float = 30.0,
         session: requests.Session | None = None,
         clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         if totp_secret is not None and totp is not None:
             raise ConfigurationError("pass totp_secret or totp, not both")
@@ -87,20 +107,40 @@ class HeadlessAuthenticator:
         self.timeout = timeout
         self.session = session if session is not None else requests.Session()
         self._clock = clock
+        self._sleep = sleep
+        self._last_step: int | None = None  # the TOTP step of the last code sent
 
     def __repr__(self) -> str:  # never the password
         return f"HeadlessAuthenticator(username={self.username!r})"
 
-    def _code(self) -> str:
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else time.time()
+
+    def _code(self, login: LoginRequest, url: str, replayed: bool) -> str:
+        """The code of a step no code was sent in yet, waiting for that step if need be."""
+        if self._totp is None and self._totp_key is None:
+            raise AuthenticatorError(
+                "the provider asks for a one-time code, but this HeadlessAuthenticator has no "
+                "totp_secret or totp callback"
+            )
+        now = self._now()
+        for _ in range(_WAITS_PER_CODE):
+            if self._last_step is None or now // PERIOD > self._last_step:
+                break
+            wait = (self._last_step + 1) * PERIOD - now
+            login.emit(WaitingForNextCode(wait, "replayed" if replayed else "used", url))
+            (self._sleep or _sleep)(wait)
+            now = self._now()
+        else:
+            raise AuthenticatorError(
+                f"waited for the next one-time code, but the clock stayed in step "
+                f"{self._last_step}; an injected clock= needs a sleep= that advances it"
+            )
+        self._last_step = int(now // PERIOD)
         if self._totp is not None:
             return self._totp()
-        if self._totp_key is not None:
-            now = self._clock() if self._clock is not None else time.time()
-            return totp(self._totp_key, now)
-        raise AuthenticatorError(
-            "the provider asks for a one-time code, but this HeadlessAuthenticator has no "
-            "totp_secret or totp callback"
-        )
+        assert self._totp_key is not None
+        return totp(self._totp_key, now)
 
     def authenticate(self, login: LoginRequest) -> str:
         redirect_uri = login.redirect_uri or self.redirect_uri or loopback_redirect_uri()
@@ -108,6 +148,7 @@ class HeadlessAuthenticator:
         provider = _origin(login.issuer)
         response = self._send(login, "GET", url, None)
         submitted: frozenset[str] | None = None
+        replays = 0
         for _ in range(self.max_pages):
             if response.is_redirect:
                 location = urljoin(response.url, response.headers["Location"])
@@ -121,35 +162,50 @@ class HeadlessAuthenticator:
                 response = self._send(login, "GET", location, None)
                 continue
             page = parse_page(response.text)
-            if response.status_code != 200:
+            form = _login_form(page)
+            asked = (
+                frozenset(t for t in (*_FACTORS, "username") if form.field_with(t))
+                if form is not None
+                else frozenset()
+            )
+            # The same fields again, with an error: the provider refused what we sent.
+            refused = page.alert is not None and asked == submitted
+            replayed = (
+                refused and "one-time-code" in asked and "replayed" in page.alert_codes
+            ) and replays < _REPLAY_RETRIES
+            if replayed:
+                replays += 1  # the next code is sent once its step has begun; see _code
+            elif response.status_code != 200:
                 raise LoginFailed(
                     f"the provider answered {response.status_code} at {response.url}"
                     + (f": {page.alert}" if page.alert else ""),
                     alert=page.alert,
                     url=response.url,
+                    error=_first(page.alert_codes),
                 )
-            form = _login_form(page)
-            if form is None:
+            elif form is None:
                 raise LoginFailed(
                     f"the provider's page has no form to continue: {page.alert or page.text[:200]}",
                     alert=page.alert,
                     url=response.url,
                 )
-            asked = frozenset(t for t in (*_FACTORS, "username") if form.field_with(t))
-            if page.alert and asked == submitted:
-                # The same fields again, with an error: the provider refused what we sent.
+            elif refused:
                 raise LoginFailed(
                     f"the provider refused the login: {page.alert}",
                     alert=page.alert,
                     url=response.url,
+                    error=_first(page.alert_codes),
                 )
+            assert form is not None
+            tokens = tuple(t for t in (*_FACTORS, "username") if t in asked)
             factors = tuple(_FACTORS[t] for t in _FACTORS if t in asked)
-            login.emit(FactorsRequested(factors, response.url, page.text))
+            login.emit(FactorsRequested(factors, response.url, page.prompt(form, tokens)))
             action = urljoin(response.url, form.action or response.url)
             if _origin(action) != provider:
                 raise AuthenticatorError(f"the login form posts to {action}, outside the provider")
             submitted = asked
-            response = self._send(login, form.method.upper(), action, self._fill(form))
+            data = self._fill(form, login, response.url, replayed)
+            response = self._send(login, form.method.upper(), action, data)
         raise AuthenticatorError(
             f"no redirect to the client after {self.max_pages} pages; the login did not finish"
         )
@@ -168,7 +224,9 @@ class HeadlessAuthenticator:
         login.emit(ProviderExchange(method, url, response.status_code, "login page"))
         return response
 
-    def _fill(self, form: Form) -> list[tuple[str, str]]:
+    def _fill(
+        self, form: Form, login: LoginRequest, url: str, replayed: bool
+    ) -> list[tuple[str, str]]:
         data: list[tuple[str, str]] = []
         for f in form.fields:
             if f.has_token("username"):
@@ -176,7 +234,7 @@ class HeadlessAuthenticator:
             elif f.has_token("current-password"):
                 data.append((f.name, self._password))
             elif f.has_token("one-time-code"):
-                data.append((f.name, self._code()))
+                data.append((f.name, self._code(login, url, replayed)))
             elif f.type in ("checkbox", "radio"):
                 if f.checked:
                     data.append((f.name, f.value or "on"))
@@ -186,6 +244,10 @@ class HeadlessAuthenticator:
         if button is not None and button.name:
             data.append((button.name, button.value))
         return data
+
+
+def _first(items: list[str]) -> str | None:
+    return items[0] if items else None
 
 
 def _continue_button(form: Form) -> Button | None:

@@ -10,7 +10,10 @@ import struct
 
 from client_sdk.errors import ConfigurationError
 
-__all__ = ["decode_secret", "totp"]
+__all__ = ["PERIOD", "decode_secret", "totp"]
+
+#: RFC 6238 §4.1: the time step X, in seconds (the default every authenticator app uses).
+PERIOD = 30
 
 
 def decode_secret(secret: str) -> bytes:
@@ -23,7 +26,7 @@ def decode_secret(secret: str) -> bytes:
         raise ConfigurationError("totp_secret is not valid base32") from exc
 
 
-def totp(key: bytes, now: float, *, step: int = 30, digits: int = 6) -> str:
+def totp(key: bytes, now: float, *, step: int = PERIOD, digits: int = 6) -> str:
     """RFC 6238 §4.2: ``T = floor((now - T0) / X)`` with ``T0 = 0``, then HOTP(K, T)."""
     counter = int(now // step)
     # RFC 4226 §5.3: HMAC-SHA-1 of the 8-byte counter, dynamic truncation, modulo 10^digits.

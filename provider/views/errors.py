@@ -13,6 +13,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..sandbox_clients import ErrorDetails
+
 __all__ = ["error_page", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
@@ -20,8 +22,12 @@ log = logging.getLogger(__name__)
 JSON_PATHS = ("/token", "/introspect", "/revoke", "/userinfo", "/jwks", "/.well-known/")
 
 
-def error_page(status: int, title: str, detail: str) -> BaseResponse:
-    html = render_template("error.html", title=title, detail=detail)
+def error_page(
+    status: int, title: str, detail: str, *, sandbox_details: ErrorDetails | None = None
+) -> BaseResponse:
+    """``sandbox_details``: what was received and what is registered, in sandbox mode only
+    (see :class:`provider.sandbox_clients.ErrorDetails`)."""
+    html = render_template("error.html", title=title, detail=detail, sandbox=sandbox_details)
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import login, store
+from .. import login, sandbox_clients, store
 from ..app import Provider, current_provider
 from ..authn_policy import (
     Authenticate,
@@ -83,8 +83,20 @@ def authorize() -> BaseResponse:
     params = {k: values[k] for k in values if values[k]}
 
     client = op.issuance.query_client(params.get("client_id", ""))
+    settings = op.config.provider
     if client is None:
-        return error_page(400, "Unknown application", "The client_id is not registered here.")
+        return error_page(
+            400,
+            "Unknown application",
+            "The client_id is not registered here.",
+            sandbox_details=sandbox_clients.unknown_client(
+                params.get("client_id"),
+                sorted(op.issuance.clients),
+                loopback_clients=settings.sandbox_loopback_clients,
+            )
+            if settings.sandbox
+            else None,
+        )
     # Every redirect from here on goes to a URI built from the registered one, never to the
     # presented text (which matches it exactly, but for a loopback URI's port).
     redirect_uri = client.redirect_target(params.get("redirect_uri", ""))
@@ -94,6 +106,11 @@ def authorize() -> BaseResponse:
             "Unregistered redirect URI",
             "The redirect_uri is missing or is not one registered for this application, so "
             "the provider will not send you there.",
+            sandbox_details=sandbox_clients.unregistered_redirect_uri(
+                client, params.get("redirect_uri")
+            )
+            if settings.sandbox
+            else None,
         )
     params["redirect_uri"] = redirect_uri
     state = params.get("state")
@@ -308,6 +325,7 @@ def _render_step(
     *,
     error: str | None = None,
     invalid: frozenset[str] = frozenset(),
+    error_code: str | None = None,
     status: int = 200,
     username: str | None = None,
 ) -> BaseResponse:
@@ -332,6 +350,8 @@ def _render_step(
         "interaction_id": interaction.id,
         "error": error,
         "invalid": invalid,
+        # A machine code next to the message (data-error), for scripts that drive these pages.
+        "error_code": error_code,
         "essential": parse_authn_request(interaction.params, started_at=0).essential_acr
         is not None,
     }
@@ -453,6 +473,7 @@ def _retry(
         user,
         error=message,
         invalid=invalid,
+        error_code=result.outcome.value,
         status=status,
         username=username,
     )
@@ -502,7 +523,14 @@ def password(interaction_id: str) -> BaseResponse:
 @bp.post("/interaction/<interaction_id>/otp")
 def otp(interaction_id: str) -> BaseResponse:
     def check(s: Session, op: Provider, user: User, code: str, _: Interaction) -> login.Result:
-        return login.check_totp(s, op.throttling, user, code, op.clock.now())
+        return login.check_totp(
+            s,
+            op.throttling,
+            user,
+            code,
+            op.clock.now(),
+            allow_reuse=op.config.provider.sandbox_allow_totp_reuse,
+        )
 
     return _one_time_code(interaction_id, check)
 

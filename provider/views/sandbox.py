@@ -2,7 +2,8 @@
 
 - ``GET /sandbox``: the users, their seeded passwords, their factors and their current TOTP codes
   (``Accept: application/json``: the same without the passwords, which the page's script reads to
-  keep the codes current).
+  keep the codes current), and the sandbox switches that relax a check
+  (``sandbox_allow_totp_reuse``, ``sandbox_loopback_clients``).
 - ``POST /sandbox/token``: mint an access token with a chosen ``acr`` and ``auth_time`` (JSON body
   ``{"username": "alice", "acr": "urn:stepup:loa:2", "auth_time": 1700000000, "scope": "..."}``),
   to test an API's step-up rules without the login pages. Tokens are real, signed and recorded,
@@ -114,9 +115,14 @@ def users() -> BaseResponse:
         }
         for u in rows
     ]
+    # The sandbox switches that relax a check: shown, so nobody forgets one is on.
+    settings = {
+        "sandbox_allow_totp_reuse": op.config.provider.sandbox_allow_totp_reuse,
+        "sandbox_loopback_clients": op.config.provider.sandbox_loopback_clients,
+    }
     # HTML for browsers (and */*), JSON for scripts that ask for it.
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-        return jsonify(users=listing)
+        return jsonify(users=listing, settings=settings)
     passwords = {u.username: u.password for u in op.config.users}
     shown = [{**u, "password": passwords.get(u["username"])} for u in listing]
     refresh = min((u["seconds_left"] for u in listing if u["seconds_left"]), default=totp.PERIOD)
@@ -129,6 +135,7 @@ def users() -> BaseResponse:
         now_text=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
         offset=op.clock.offset,
         faults=faults().listing(now),
+        settings=settings,
     )
     response = Response(html, mimetype="text/html")
     # The one page with a script: it keeps the codes current (static/sandbox.js).

@@ -157,6 +157,15 @@ def test_basic_call_then_one_step_up_asking_only_the_otp_then_reuse_then_max_age
     assert response.json()["authorized_with"]["acr"] == "urn:stepup:loa:2"
     assert [h.status_code for h in response.history] == [401]
     assert factors(events) == [("otp",)]
+    # What the provider's page asks, as the user sees it: heading, why, level, label.
+    prompts = [e.page_text for e in events if isinstance(e, FactorsRequested)]
+    assert prompts == [
+        "Enter your one-time code\n"
+        "This action needs a stronger sign-in (password and one-time code). "
+        "Enter a one-time code.\n"
+        "Requested level: password and one-time code urn:stepup:loa:2\n"
+        "6-digit code from your authenticator app"
+    ]
     assert authorizations(stack) == 2
     issued = [e for e in events if isinstance(e, TokensIssued)]
     assert issued[0].id_token_claims["acr"] == "urn:stepup:loa:2"

@@ -19,6 +19,7 @@ from client_sdk import (
     HeadlessAuthenticator,
     LoginFailed,
     LoginRequest,
+    WaitingForNextCode,
 )
 from client_sdk.authenticators.forms import parse_page
 from client_sdk.authenticators.totp import decode_secret, totp
@@ -32,14 +33,25 @@ NOW = 1_700_000_000
 
 @dataclass
 class Posts:
+    """What the fake provider saw, and its clock (which ``sleep`` below moves)."""
+
     forms: list[dict[str, list[str]]] = field(default_factory=list)
+    now: float = NOW
+    last_step: int | None = None  # the TOTP step last accepted: an equal or older one is a replay
+    slept: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
-def page(title: str, inputs: str, alert: str | None = None) -> str:
-    alert_html = f'<div role="alert"><p>{html.escape(alert)}</p></div>' if alert else ""
+def page(title: str, inputs: str, alert: str | None = None, error: str | None = None) -> str:
+    code = f' data-error="{error}"' if error else ""
+    alert_html = f'<div role="alert"{code}><p>{html.escape(alert)}</p></div>' if alert else ""
     return f"""<!doctype html><html><head><title>Sign in</title>
-<style>.x{{}}</style></head><body><h1>{title}</h1>{alert_html}
-<form method="post" action="/login">
+<style>.x{{}}</style></head><body><p class="banner">Sandbox: test users only</p>
+<h1>{title}</h1><p id="why">A transfer needs level 2.</p>{alert_html}
+<form method="post" action="/login" aria-describedby="why">
   <input type="hidden" name="csrf_token" value="tok-123">
   {inputs}
   <button type="submit" name="action" value="cancel">Cancel</button>
@@ -51,7 +63,10 @@ PASSWORD_INPUTS = (
     '<input name="username" autocomplete="username">'
     '<input name="password" type="password" autocomplete="current-password">'
 )
-OTP_INPUTS = '<input name="code" inputmode="numeric" autocomplete="one-time-code">'
+OTP_INPUTS = (
+    '<label for="code">6-digit code</label><input id="code" name="code" inputmode="numeric" '
+    'autocomplete="one-time-code">'
+)
 
 
 def make_app(posts: Posts) -> Flask:
@@ -87,9 +102,15 @@ def make_app(posts: Posts) -> Flask:
                     return page("Sign in", PASSWORD_INPUTS, "Wrong username or password.")
                 session["pwd"] = True
                 return redirect("/login") if session["loa2"] else finish()
-            expected = totp(decode_secret(SECRET), NOW)
-            if request.form.get("code") != expected:
+            step = int(posts.now // 30)
+            if request.form.get("code") != totp(decode_secret(SECRET), posts.now):
                 return page("Enter your one-time code", OTP_INPUTS, "That code is not valid.")
+            if posts.last_step is not None and step <= posts.last_step:
+                return Response(
+                    page("Enter your one-time code", OTP_INPUTS, "Already used.", "replayed"),
+                    status=401,
+                )
+            posts.last_step = step
             return finish()
         if step == "otp":
             return page("Enter your one-time code: a transfer needs level 2", OTP_INPUTS)
@@ -165,8 +186,11 @@ def test_login_then_step_up_asks_only_for_the_otp(issuer: str, posts: Posts) -> 
     assert parse_qs(urlsplit(callback).query)["code"] == ["c-1"]
     assert factors(events) == [("otp",)]
     otp_event = next(e for e in events if isinstance(e, FactorsRequested))
+    # The prompt: heading, the description the input points at, its label. Not the banner.
     assert otp_event.page_text == (
-        "Enter your one-time code: a transfer needs level 2 Cancel Continue"
+        "Enter your one-time code: a transfer needs level 2\n"
+        "A transfer needs level 2.\n"
+        "6-digit code"
     )
     assert posts.forms[1] == {
         "csrf_token": ["tok-123"],
@@ -189,6 +213,82 @@ def test_wrong_code_raises_login_failed(issuer: str) -> None:
     with pytest.raises(LoginFailed) as caught:
         authenticator.authenticate(login_request(issuer, [], LOA2))
     assert caught.value.alert == "That code is not valid."
+
+
+# --- one-time codes are single use: wait for the next step instead of replaying -------------------
+
+STEP = NOW // 30
+
+
+def code_at(step: int) -> str:
+    return totp(decode_secret(SECRET), step * 30)
+
+
+def alice_at(posts: Posts, **kwargs: object) -> HeadlessAuthenticator:
+    return HeadlessAuthenticator(
+        "alice", "wonderland", SECRET, clock=lambda: posts.now, sleep=posts.sleep, **kwargs
+    )
+
+
+def sent_codes(posts: Posts) -> list[str]:
+    return [f["code"][0] for f in posts.forms if "code" in f]
+
+
+def test_a_code_another_run_used_is_followed_by_the_next_steps_code(
+    issuer: str, posts: Posts
+) -> None:
+    posts.last_step = STEP  # an earlier run of the same script used this step's code
+    events: list[Event] = []
+    callback = alice_at(posts).authenticate(login_request(issuer, events, LOA2))
+    assert parse_qs(urlsplit(callback).query)["code"] == ["c-1"]
+    assert posts.slept == [10.0]  # NOW is 20 s into its step: 10 s to the next one
+    assert sent_codes(posts) == [code_at(STEP), code_at(STEP + 1)]
+    assert posts.last_step == STEP + 1
+    url = f"{issuer}/login"
+    assert [e for e in events if isinstance(e, WaitingForNextCode)] == [
+        WaitingForNextCode(10.0, "replayed", url)
+    ]
+    # The page asked twice; the second time it said why.
+    assert [e.page_text for e in events if isinstance(e, FactorsRequested)][1:] == [
+        "Enter your one-time code: a transfer needs level 2\nA transfer needs level 2.\n"
+        "6-digit code",
+        "Enter your one-time code\nA transfer needs level 2.\n6-digit code\nAlready used.",
+    ]
+
+
+def test_the_same_authenticator_never_sends_one_steps_code_twice(issuer: str, posts: Posts) -> None:
+    authenticator = alice_at(posts)
+    events: list[Event] = []
+    authenticator.authenticate(login_request(issuer, events, LOA2))
+    authenticator.authenticate(login_request(issuer, events, LOA2))  # only the OTP is asked
+    # It waited before sending instead of being refused: no code was sent twice.
+    assert posts.slept == [10.0]
+    assert sent_codes(posts) == [code_at(STEP), code_at(STEP + 1)]
+    waits = [e for e in events if isinstance(e, WaitingForNextCode)]
+    assert [(w.seconds, w.reason) for w in waits] == [(10.0, "used")]
+
+
+def test_replays_are_retried_twice_then_fail_with_the_providers_code(
+    issuer: str, posts: Posts
+) -> None:
+    posts.last_step = STEP + 100  # a provider that calls every code a replay
+    with pytest.raises(LoginFailed) as caught:
+        alice_at(posts).authenticate(login_request(issuer, [], LOA2))
+    assert caught.value.error == "replayed"
+    assert caught.value.alert == "Already used."
+    assert sent_codes(posts) == [code_at(STEP), code_at(STEP + 1), code_at(STEP + 2)]
+    assert posts.slept == [10.0, 30.0]
+
+
+def test_a_clock_that_sleep_does_not_move_is_a_clear_error(issuer: str, posts: Posts) -> None:
+    posts.last_step = STEP
+    slept: list[float] = []
+    authenticator = HeadlessAuthenticator(
+        "alice", "wonderland", SECRET, clock=lambda: NOW, sleep=slept.append
+    )
+    with pytest.raises(AuthenticatorError, match="needs a sleep= that advances it"):
+        authenticator.authenticate(login_request(issuer, [], LOA2))
+    assert slept == [10.0, 10.0, 10.0]
 
 
 def test_otp_asked_without_a_secret_is_a_clear_error(issuer: str) -> None:
@@ -239,7 +339,13 @@ def test_page_reader_finds_fields_buttons_alert_and_text() -> None:
         ("action", "continue"),
     ]
     assert parsed.alert == "Locked & loaded"
-    assert parsed.text == "Sign in Locked & loaded Cancel Continue"
+    assert parsed.text == (
+        "Sandbox: test users only Sign in A transfer needs level 2. Locked & loaded Cancel Continue"
+    )
+    # No labels on these inputs: the heading, what the form is described by, the alert.
+    assert parsed.prompt(form, ("username", "current-password")) == (
+        "Sign in\nA transfer needs level 2.\nLocked & loaded"
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,3 +370,24 @@ def test_bad_base32_secret_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="base32"):
         decode_secret("not base32!")
+
+
+def test_prompt_reads_wrapping_labels_and_leaves_out_the_rest_of_the_page() -> None:
+    # An enrolment-like page: the secret is on the page, never in the prompt.
+    parsed = parse_page(
+        """<header>Stepup</header><h1>Set up one-time codes</h1>
+        <p id="r">A transfer needs <b>level 2</b>.</p><p id="l">Level: urn:stepup:loa:2</p>
+        <ol><li>Enter this key: <code>JBSWY3DPEHPK3PXP</code></li></ol>
+        <p role="alert" data-error="expired">That code has expired.</p>
+        <form method="post"><label>Code from the app
+          <input name="code" autocomplete="one-time-code" aria-describedby="r l missing r">
+        </label><button name="action" value="continue">Go</button></form>"""
+    )
+    assert parsed.alert_codes == ["expired"]
+    prompt = parsed.prompt(parsed.forms[0], ("one-time-code",))
+    assert prompt == (
+        "Set up one-time codes\nCode from the app\nA transfer needs level 2.\n"
+        "Level: urn:stepup:loa:2\nThat code has expired."
+    )
+    assert "JBSWY3DPEHPK3PXP" in parsed.text
+    assert "JBSWY3DPEHPK3PXP" not in prompt

@@ -49,6 +49,7 @@ EXPECTED = [
     "TokenSet",
     "TokensIssued",
     "UnmetAuthenticationRequirements",
+    "WaitingForNextCode",
     "find_step_up_challenge",
     "parse_www_authenticate",
 ]

@@ -20,8 +20,14 @@ def cli(sqlite_app: Flask) -> Client:
     return Client(Browser(sqlite_app))
 
 
-def test_unknown_client_gets_an_error_page_not_a_redirect(cli: Client) -> None:
-    response = cli.authorize(client_id="nobody")
+def test_unknown_client_gets_an_error_page_not_a_redirect(
+    config: StepupConfig, sqlite_url: str, frozen: object
+) -> None:
+    # Registered clients only: without sandbox_loopback_clients (the built-in sandbox has it on,
+    # docs/configuration.md), every provider configured from a file works this way.
+    strict = replace(config.provider, sandbox_loopback_clients=False)
+    app = create_app(replace(config, provider=strict), database_url=sqlite_url)
+    response = Client(Browser(app)).authorize(client_id="nobody")
     assert response.status_code == 400
     assert response.location is None
     assert "Unknown application" in response.get_data(as_text=True)

@@ -42,8 +42,12 @@ CORS_HEADERS = (
 
 @pytest.fixture
 def app(config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory) -> Flask:
+    # Registered clients only: the sandbox's any-loopback-client switch (which opens CORS to
+    # every loopback origin) is tested in test_sandbox_loopback_clients.py.
+    strict = replace(config.provider, sandbox_loopback_clients=False)
     return create_app(
-        replace(config, clients=(*config.clients, SPA_CLIENT)), database_url=sqlite_url
+        replace(config, clients=(*config.clients, SPA_CLIENT), provider=strict),
+        database_url=sqlite_url,
     )
 
 

@@ -99,7 +99,8 @@ def test_wrong_password_marks_both_fields_and_points_them_at_the_error(
     elements = page_of(response)
     assert elements.by_id("form-error") == (
         "p",
-        {"class": "error", "role": "alert", "id": "form-error"},
+        # data-error: the machine code scripts read (client_sdk's HeadlessAuthenticator)
+        {"class": "error", "role": "alert", "id": "form-error", "data-error": "wrong"},
     )
     described = {"aria-describedby": "form-error", "aria-invalid": "true"}
     assert elements.aria("username") == described

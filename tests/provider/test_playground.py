@@ -231,7 +231,10 @@ def test_playground_is_absent_outside_sandbox_mode(
     config: StepupConfig, sqlite_url: str, frozen: object
 ) -> None:
     app = create_app(
-        replace(config, provider=replace(config.provider, sandbox=False)), database_url=sqlite_url
+        replace(
+            config, provider=replace(config.provider, sandbox=False, sandbox_loopback_clients=False)
+        ),
+        database_url=sqlite_url,
     )
     client = app.test_client()
     assert client.get("/sandbox/try").status_code == 404
@@ -245,7 +248,10 @@ def test_a_client_removed_from_the_file_is_removed_at_the_next_start(
 ) -> None:
     create_app(config, database_url=sqlite_url)  # sandbox mode: the playground client exists
     app = create_app(
-        replace(config, provider=replace(config.provider, sandbox=False)), database_url=sqlite_url
+        replace(
+            config, provider=replace(config.provider, sandbox=False, sandbox_loopback_clients=False)
+        ),
+        database_url=sqlite_url,
     )
     response = app.test_client().get(
         "/authorize?client_id=sandbox-playground&redirect_uri=http://127.0.0.1:9000/sandbox/callback"

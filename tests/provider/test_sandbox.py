@@ -105,7 +105,8 @@ def test_sandbox_json_for_clients_that_ask_for_it(http: FlaskClient) -> None:
             {"username": "alice", "factors": ["pwd", "otp"], "code": ALICE_CODE,
              "seconds_left": 30},
             {"username": "bob", "factors": ["pwd"], "code": None, "seconds_left": None},
-        ]
+        ],
+        "settings": {"sandbox_allow_totp_reuse": False, "sandbox_loopback_clients": True},
     }  # fmt: skip
 
 
@@ -144,7 +145,9 @@ def test_user_enrolled_in_the_flow_shows_with_their_code(
 def test_off_outside_the_sandbox(
     config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory
 ) -> None:
-    plain = replace(config, provider=replace(config.provider, sandbox=False))
+    plain = replace(
+        config, provider=replace(config.provider, sandbox=False, sandbox_loopback_clients=False)
+    )
     http = create_app(plain, database_url=sqlite_url).test_client()
     assert http.get("/sandbox").status_code == 404
     assert mint(http, username="alice", acr=LOA2).status_code == 404
