@@ -112,6 +112,8 @@ def production_config(tmp_path: Path) -> str:
         port = sock.getsockname()[1]
     text = (ROOT / "stepup" / "sandbox.toml").read_text()
     text = text.replace("sandbox = true", "sandbox = false")
+    # A sandbox-only switch is refused outside sandbox mode: drop it with the mode.
+    text = text.replace("sandbox_loopback_clients = true", "")
     text = re.sub(r'^issuer = ".*"$', f'issuer = "http://127.0.0.1:{port}"', text, flags=re.M)
     path = tmp_path / "stepup.toml"
     path.write_text(text)

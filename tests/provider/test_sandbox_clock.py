@@ -97,7 +97,9 @@ def test_a_form_post_cannot_move_it(http: FlaskClient) -> None:
 def test_off_outside_the_sandbox(
     config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory
 ) -> None:
-    plain = replace(config, provider=replace(config.provider, sandbox=False))
+    plain = replace(
+        config, provider=replace(config.provider, sandbox=False, sandbox_loopback_clients=False)
+    )
     http = create_app(plain, database_url=sqlite_url).test_client()
     assert http.get("/sandbox/clock").status_code == 404
     assert http.post("/sandbox/clock", json={"advance": 60}).status_code == 404
