@@ -166,7 +166,9 @@ def test_bad_requests_are_invalid_request(http: FlaskClient, body: object) -> No
 def test_off_outside_the_sandbox(
     config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory
 ) -> None:
-    plain = replace(config, provider=replace(config.provider, sandbox=False))
+    plain = replace(
+        config, provider=replace(config.provider, sandbox=False, sandbox_loopback_clients=False)
+    )
     app = create_app(plain, database_url=sqlite_url)
     assert "sandbox_faults" not in app.extensions
     http = app.test_client()
