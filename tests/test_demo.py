@@ -188,8 +188,15 @@ def test_terminal_width_follows_the_terminal_within_bounds(
 
 
 def test_ctrl_c_exits_130_quietly() -> None:
+    # As a terminal starts it: SIGINT at its default (a test runner may have been started with it
+    # ignored, which Python then keeps and passes on — then no KeyboardInterrupt can be raised).
+    launch = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['stepup', 'demo', '--step', '--color', 'never']; "
+        "runpy.run_module('stepup.cli', run_name='__main__')"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "stepup.cli", "demo", "--step", "--color", "never"],
+        [sys.executable, "-c", launch],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -205,8 +212,11 @@ def test_ctrl_c_exits_130_quietly() -> None:
         seen += chunk
     assert b"[Enter] for the next scene" in seen, seen.decode()
     process.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    # stdin stays open until the process has ended: only the signal can end the pause (closing
+    # it first would end the pause by EOF and race the signal).
+    assert process.wait(timeout=60) == 130
+    assert process.stderr is not None
+    err = process.stderr.read()
     assert err == b"\n"  # ends the "^C" line; no traceback
 
 
