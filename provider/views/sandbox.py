@@ -28,7 +28,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
@@ -98,6 +108,14 @@ def _outage() -> BaseResponse | None:
     response.headers["Retry-After"] = str(left)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/")
+def home() -> BaseResponse:
+    """A sandbox opened at its bare address shows its users page rather than a 404: that is where
+    a newcomer following the printed issuer URL wants to be. (Outside sandbox mode ``/`` stays a
+    404: a provider's root serves nothing.)"""
+    return redirect(url_for("sandbox.users"), code=302)
 
 
 @bp.get("/sandbox")

@@ -150,7 +150,14 @@ def test_off_outside_the_sandbox(
     )
     http = create_app(plain, database_url=sqlite_url).test_client()
     assert http.get("/sandbox").status_code == 404
+    assert http.get("/").status_code == 404
     assert mint(http, username="alice", acr=LOA2).status_code == 404
+
+
+def test_the_bare_address_leads_to_the_users_page(http: FlaskClient) -> None:
+    response = http.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sandbox"
 
 
 # --- POST /sandbox/token -----------------------------------------------------------------------
