@@ -13,7 +13,9 @@ config):
 - everything else runs in bash (``set -euo pipefail``), with ports 9000/9001 rewritten to the
   servers' ports; a sandbox is started first if a command talks to one and none is running.
 
-A ``python`` block right after an ``<!-- doc-test: run -->`` line runs too, the same way; one
+A ``python`` block right after an ``<!-- doc-test: run -->`` line runs too, the same way, with
+``STEPUP_ISSUER`` and ``STEPUP_API_URL`` set to the running servers' URLs (the variables the docs'
+examples read, docs/sdk.md "Run the examples"); one
 after ``<!-- doc-test: file NAME -->`` is written to ``NAME`` in the scratch directory, for the
 ``sh`` blocks after it (a test module that a ``pytest`` command runs, say).
 A PostgreSQL URL is replaced by the test server's, or the command is skipped when there is none.
@@ -78,6 +80,16 @@ def logical_lines(body: str) -> Iterator[str]:
         line = re.sub(r"\s{2,}#.*$", "", raw).strip()
         if line and not line.startswith("#"):
             yield line
+
+
+def test_every_python_block_of_the_sdk_guide_is_executed() -> None:
+    # docs/sdk.md promises that each example runs as written: each is run here, or (the web app,
+    # which serves forever when run) written to a file that test_docs_web_app.py drives.
+    guide = ROOT / "docs" / "sdk.md"
+    fences = re.findall(r"^```python", guide.read_text(encoding="utf-8"), re.M)
+    python = [b for b in blocks(guide) if b.lang == "python"]
+    assert len(python) == len(fences)
+    assert [b.file for b in python if b.file is not None] == ["web_app.py"]
 
 
 def test_the_docs_have_commands() -> None:
