@@ -145,11 +145,10 @@ def create_app(
         app.register_blueprint(sandbox.bp)
         app.register_blueprint(playground.bp)
 
-    loopback_clients = settings.sandbox and settings.sandbox_loopback_clients
     register_cors(
         app,
         [uri for c in clients for uri in c.redirect_uris],
-        also=is_loopback_uri if loopback_clients else None,
+        also=is_loopback_uri if settings.loopback_clients else None,
     )
     app.after_request(_security_headers)
     from .views.errors import register_error_handlers

@@ -66,7 +66,7 @@ class Issuance:
         if not client_id:
             return None
         client = self.clients.get(client_id)
-        if client is None and self.settings.sandbox and self.settings.sandbox_loopback_clients:
+        if client is None and self.settings.loopback_clients:
             return sandbox_client(client_id)  # any loopback client (provider/sandbox_clients.py)
         return client
 

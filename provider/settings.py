@@ -28,7 +28,11 @@ class SettingsError(ValueError):
     """The settings given to the provider are invalid; the message names the setting."""
 
 
-# ProviderSettings switches that relax a check for convenience: refused unless ``sandbox``.
+# ProviderSettings switches that relax a check for convenience, in sandbox mode only. A config
+# file that sets one without ``sandbox = true`` is refused (stepup.config). In code, the replay
+# switch is refused outright (nobody turns a security check off by accident), while the loopback
+# switch, on in the built-in sandbox config, is inert once ``sandbox`` is False, so a non-sandbox
+# setting derived from the sandbox's with ``replace(settings, sandbox=False)`` stays valid.
 SANDBOX_ONLY = ("sandbox_allow_totp_reuse", "sandbox_loopback_clients")
 
 
@@ -111,11 +115,21 @@ class ProviderSettings:
     sandbox_loopback_clients: bool = False
 
     def __post_init__(self) -> None:
-        for name in SANDBOX_ONLY:
-            if getattr(self, name) and not self.sandbox:
-                raise SettingsError(
-                    f"provider.{name} is a sandbox setting: it needs [provider] sandbox = true"
-                )
+        if self.sandbox_allow_totp_reuse and not self.sandbox:
+            raise SettingsError(
+                "provider.sandbox_allow_totp_reuse is a sandbox setting: it needs "
+                "[provider] sandbox = true"
+            )
+
+    @property
+    def totp_reuse(self) -> bool:
+        """Whether a used TOTP step is accepted again (sandbox mode only)."""
+        return self.sandbox and self.sandbox_allow_totp_reuse
+
+    @property
+    def loopback_clients(self) -> bool:
+        """Whether any client with a loopback redirect URI is served (sandbox mode only)."""
+        return self.sandbox and self.sandbox_loopback_clients
 
 
 class ProviderConfig(Protocol):

@@ -92,7 +92,7 @@ def authorize() -> BaseResponse:
             sandbox_details=sandbox_clients.unknown_client(
                 params.get("client_id"),
                 sorted(op.issuance.clients),
-                loopback_clients=settings.sandbox_loopback_clients,
+                loopback_clients=settings.loopback_clients,
             )
             if settings.sandbox
             else None,
@@ -529,7 +529,7 @@ def otp(interaction_id: str) -> BaseResponse:
             user,
             code,
             op.clock.now(),
-            allow_reuse=op.config.provider.sandbox_allow_totp_reuse,
+            allow_reuse=op.config.provider.totp_reuse,
         )
 
     return _one_time_code(interaction_id, check)

@@ -186,12 +186,20 @@ def test_outside_sandbox_mode_the_page_shows_neither(
     redirect_uri: str,
     title: str,
 ) -> None:
-    app = app_with(config, sqlite_url, sandbox=False, sandbox_loopback_clients=False)
+    # The built-in config's sandbox_loopback_clients = true stays: outside sandbox mode it does
+    # nothing, so my-app is unknown here.
+    app = app_with(config, sqlite_url, sandbox=False)
+    assert app.extensions["stepup_provider"].config.provider.sandbox_loopback_clients is True
     response = Client(Browser(app), client_id=client_id, redirect_uri=redirect_uri).authorize()
     _, html = error_of(response)
     assert f"<h1>{title}</h1>" in html
     for private in ("localhost:3000", "127.0.0.1:8765", "bank-web", "sandbox-details"):
         assert private not in html
+    preflight = app.test_client().options(
+        "/token",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
 
 
 def test_the_switch_is_refused_outside_sandbox_mode() -> None:
