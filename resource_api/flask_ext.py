@@ -39,7 +39,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
 
@@ -56,6 +56,7 @@ from .policy import (
     RuleSet,
 )
 from .resource_metadata import metadata_url, origin_of
+from .settings import RouteSpec
 from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
 
@@ -82,23 +83,6 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
 _BEARER_FAST = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
-
-
-class RouteSpec(Protocol):
-    """A requirement on one route, as ``[[api.routes]]`` gives it (
-    ``stepup.config.RouteConfig``).
-    """
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def acr_values(self) -> Sequence[str]: ...
-    @property
-    def max_age(self) -> int | None: ...
-    @property
-    def scope(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from .policy.rules import RuleConfig
 
-__all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig", "RuleConfig"]
+__all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig", "RouteSpec", "RuleConfig"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,21 @@ class ApiConfig:
     # Levels the API orders, weakest first, so that a higher one satisfies a lower one. Defaults to
     # the provider's own ``acr_levels`` (values and aliases) when empty.
     acr_order: tuple[str, ...] = ()
+
+
+class RouteSpec(Protocol):
+    """A requirement on one route, as ``[[api.routes]]`` gives it (:class:`RouteConfig` is one)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def acr_values(self) -> Sequence[str]: ...
+    @property
+    def max_age(self) -> int | None: ...
+    @property
+    def scope(self) -> Sequence[str]: ...
 
 
 class LevelNames(Protocol):

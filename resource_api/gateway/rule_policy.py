@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..policy import Denied, Policy, PolicyDecision, Refused, Rule, RuleConfig
-from ..policy.engine import RouteLike
 from ..policy.rules import Deny as DenyEffect
+from ..settings import RouteSpec
 from ..step_up import AcrOrder, AuthContext, Requirement
 from .enforcer import Deny, PolicyResult, RequestInfo
 
@@ -57,7 +57,7 @@ class RulePolicy:
 
     @classmethod
     def from_settings(
-        cls, routes: Iterable[RouteLike], rules: Sequence[RuleConfig], order: AcrOrder
+        cls, routes: Iterable[RouteSpec], rules: Sequence[RuleConfig], order: AcrOrder
     ) -> RulePolicy:
         return cls(Policy.from_settings(routes, rules, order))
 

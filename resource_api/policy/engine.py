@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..step_up import AcrOrder, AuthContext, Requirement, decide
 from . import cel
@@ -38,13 +38,15 @@ from .combine import combine_outcomes, strictest
 from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
 from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
 
+if TYPE_CHECKING:  # resource_api.settings imports this package for RuleConfig
+    from ..settings import RouteSpec
+
 __all__ = [
     "Denied",
     "Outcome",
     "Policy",
     "PolicyDecision",
     "Refused",
-    "RouteLike",
     "RuleOutcome",
     "RuleSet",
     "strictest",
@@ -55,21 +57,6 @@ logger = logging.getLogger("resource_api.policy")
 
 _NO_REQUIREMENT = Requirement()
 _MISSING = object()
-
-
-class RouteLike(Protocol):
-    """A requirement on one route, as ``[[api.routes]]`` gives it."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def acr_values(self) -> Sequence[str]: ...
-    @property
-    def max_age(self) -> int | None: ...
-    @property
-    def scope(self) -> Sequence[str]: ...
 
 
 class RuleSet:
@@ -364,7 +351,7 @@ class Policy:
 
     @classmethod
     def from_settings(
-        cls, routes: Iterable[RouteLike], rules: Iterable[Rule | RuleConfig],
+        cls, routes: Iterable[RouteSpec], rules: Iterable[Rule | RuleConfig],
         order: AcrOrder | Sequence[str] = (),
     ) -> Policy:  # fmt: skip
         """The policy of an API's settings: each route (``[[api.routes]]``) is a rule without a
