@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from client_sdk.wire import numeric_date
+
 __all__ = [
     "IDENTITY_HEADERS",
     "identity_headers",
@@ -76,12 +78,8 @@ def identity_headers(claims: Mapping[str, Any]) -> list[tuple[str, str]]:
         values = [v for v in amr if isinstance(v, str) and _VALUE.fullmatch(v) and " " not in v]
         if values:
             out.append(("X-Stepup-Amr", " ".join(values)))
-    auth_time = claims.get("auth_time")
-    if (
-        isinstance(auth_time, int | float)
-        and not isinstance(auth_time, bool)
-        and math.isfinite(auth_time)
-    ):
+    auth_time = numeric_date(claims.get("auth_time"))  # the one NumericDate rule, as at the API
+    if auth_time is not None:
         out.append(("X-Stepup-Auth-Time", str(math.floor(auth_time))))
     client_id = _text(claims.get("client_id"))
     if client_id is not None:

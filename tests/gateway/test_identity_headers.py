@@ -33,6 +33,8 @@ def test_the_five_headers_from_a_full_token() -> None:
         ),
         ({"amr": ["pwd", "o t p", 3]}, [("X-Stepup-Amr", "pwd")]),
         ({"auth_time": float("nan")}, []),
+        ({"auth_time": 10**400}, []),  # no 400-digit header: not a time a token can carry
+        ({"auth_time": -5}, []),
     ],
 )
 def test_absent_or_unsendable_claims_send_no_header(
