@@ -244,13 +244,18 @@ def _rehomed(config: StepupConfig, issuer: str) -> StepupConfig:
 
 @contextmanager
 def running_sandbox(
-    config_path: str | Path | None = None, directory: str | Path | None = None
+    config_path: str | Path | None = None,
+    directory: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
 ) -> Iterator[Sandbox]:
     """Serve the provider and the demo API until the ``with`` block ends.
 
     ``config_path``: a TOML config (default: the built-in sandbox config); its issuer is replaced
     by the address really bound. ``directory``: where the fresh SQLite database goes (default: a
-    temporary directory removed afterwards).
+    temporary directory removed afterwards). ``host``: the name the URLs use; the servers listen
+    on loopback either way. ``"localhost"`` is what a browser needs for passkeys (WebAuthn refuses
+    an IP address as relying party ID).
     """
     base = load_config(config_path) if config_path is not None else sandbox_config()
     with tempfile.TemporaryDirectory(prefix="stepup-sandbox-") as scratch:
@@ -260,14 +265,14 @@ def running_sandbox(
             for _ in range(2)
         ]
         provider_server, api_server = servers
-        config = _rehomed(base, f"http://127.0.0.1:{provider_server.port}")
+        config = _rehomed(base, f"http://{host}:{provider_server.port}")
         clock = Clock()
         provider_app, api_app = build_sandbox(config, f"sqlite:///{folder}/stepup.db", clock)
         provider_server.app, api_server.app = provider_app, api_app
         threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
         for t in threads:
             t.start()
-        sandbox = Sandbox(config, f"http://127.0.0.1:{api_server.port}", clock)
+        sandbox = Sandbox(config, f"http://{host}:{api_server.port}", clock)
         try:
             yield sandbox
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,7 @@ EXPLICIT_URL_UNUSABLE = 3  # the exit status when STEPUP_TEST_DATABASE_URL is se
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    _explicit_chromium_must_run()
     url = os.environ.get("STEPUP_TEST_DATABASE_URL")
     if not url:
         return
@@ -77,6 +79,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     finally:
         engine.dispose()
+
+
+def _explicit_chromium_must_run() -> None:
+    """``STEPUP_TEST_CHROMIUM`` set (CI sets it) but not a Chromium that starts: stop the run,
+    rather than pass with the browser tests skipped."""
+    path = os.environ.get("STEPUP_TEST_CHROMIUM")
+    if not path:
+        return
+    try:
+        subprocess.run([path, "--version"], capture_output=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.exit(
+            f"STEPUP_TEST_CHROMIUM={path} is set but Chromium cannot be started: {exc}\n"
+            "Install it (apt-get install chromium), fix the path, or unset the variable to skip "
+            "the browser tests.",
+            returncode=EXPLICIT_URL_UNUSABLE,
+        )
 
 
 def _postgres_url() -> str | None:

@@ -35,3 +35,17 @@ def test_an_explicit_url_with_a_wrong_database_name_stops_the_run_too() -> None:
     result = _pytest("postgresql://postgres@127.0.0.1:5432/no_such_database_here")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "no_such_database_here is set but PostgreSQL cannot be used" in result.stdout
+
+
+def test_an_explicit_chromium_that_does_not_start_stops_the_run() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "STEPUP_TEST_DATABASE_URL"}
+    env["STEPUP_TEST_CHROMIUM"] = "/nonexistent/chromium"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "tests/test_config_file.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "STEPUP_TEST_CHROMIUM=/nonexistent/chromium is set but Chromium cannot be started" in out
+    assert " passed" not in out
