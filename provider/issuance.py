@@ -17,6 +17,7 @@ What is written per token, and why (docs/benchmarks.md measures it):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from .clock import Clock
 from .db import Database
 from .models import AuthorizationCode, Client, Grant, User
 from .oauth import AuthenticatedUser, GrantRecord, InvalidGrantError
+from .resource_indicators import Resources
 from .sandbox_clients import sandbox_client
 from .settings import ProviderSettings
 from .tokens import AuthContext, TokenSigner
@@ -56,6 +58,8 @@ class Issuance:
         self.signer = signer
         self.settings = settings
         self.clock = clock
+        # RFC 8707: the [api] audience (the default) and the [provider] resources.
+        self.resources = Resources.of(signer.audience, settings.resources)
         # Seeded from the config before this is built; every process seeds the same file.
         with db.session() as s:
             self.clients = {c.client_id: ClientAdapter(c) for c in s.scalars(select(Client))}
@@ -88,6 +92,7 @@ class Issuance:
         code_challenge: str | None,
         code_challenge_method: str | None,
         granted: AuthenticatedUser,
+        resources: Sequence[str] = (),
     ) -> None:
         now = self.clock.now()
         with self.db.session() as s:
@@ -106,6 +111,7 @@ class Issuance:
                     auth_time=granted.context.auth_time,
                     session_id=granted.session_id,
                     expires_at=now + self.settings.authorization_code_lifetime,
+                    resources=list(resources) or None,
                 )
             )
             s.commit()
@@ -140,12 +146,16 @@ class Issuance:
         code_id: int | None,
         grant_scope: str | None = None,
         rotated_from: int | None = None,
+        audience: Sequence[str] = (),
+        grant_resources: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Mint the token response and record the grant, in one place for every grant type.
 
         ``scope`` is the access token's; ``grant_scope`` (default: the same) is what the grant
         and its refresh token keep, wider when a refresh asked for less. ``rotated_from`` is the
-        grant whose refresh token this response replaces.
+        grant whose refresh token this response replaces. ``audience`` is the access token's
+        ``aud`` (RFC 8707; empty: the default audience); ``grant_resources`` what the grant keeps
+        for its refreshes (``None``: no resource was named).
         """
         now = self.clock.now()
         s = self.settings
@@ -160,6 +170,7 @@ class Issuance:
             now=now,
             lifetime=s.access_token_lifetime,
             context=context,
+            audience=audience,
         )
         token: dict[str, Any] = {
             "access_token": access_token,
@@ -206,6 +217,7 @@ class Issuance:
             "issued_at": now,
             "rotated_at": None,
             "revoked_at": None,
+            "resources": list(grant_resources) if grant_resources else None,
         }
         # The code is consumed (or the refresh token rotated) by the transaction that records
         # what was issued for it: see provider/store.py.
@@ -350,6 +362,7 @@ def _self_contained(claims: dict[str, Any]) -> Grant | None:
         refresh_hash=None,
         refresh_expires_at=None,
         code_id=None,
+        resources=None,
     )
 
 
@@ -374,6 +387,7 @@ class CodeRecord:
         self.nonce = row.nonce
         self.code_challenge = row.code_challenge or None
         self.code_challenge_method = row.code_challenge_method or None
+        self.resources: list[str] | None = row.resources or None
 
     def get_redirect_uri(self) -> str:
         return str(self.row.redirect_uri)

@@ -113,6 +113,8 @@ class AuthorizationCode(Base):
     # Set when the code is presented again after its first use: the tokens it issued are revoked,
     # including ones still being minted when the reuse arrived (see Issuance.issue).
     reused_at: Mapped[int | None] = mapped_column(Integer)
+    # RFC 8707: the resources the authorization request named; None: none (the default audience).
+    resources: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Grant(Base):
@@ -142,6 +144,9 @@ class Grant(Base):
     issued_at: Mapped[int] = mapped_column(Integer)
     rotated_at: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[int | None] = mapped_column(Integer)
+    # RFC 8707: the resources of the grant (from the authorization request), which a refresh may
+    # narrow for one access token but never widen; None: the default audience.
+    resources: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class SigningKey(Base):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,10 +52,11 @@ from . import client_auth
 from .clients import ClientAdapter
 from .error_text import FALLBACK, describe, repeated_parameter
 from .models import Grant, User
+from .resource_indicators import InvalidTarget
 from .tokens import AuthContext
 
 if TYPE_CHECKING:
-    from .issuance import Issuance
+    from .issuance import CodeRecord, Issuance
 
 __all__ = ["AuthenticatedUser", "ClientAdapter", "build_server"]
 
@@ -125,8 +127,27 @@ def _issuance(component: Any) -> Issuance:
     return cast("Issuance", component.server.context)
 
 
+class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
+    """RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed." """
+
+    error = "invalid_target"
+    status_code = 400
+
+
+def _token_audience(grant: Any, granted: Sequence[str] | None) -> tuple[str, ...]:
+    """The ``aud`` of the access token a token request asks for (RFC 8707 §2.2): the
+    ``resource`` values it names, each known and within ``granted`` (``None``: any known one)."""
+    resources = _issuance(grant).resources
+    try:
+        requested = resources.requested(grant.request.payload.datalist.get("resource", []))
+        return requested if granted is None else resources.audience(requested, granted)
+    except InvalidTarget as exc:
+        raise InvalidTargetError(exc.description) from None
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+    audience: tuple[str, ...] = ()  # RFC 8707: the access token's aud; empty: the default
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         granted: AuthenticatedUser = request.user
@@ -141,7 +162,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             data.get("code_challenge"),
             data.get("code_challenge_method"),
             granted,
+            # Checked at /authorize (RFC 8707 §2); saved there space-separated.
+            resources=(data.get("resource") or "").split(),
         )
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # RFC 8707 §2.2: refused before the code is consumed, so the client may ask again.
+        code: CodeRecord = self.request.authorization_code
+        self.audience = _token_audience(self, code.resources or ())
 
     def query_authorization_code(self, code: str, client: ClientAdapter) -> Any:
         return _issuance(self).find_code(code, client.client_id)
@@ -171,6 +200,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             nonce=code.nonce,
             family=None,
             code_id=code.id,
+            audience=self.audience,
+            grant_resources=code.resources,
         )
 
 
@@ -179,6 +210,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     INCLUDE_NEW_REFRESH_TOKEN = True
     # The understood part of the requested scope; empty: as omitted, the refresh token's scope.
     requested_scope = ""
+    # The access token's aud (RFC 8707), set when the refresh token is found.
+    audience: tuple[str, ...] = ()
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
         issuance = _issuance(self)
@@ -197,6 +230,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             and not set(requested) <= set(record.get_scope().split())
         ):
             raise InvalidScopeError("The scope asked for was not granted to this refresh token.")
+        if record is not None:
+            # RFC 8707 §2.2: a refresh may narrow the grant's resources, never widen them.
+            self.audience = _token_audience(self, record.row.resources or ())
         return record
 
     def _validate_token_scope(self, token: Any) -> None:
@@ -233,6 +269,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             family=old.row.family,
             code_id=old.row.code_id,
             rotated_from=old.row.id,
+            audience=self.audience,
+            grant_resources=old.row.resources,
         )
 
 
@@ -241,6 +279,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
     # The understood part of the requested scope; empty: as omitted, the registered scope.
     requested_scope = ""
+    audience: tuple[str, ...] = ()  # RFC 8707: the access token's aud; empty: the default
 
     def validate_requested_scope(self) -> None:
         """Authlib passes the requested scope through unfiltered. Values not understood are
@@ -253,6 +292,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         if any(s not in registered for s in requested):
             raise InvalidScopeError("The scope asked for is not registered for this client.")
         self.requested_scope = " ".join(requested)
+        # RFC 8707 §2: any resource this provider knows; none named, the default audience.
+        self.audience = _token_audience(self, None)
 
     def generate_token(
         self,
@@ -275,6 +316,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
             nonce=None,
             family=None,
             code_id=None,
+            audience=self.audience,
         )
 
 
@@ -393,8 +435,11 @@ class FormRequest(FlaskOAuth2Request):  # type: ignore[misc]
 
     def repeated(self) -> InvalidRequestError | None:
         """RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than
-        once." The error naming the first one that is, if any."""
-        name = next((k for k in self.params if len(self.params.getlist(k)) > 1), None)
+        once." The error naming the first one that is, if any. RFC 8707 §2 makes ``resource``
+        the exception: it is repeated to name several resources."""
+        name = next(
+            (k for k in self.params if k != "resource" and len(self.params.getlist(k)) > 1), None
+        )
         return None if name is None else InvalidRequestError(repeated_parameter(name))
 
     def invalid(self) -> InvalidRequestError | None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .resource_indicators import check_resource_uri
+
 __all__ = [
     "SANDBOX_ONLY",
     "AcrLevelConfig",
@@ -113,6 +115,9 @@ class ProviderSettings:
     # Sandbox only: any client_id with a loopback redirect_uri (127.0.0.1, [::1], localhost; any
     # port and path) is served as a public PKCE client without a [[clients]] entry.
     sandbox_loopback_clients: bool = False
+    # RFC 8707 resource indicators this provider issues tokens for, besides the [api] audience
+    # (always known, and the audience when a request names no resource). Absolute URIs.
+    resources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sandbox_allow_totp_reuse and not self.sandbox:
@@ -120,6 +125,10 @@ class ProviderSettings:
                 "provider.sandbox_allow_totp_reuse is a sandbox setting: it needs "
                 "[provider] sandbox = true"
             )
+        for value in self.resources:
+            problem = check_resource_uri(value)
+            if problem is not None:
+                raise SettingsError(f"provider.resources: {value!r}: {problem} (RFC 8707 §2)")
 
     @property
     def totp_reuse(self) -> bool:

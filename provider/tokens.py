@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,17 +107,23 @@ class TokenSigner:
         now: int,
         lifetime: int,
         context: AuthContext | None,
+        audience: Sequence[str] = (),
     ) -> str:
         """RFC 9068 §2.2: ``iss``, ``exp``, ``aud``, ``sub``, ``client_id``, ``iat``, ``jti``
         are REQUIRED; ``auth_time``, ``acr`` and ``amr`` carry the authentication (§2.2.1).
 
         RFC 9068 §2.1: the header "typ" MUST be "at+jwt", so an ID token can never be
         mistaken for an access token.
+
+        ``audience``: the resources the token is for (RFC 8707 §2.2, "audience-restricted"); one
+        is a string ``aud``, several an array (RFC 7519 §4.1.3); none is the default audience.
         """
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
-            "aud": self.audience,
+            "aud": (audience[0] if len(audience) == 1 else list(audience))
+            if audience
+            else self.audience,
             "client_id": client_id,
             "iat": now,
             "exp": now + lifetime,

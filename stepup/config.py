@@ -230,23 +230,27 @@ def _provider(r: _Reader) -> ProviderSettings:
     for name, on in switches.items():
         if on and not sandbox:
             raise ConfigError(f"{r.at(name)}: only in sandbox mode; it needs sandbox = true")
-    settings = ProviderSettings(
-        access_token_lifetime=r.optional_int("access_token_lifetime", minimum=1)
-        or d.access_token_lifetime,
-        id_token_lifetime=r.optional_int("id_token_lifetime", minimum=1) or d.id_token_lifetime,
-        refresh_token_lifetime=r.optional_int("refresh_token_lifetime", minimum=1)
-        or d.refresh_token_lifetime,
-        authorization_code_lifetime=min(
-            r.optional_int("authorization_code_lifetime", minimum=1)
-            or d.authorization_code_lifetime,
-            60,  # OIDC/OAuth BCP: codes live a short time; we cap at 60 s whatever is asked.
-        ),
-        session_lifetime=r.optional_int("session_lifetime", minimum=1) or d.session_lifetime,
-        allow_totp_enrolment=r.optional_bool("allow_totp_enrolment", d.allow_totp_enrolment),
-        sandbox=sandbox,
-        sandbox_allow_totp_reuse=switches["sandbox_allow_totp_reuse"],
-        sandbox_loopback_clients=switches["sandbox_loopback_clients"],
-    )
+    try:
+        settings = ProviderSettings(
+            access_token_lifetime=r.optional_int("access_token_lifetime", minimum=1)
+            or d.access_token_lifetime,
+            id_token_lifetime=r.optional_int("id_token_lifetime", minimum=1) or d.id_token_lifetime,
+            refresh_token_lifetime=r.optional_int("refresh_token_lifetime", minimum=1)
+            or d.refresh_token_lifetime,
+            authorization_code_lifetime=min(
+                r.optional_int("authorization_code_lifetime", minimum=1)
+                or d.authorization_code_lifetime,
+                60,  # OIDC/OAuth BCP: codes live a short time; we cap at 60 s whatever is asked.
+            ),
+            session_lifetime=r.optional_int("session_lifetime", minimum=1) or d.session_lifetime,
+            allow_totp_enrolment=r.optional_bool("allow_totp_enrolment", d.allow_totp_enrolment),
+            sandbox=sandbox,
+            sandbox_allow_totp_reuse=switches["sandbox_allow_totp_reuse"],
+            sandbox_loopback_clients=switches["sandbox_loopback_clients"],
+            resources=tuple(r.strings("resources", required=False)),
+        )
+    except SettingsError as exc:  # a value the provider refuses (a resource that is no URI)
+        raise ConfigError(str(exc)) from None
     r.done()
     return settings
 

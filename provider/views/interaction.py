@@ -51,6 +51,7 @@ from ..error_text import describe, repeated_parameter
 from ..factors import totp
 from ..models import Interaction, LoginSession, User
 from ..oauth import AuthenticatedUser
+from ..resource_indicators import InvalidTarget
 from ..sandbox_faults import FaultBoard
 from ..sandbox_faults import redirect_error as fault_error
 from ..sandbox_timeline import Timeline, asked
@@ -78,9 +79,12 @@ def authorize() -> BaseResponse:
     op = current_provider()
     values = request.args if request.method == "GET" else request.form
     # RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
-    repeated = [k for k in values if len(values.getlist(k)) > 1]
+    # RFC 8707 §2 excepts ``resource``, repeated to name several resources.
+    repeated = [k for k in values if k != "resource" and len(values.getlist(k)) > 1]
     # RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted".
     params = {k: values[k] for k in values if values[k]}
+    resources = [v for v in values.getlist("resource") if v]
+    params.pop("resource", None)
 
     client = op.issuance.query_client(params.get("client_id", ""))
     settings = op.config.provider
@@ -121,13 +125,17 @@ def authorize() -> BaseResponse:
     try:
         refuse_request_objects(params)
         _validate_with_authlib(op, params)
+        if resources:
+            # RFC 8707 §2: an unknown or malformed resource is invalid_target, sent back to the
+            # client. Saved space-separated (an absolute URI holds no space).
+            params["resource"] = " ".join(op.issuance.resources.requested(resources))
         authn = parse_authn_request(params, started_at=op.clock.now())
         if authn.prompt & {"none"} and authn.prompt != {"none"}:
             raise BadRequest("invalid_request", "prompt=none cannot be combined with other values")
         id_token_hint_subject(op, params)
     except OAuth2Error as exc:
         return _redirect_error(op, redirect_uri, exc.error, exc.description or exc.error, state)
-    except BadRequest as exc:
+    except (BadRequest, InvalidTarget) as exc:
         return _redirect_error(op, redirect_uri, exc.error, exc.description, state)
 
     browser_id = session.setdefault("browser", store.new_secret(16))
