@@ -1,6 +1,7 @@
 """Throughput of one endpoint, bare and behind step-up enforcement, under gunicorn, in one run.
 
     .venv/bin/python benchmarks/bench_enforcement.py [--seconds 3] [--rounds 3] [--clients 2]
+    .venv/bin/python benchmarks/bench_enforcement.py --instructions 300    # load-independent
 
 The same Flask app serves ``GET /bare`` (no token), ``GET /protected`` (Bearer token validated:
 RS256 signature, RFC 9068 claims, an ``acr``/``max_age`` requirement) and ``GET /policy`` (the same,
@@ -11,6 +12,10 @@ per request (gunicorn's sync worker closes it anyway). Each round measures the e
 back (in rotating order), so that load from elsewhere on the machine hits them alike; the figures
 are the medians of the per-round ratios protected / bare and policy / bare (target: >= 0.90 each).
 No provider is needed: the JWKS is handed to the validator through a file.
+
+``--instructions N`` counts instead the instructions each endpoint executes in process (WSGI calls,
+no server, no sockets), N calls per endpoint and round, under Valgrind's callgrind
+(``benchmarks/instructions.py``): a figure the load of other jobs on the machine cannot disturb.
 """
 
 from __future__ import annotations
@@ -152,14 +157,10 @@ def measure(
     return done / seconds, used / done * 1e6 if done else 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one round")
-    parser.add_argument("--rounds", type=int, default=9, help="rounds (each measures both)")
-    parser.add_argument("--clients", type=int, default=2, help="load-generating processes")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn sync workers")
-    args = parser.parse_args()
+PATHS = (("/bare", "bare"), ("/protected", "protected"), ("/policy", "10 rules"))
 
+
+def _key_and_token() -> tuple[Any, str]:
     from joserfc import jws
     from joserfc.jwk import RSAKey
 
@@ -174,6 +175,101 @@ def main() -> None:
         }),
         key,
     )  # fmt: skip
+
+    return key, token
+
+
+def _wsgi_caller(app: Any, path: str, token: str) -> Any:
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False,
+        "wsgi.run_once": False, "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "50000",
+        "HTTP_HOST": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_CONNECTION": "close",
+    }  # fmt: skip
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    def call() -> None:
+        import io
+
+        body = app({**environ, "wsgi.input": io.BytesIO()}, start_response)
+        b"".join(body)
+        getattr(body, "close", lambda: None)()
+        if not statuses.pop().startswith("200"):
+            raise SystemExit(f"{path}: not 200; the benchmark is not measuring")
+
+    return call
+
+
+def _instructions_child(calls: int, rounds: int) -> None:
+    """Under callgrind: each endpoint ``calls`` times per round, rounds in rotating order."""
+    import instructions  # type: ignore[import-not-found]
+
+    key, token = _key_and_token()
+    with tempfile.TemporaryDirectory() as tmp:
+        jwks_file = Path(tmp) / "jwks.json"
+        jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False, alg="RS256")]}))
+        os.environ["BENCH_JWKS_FILE"] = str(jwks_file)
+        app = app_factory()
+        callers = {path: _wsgi_caller(app, path, token) for path, _ in PATHS}
+        for call in callers.values():  # warm-up: JWKS, the verified token, the route's rules
+            for _ in range(20):
+                call()
+        for i in range(rounds):
+            order = [p for p, _ in PATHS][i % 3 :] + [p for p, _ in PATHS][: i % 3]
+            for path in order:
+                print(path, flush=True)
+                with instructions.region():
+                    for _ in range(calls):
+                        callers[path]()
+
+
+def _instructions(calls: int, rounds: int) -> None:
+    import instructions  # type: ignore[import-not-found]
+
+    rounds = min(rounds, 3)
+    argv = ["--child-instructions", str(calls), "--rounds", str(rounds)]
+    totals, printed = instructions.run(__file__, argv)
+    per: dict[str, list[float]] = {p: [] for p, _ in PATHS}
+    # The child prints each region's endpoint before it; callgrind dumps them in that order.
+    for path, total in zip(printed.split(), totals, strict=True):
+        per[path].append(total / calls)
+    python = sys.version.split()[0]
+    print(f"instructions per request, in process (WSGI calls, no server), callgrind, "
+          f"{rounds} x {calls} calls, Python {python}")  # fmt: skip
+    bare = statistics.median(per["/bare"])
+    for path, label in PATHS:
+        mine = statistics.median(per[path])
+        if path == "/bare":
+            print(f"{label:<10} {mine:10,.0f}")
+        else:
+            print(f"{label:<10} {mine:10,.0f}  +{mine - bare:8,.0f}   ratio {label}/bare "
+                  f"{bare / mine:.3f} (in process: no server's share in either)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds (each measures both)")
+    parser.add_argument("--clients", type=int, default=2, help="load-generating processes")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn sync workers")
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="count instructions per request under callgrind instead (N calls "
+                        "per endpoint and round, at most 3 rounds)")  # fmt: skip
+    parser.add_argument("--child-instructions", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child_instructions:
+        _instructions_child(args.child_instructions, args.rounds)
+        return
+    if args.instructions:
+        _instructions(args.instructions, args.rounds)
+        return
+    key, token = _key_and_token()
 
     with tempfile.TemporaryDirectory() as tmp:
         jwks_file = Path(tmp) / "jwks.json"

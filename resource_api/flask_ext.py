@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
 
+from .bearer import is_b64token
 from .challenges import bearer_challenge
 from .errors import BearerError, ConfigurationError, InvalidRequest, KeySetUnavailable
 from .flask_rules import DynamicRequirement, FlaskRequest, decorator_rules, serves
@@ -57,7 +58,15 @@ from .policy import (
 )
 from .resource_metadata import metadata_url, origin_of
 from .settings import RouteSpec
-from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
+from .step_up import (
+    AcrOrder,
+    Allow,
+    AuthContext,
+    Challenge,
+    InsufficientScope,
+    Requirement,
+    combine,
+)
 from .validation import TokenValidator, wall_clock
 
 __all__ = [
@@ -78,10 +87,7 @@ _PUBLIC = "__stepup_public__"
 _G_KEY = "_stepup_auth"
 _G_DECISION = "_stepup_decision"
 
-# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
-_BEARER_FAST = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
 
 
@@ -312,6 +318,16 @@ class StepUp:
             return response
         decision = plan.rules.evaluate(FlaskRequest(req), claims, self.clock())
         outcome = decision.outcome
+        if not isinstance(outcome, Allow):
+            return self._refuse(req, outcome)
+        real_g = g._get_current_object()  # one proxy lookup, not two
+        setattr(real_g, _G_KEY, decision.context)
+        setattr(real_g, _G_DECISION, decision)
+        return None
+
+    def _refuse(
+        self, req: Request, outcome: InsufficientScope | Challenge | Denied | Refused
+    ) -> Response:
         if isinstance(outcome, InsufficientScope):
             return self._response(
                 403,
@@ -334,15 +350,12 @@ class StepUp:
                                 acr_values=outcome.acr_values, max_age=outcome.max_age),
                 body,
             )  # fmt: skip
-        if isinstance(outcome, Denied | Refused):
-            # Not an RFC 6750 error: no new token helps, so no WWW-Authenticate challenge.
-            return self._response(
-                outcome.status_code, None,
-                {"error": outcome.error, "error_description": outcome.description},
-            )  # fmt: skip
-        setattr(g, _G_KEY, decision.context)
-        setattr(g, _G_DECISION, decision)
-        return None
+        # Denied or Refused. Not an RFC 6750 error: no new token helps, so no WWW-Authenticate
+        # challenge.
+        return self._response(
+            outcome.status_code, None,
+            {"error": outcome.error, "error_description": outcome.description},
+        )  # fmt: skip
 
     def _challenge(self, req: Request, **params: Any) -> str:
         # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata" — the
@@ -362,11 +375,16 @@ class StepUp:
 def _bearer_token(req: Request) -> str | None:
     """The token from ``Authorization: Bearer``, ``None`` when the request carries no credentials
     we support, :class:`InvalidRequest` when it is malformed or uses several methods."""
-    header = req.environ.get("HTTP_AUTHORIZATION")
-    if header is not None and not req.query_string and req.method in ("GET", "HEAD"):
-        fast = _BEARER_FAST.fullmatch(header)
-        if fast is not None:
-            return fast.group(1)
+    header: str | None = req.environ.get("HTTP_AUTHORIZATION")
+    # The common case, "Bearer <b64token>" (RFC 6750 §2.1); anything else takes the long way.
+    if (
+        header is not None
+        and not req.query_string
+        and req.method in ("GET", "HEAD")
+        and header[:7] in ("Bearer ", "bearer ")
+        and is_b64token(token := header[7:])
+    ):
+        return token
     in_query = b"access_token" in req.query_string and "access_token" in req.args
     in_body = (
         req.method not in ("GET", "HEAD", "OPTIONS")
@@ -390,6 +408,6 @@ def _bearer_token(req: Request) -> str | None:
         raise InvalidRequest("the request carries more than one set of credentials")
     if scheme.lower() != "bearer":
         return None  # another scheme: "lacks any authentication information" we support (§3)
-    if rest is None or not _B64TOKEN.fullmatch(rest.strip()):
+    if rest is None or not is_b64token(rest.strip()):
         raise InvalidRequest("the Authorization header does not hold a valid Bearer token")
     return rest.strip()

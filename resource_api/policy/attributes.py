@@ -157,6 +157,11 @@ def _scope(scope: Any) -> list[str]:
     return []
 
 
+def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
+    # A plain dict as is (the adapters build one per request; CEL only reads it), else a copy.
+    return mapping if type(mapping) is dict else dict(mapping)
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -167,8 +172,8 @@ Getter = Callable[[RequestFacts, AuthContext], Any]
 GETTERS: Mapping[str, Getter] = {
     "request.method": lambda r, c: r.method,
     "request.path": lambda r, c: r.path,
-    "request.query": lambda r, c: dict(r.query),
-    "request.headers": lambda r, c: dict(r.headers),
+    "request.query": lambda r, c: _plain(r.query),
+    "request.headers": lambda r, c: _plain(r.headers),
     "request.body": lambda r, c: r.body,
     "authentication_age": lambda r, c: _auth_age(c),
 }
@@ -204,25 +209,38 @@ def _claim_values(context: AuthContext) -> dict[str, Any]:
 
 class AttributePlan:
     """The attributes a set of conditions names, split once into those computed from the request
-    and the time and those cached per token: :meth:`values` is one pass over each."""
+    and the time and those cached per token. :meth:`request_values` computes the first (what a
+    remembered result is keyed by, with the token); :meth:`attributes` adds the token's, for CEL.
+    """
 
-    __slots__ = ("claim_names", "request_getters")
+    __slots__ = ("claim_names", "request_getters", "request_names")
 
     def __init__(self, names: frozenset[str] | set[str]) -> None:
-        self.request_getters = tuple((n, GETTERS[n]) for n in sorted(names) if n in GETTERS)
+        self.request_getters = tuple(GETTERS[n] for n in sorted(names) if n in GETTERS)
+        self.request_names = tuple(n for n in sorted(names) if n in GETTERS)
         self.claim_names = tuple(sorted(n for n in names if n not in GETTERS))
 
-    def values(self, request: RequestFacts, context: AuthContext) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, get in self.request_getters:
-            value = get(request, context)
-            if value is not UNAVAILABLE:  # left out: a condition reading it fails (closed)
-                out[name] = value
+    def request_values(self, request: RequestFacts, context: AuthContext) -> list[Any]:
+        """The request's (and the time's) attributes, in :attr:`request_names` order; a part the
+        carrier did not pass on is :data:`UNAVAILABLE`."""
+        return [get(request, context) for get in self.request_getters]
+
+    def attributes(self, request_values: list[Any], context: AuthContext) -> dict[str, Any]:
+        """Every attribute by name, for CEL; an :data:`UNAVAILABLE` one is left out, so that a
+        condition reading it fails (closed)."""
+        out: dict[str, Any] = {
+            name: value
+            for name, value in zip(self.request_names, request_values, strict=True)
+            if value is not UNAVAILABLE
+        }
         if self.claim_names:
             claimed = _claim_values(context)
             for name in self.claim_names:
                 out[name] = claimed[name]
         return out
+
+    def values(self, request: RequestFacts, context: AuthContext) -> dict[str, Any]:
+        return self.attributes(self.request_values(request, context), context)
 
 
 def attribute_values(

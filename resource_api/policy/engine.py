@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..step_up import AcrOrder, AuthContext, Requirement, decide
 from . import cel
-from .attributes import AttributePlan, RequestFacts, attribute_values
+from .attributes import UNAVAILABLE, AttributePlan, RequestFacts, attribute_values
 from .combine import combine_outcomes, strictest
 from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
 from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
@@ -56,7 +56,6 @@ logger = logging.getLogger("resource_api.policy")
 
 
 _NO_REQUIREMENT = Requirement()
-_MISSING = object()
 
 
 class RuleSet:
@@ -171,16 +170,16 @@ class RuleSet:
         self, request: RequestFacts, context: AuthContext
     ) -> tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None:
         assert self._batch is not None
-        attributes = self._plan.values(request, context)
-        memo_key = self._memo_key(attributes, context) if self._memo_ok else None
+        values = self._plan.request_values(request, context)
+        memo_key = self._memo_key(values, context) if self._memo_ok else None
         remembered = self._memo.get(memo_key) if memo_key is not None else None
         if remembered is not None and remembered[0] is context.claims:
             key = remembered[1]
         else:
-            values = self._batch.evaluate(data=attributes)
-            if values is None:
+            results = self._batch.evaluate(data=self._plan.attributes(values, context))
+            if results is None:
                 return None  # one failed: the general path finds out which, and why
-            key = tuple(values)
+            key = tuple(results)
             if memo_key is not None:
                 if len(self._memo) >= self._MEMO_SIZE:
                     self._memo.clear()
@@ -197,17 +196,29 @@ class RuleSet:
             self._by_values[key] = found
         return found
 
-    def _memo_key(self, attributes: dict[str, Any], context: AuthContext) -> tuple[Any, ...] | None:
+    def _memo_key(self, values: list[Any], context: AuthContext) -> tuple[Any, ...] | None:
+        """What the conditions' results depend on, hashable: the token (by identity: its
+        claims are one object per token, held by the memo) and the request's values, or ``None``
+        when one of them cannot be a key."""
         key: list[Any] = [id(context.claims)] if self._plan.claim_names else []
-        for name, _ in self._plan.request_getters:
-            value = attributes.get(name, _MISSING)
-            if isinstance(value, dict):
-                value = tuple(sorted(value.items()))  # headers, query: str -> str
-            elif not (value is None or isinstance(value, str | int | float)) and value is not (
-                _MISSING
+        for value in values:
+            kind = type(value)
+            if kind is dict:
+                # headers, query: str -> str. In the order given: the same fields in another
+                # order make another key (a miss, never a wrong hit).
+                key.append(tuple(value.items()))
+            elif (
+                value is None
+                or kind is str
+                or kind is int
+                or kind is float
+                or (
+                    value is UNAVAILABLE  # a singleton: equal to itself only
+                )
             ):
+                key.append(value)
+            else:
                 return None
-            key.append(value)
         return tuple(key)
 
     def _combine(

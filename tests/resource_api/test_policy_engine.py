@@ -523,3 +523,23 @@ def test_remembered_results_follow_every_attribute_a_condition_reads() -> None:
         assert statuses(NOW + 1, token, **{"X-Risk": "low"}) == ["false", "applied"]
         assert statuses(NOW + 1, claims(sub="bob", auth_time=NOW - 100)) == ["false", "false"]
     assert rs._memo, "the fast path remembered nothing"
+
+
+def test_remembered_results_never_cross_header_sets_whatever_their_order() -> None:
+    # The memo key holds the headers in the order given: the same fields in another order is
+    # another key (a second evaluation, same result); different values never share a result.
+    rs = policy(
+        RuleConfig("both", when="request.headers[?'a'].orValue('') == '1' && "
+                   "request.headers[?'b'].orValue('') == '2'", deny="both"),
+    ).for_route("GET", None)  # fmt: skip
+
+    def outcome(headers: dict[str, str]) -> str:
+        decision = rs.evaluate(HttpRequest("GET", "/", headers=headers), claims(), NOW)
+        return "denied" if isinstance(decision.outcome, Denied) else "allowed"
+
+    for _ in range(2):
+        assert outcome({"a": "1", "b": "2"}) == "denied"
+        assert outcome({"b": "2", "a": "1"}) == "denied"
+        assert outcome({"a": "1", "b": "3"}) == "allowed"
+        assert outcome({"b": "2", "a": "2"}) == "allowed"
+        assert outcome({"a": "1"}) == "allowed"

@@ -296,3 +296,22 @@ def test_conditions_see_the_flask_requests_headers_and_query(
         "error_description": "the API's policy could not be evaluated for this request (rule "
         "'seen': Key not found in map : \"content-type\"), so it is refused",
     }
+
+
+def test_flask_request_headers_past_the_learned_names() -> None:
+    # Header names are learned per environ key up to a bound; past it (a client inventing names)
+    # every header is still read, and nothing of one request shows in the next.
+    from resource_api import flask_rules
+
+    app = Flask("headers-learned")
+    for i in range(flask_rules._KNOWN_SIZE + 50):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", f"HTTP_X_INVENTED_{i}": str(i),
+                   "HTTP_X_EMPTY": "", "CONTENT_TYPE": "", "CONTENT_LENGTH": "3",
+                   "wsgi.url_scheme": "http", "SERVER_NAME": "x", "SERVER_PORT": "80"}  # fmt: skip
+        with app.request_context(environ):
+            from flask import request as flask_request
+
+            headers = flask_rules.FlaskRequest(flask_request).headers
+        assert headers == {f"x-invented-{i}": str(i), "x-empty": "", "content-length": "3"}
+    learned = len(flask_rules._HEADER_NAMES) + len(flask_rules._NOT_HEADERS)
+    assert learned <= flask_rules._KNOWN_SIZE

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resource_api import JwtAccessTokenValidator
+from resource_api.bearer import is_b64token
 
 from .support import DROP, FakeIssuer, bearer, challenge_params
 
@@ -145,3 +149,23 @@ def test_unknown_path_and_wrong_method_are_plain_404_405(client: FlaskClient) ->
 
 def test_health_is_public(client: FlaskClient) -> None:
     assert client.get("/health").json == {"status": "ok"}
+
+
+_B64TOKEN_ABNF = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09-._~+/= \t,\"'@ä\x00"), max_size=12) | st.text())
+def test_is_b64token_is_the_rfc_6750_grammar(value: str) -> None:
+    # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    assert is_b64token(value) is (_B64TOKEN_ABNF.fullmatch(value) is not None)
+
+
+@pytest.mark.parametrize("value", ["a", "a=", "a==", "A.b-c_d~e+f/g=", "x" * 4000])
+def test_is_b64token_accepts(value: str) -> None:
+    assert is_b64token(value)
+
+
+@pytest.mark.parametrize("value", ["", "=", "==a", "a=b", "a b", "a\n", "ä", "a\x00", "K\u212a"])
+def test_is_b64token_refuses(value: str) -> None:
+    assert not is_b64token(value)
