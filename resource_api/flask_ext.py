@@ -55,7 +55,7 @@ from .policy import (
     RuleConfig,
     RuleSet,
 )
-from .resource_metadata import metadata_url, origin_of
+from .resource_metadata import metadata_document, metadata_url, origin_of, publish
 from .settings import RouteSpec
 from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
@@ -219,6 +219,17 @@ class StepUp:
             for (method, path), req in self._routes.items()
         ]
         return Policy.from_settings(routes, self._rules, self.order)
+
+    def resource_metadata_document(
+        self, resource: str, authorization_servers: Sequence[str]
+    ) -> dict[str, Any]:
+        """The RFC 9728 document of this API at ``resource`` (its origin): the issuers it trusts,
+        the scope values of its routes and rules, and the requirements of its routes and of its
+        rules without a condition (the ``stepup_route_requirements`` extension; see
+        :mod:`resource_api.resource_metadata`). Requirements set by decorators are not listed."""
+        return metadata_document(
+            resource, authorization_servers, published=publish(self.policy.rules)
+        )
 
     def require(
         self,
