@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import requests
@@ -298,6 +299,23 @@ def test_mcp_server_through_httpx_sends_the_first_request_without_a_token(
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401, 403]
     assert stack.mcp.with_token == [False, True, True]
+
+
+def test_mcp_server_through_async_httpx_discovers_and_steps_up(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    authenticator = HeadlessAuthenticator("alice", "wonderland", ALICE_SECRET, clock=stack.clock)
+    auth = StepUpHTTPXAuth(client_id="bank-cli", authenticator=authenticator, clock=stack.clock)
+
+    async def main() -> tuple[int, list[int]]:
+        async with httpx.AsyncClient(auth=auth) as client:
+            response = await client.post(stack.mcp.origin + "/mcp", json=RPC)
+            return response.status_code, [r.status_code for r in response.history]
+
+    assert anyio.run(main) == (200, [401, 403])
+    assert stack.mcp.with_token == [False, True, True]
+    assert auth.client.issuer == stack.issuer
 
 
 def test_mcp_scope_challenge_again_after_the_new_token_is_a_typed_error_not_a_loop(
