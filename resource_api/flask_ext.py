@@ -55,7 +55,13 @@ from .policy import (
     RuleConfig,
     RuleSet,
 )
-from .resource_metadata import metadata_document, metadata_url, origin_of, publish
+from .resource_metadata import (
+    PublishedPolicy,
+    metadata_document,
+    metadata_url,
+    origin_of,
+    publish,
+)
 from .settings import RouteSpec
 from .step_up import AcrOrder, AuthContext, Challenge, InsufficientScope, Requirement, combine
 from .validation import TokenValidator, wall_clock
@@ -185,6 +191,7 @@ class StepUp:
         self._rules = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
         self._policy: Policy | None = None
         self._plans: dict[tuple[str, str, str], _Plan] = {}
+        self._published: tuple[Policy, PublishedPolicy] | None = None
         for route in routes:
             self.add_route(route.method, route.path, Requirement(
                 tuple(route.acr_values), route.max_age, tuple(route.scope)))  # fmt: skip
@@ -227,9 +234,10 @@ class StepUp:
         the scope values of its routes and rules, and the requirements of its routes and of its
         rules without a condition (the ``stepup_route_requirements`` extension; see
         :mod:`resource_api.resource_metadata`). Requirements set by decorators are not listed."""
-        return metadata_document(
-            resource, authorization_servers, published=publish(self.policy.rules)
-        )
+        policy = self.policy
+        if self._published is None or self._published[0] is not policy:
+            self._published = (policy, publish(policy.rules))  # once per policy, not per request
+        return metadata_document(resource, authorization_servers, published=self._published[1])
 
     def require(
         self,
