@@ -2,8 +2,9 @@
 
 The transports (:class:`StepUpAuth` for ``requests``, :class:`StepUpHTTPXAuth` for ``httpx``)
 attach the token, and on ``insufficient_user_authentication`` step up with the challenge's
-``acr_values`` and ``max_age`` and retry the request once. Authenticators decide how the user
-logs in. See ``docs/sdk.md``.
+``acr_values`` and ``max_age`` and retry the request once; ``insufficient_scope`` and Entra's
+``insufficient_claims`` are answered the same way, and the issuer may be learnt from the API's
+RFC 9728 metadata. Authenticators decide how the user logs in. See ``docs/sdk.md``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,23 @@ if TYPE_CHECKING:
         find_step_up_challenge,
         parse_www_authenticate,
     )
+    from client_sdk.dialects import find_authorization_challenge
     from client_sdk.errors import (
         AuthenticationTimeout,
         AuthenticatorError,
         AuthorizationError,
         ChallengeParseError,
+        ClaimsNotSatisfied,
         ConfigurationError,
         InvalidCallback,
+        InvalidClaimsChallenge,
         InvalidIDToken,
+        IssuerNotListed,
         LevelNotReached,
         LoginFailed,
         ProviderError,
+        ResourceMetadataError,
+        ScopeNotGranted,
         StepUpError,
         StepUpFailed,
         StepUpRequired,
@@ -74,13 +81,16 @@ _WHERE = {
     "AuthorizationRequested": "client_sdk.hooks",
     "Challenge": "client_sdk.challenges",
     "ChallengeParseError": "client_sdk.errors",
+    "ClaimsNotSatisfied": "client_sdk.errors",
     "ConfigurationError": "client_sdk.errors",
     "Event": "client_sdk.hooks",
     "FactorsRequested": "client_sdk.hooks",
     "HeadlessAuthenticator": "client_sdk.authenticators",
     "Hook": "client_sdk.hooks",
     "InvalidCallback": "client_sdk.errors",
+    "InvalidClaimsChallenge": "client_sdk.errors",
     "InvalidIDToken": "client_sdk.errors",
+    "IssuerNotListed": "client_sdk.errors",
     "LevelNotReached": "client_sdk.errors",
     "LoginFailed": "client_sdk.errors",
     "LoginRequest": "client_sdk.authenticators",
@@ -91,6 +101,8 @@ _WHERE = {
     "ProviderExchange": "client_sdk.hooks",
     "RedirectAuthenticator": "client_sdk.authenticators",
     "Requirement": "client_sdk.protocol",
+    "ResourceMetadataError": "client_sdk.errors",
+    "ScopeNotGranted": "client_sdk.errors",
     "StepUpAuth": "client_sdk.requests_auth",
     "StepUpChallenge": "client_sdk.challenges",
     "StepUpChallenged": "client_sdk.hooks",
@@ -105,6 +117,7 @@ _WHERE = {
     "TokensIssued": "client_sdk.hooks",
     "UnmetAuthenticationRequirements": "client_sdk.errors",
     "WaitingForNextCode": "client_sdk.hooks",
+    "find_authorization_challenge": "client_sdk.dialects",
     "find_step_up_challenge": "client_sdk.challenges",
     "parse_www_authenticate": "client_sdk.challenges",
 }
@@ -133,13 +146,16 @@ __all__ = [
     "AuthorizationRequested",
     "Challenge",
     "ChallengeParseError",
+    "ClaimsNotSatisfied",
     "ConfigurationError",
     "Event",
     "FactorsRequested",
     "HeadlessAuthenticator",
     "Hook",
     "InvalidCallback",
+    "InvalidClaimsChallenge",
     "InvalidIDToken",
+    "IssuerNotListed",
     "LevelNotReached",
     "LoginFailed",
     "LoginRequest",
@@ -150,6 +166,8 @@ __all__ = [
     "ProviderExchange",
     "RedirectAuthenticator",
     "Requirement",
+    "ResourceMetadataError",
+    "ScopeNotGranted",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",
@@ -164,6 +182,7 @@ __all__ = [
     "TokensIssued",
     "UnmetAuthenticationRequirements",
     "WaitingForNextCode",
+    "find_authorization_challenge",
     "find_step_up_challenge",
     "parse_www_authenticate",
 ]

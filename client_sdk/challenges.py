@@ -18,8 +18,9 @@ looked at a bounded number of times, and nothing recurses, so time is linear in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from client_sdk.errors import ChallengeParseError
 from client_sdk.wire import ascii_digits, ascii_int
@@ -367,12 +368,19 @@ def _parse_max_age(raw: str | None, scheme: str) -> int | None:
 
 @dataclass(frozen=True)
 class StepUpChallenge:
-    """An RFC 9470 §3 ``insufficient_user_authentication`` challenge.
+    """A challenge the SDK answers with a new authorization request.
+
+    Mostly an RFC 9470 §3 ``insufficient_user_authentication`` challenge (what
+    :meth:`from_challenge` and :func:`find_step_up_challenge` read). The other dialects
+    (:mod:`client_sdk.dialects`) use the same value with another ``error``:
+    ``insufficient_scope`` (RFC 6750 §3.1, ``scope`` holds what is required) and Entra's
+    ``insufficient_claims`` (``claims`` holds the decoded claims request).
 
     ``acr_values`` keeps the server's order of preference and is ``[]`` when absent; ``scope``
     likewise. ``max_age`` is in seconds, or ``None`` when absent. A challenge may carry neither
     ``acr_values`` nor ``max_age``: RFC 9470 makes both optional, so that is still a step-up
-    challenge, and the caller decides what re-authentication to ask for.
+    challenge, and the caller decides what re-authentication to ask for. ``resource_metadata`` is
+    the RFC 9728 §5.1 URL of the API's protected resource metadata, when the challenge has one.
     """
 
     scheme: str
@@ -382,6 +390,8 @@ class StepUpChallenge:
     error_description: str | None = None
     realm: str | None = None
     scope: list[str] = field(default_factory=list, hash=False)
+    claims: Mapping[str, Any] | None = field(default=None, hash=False)
+    resource_metadata: str | None = None
 
     def __post_init__(self) -> None:
         # Copies, so lists the caller passed are not shared with this frozen value.
@@ -409,6 +419,7 @@ class StepUpChallenge:
             error_description=ch.params.get("error_description"),
             realm=ch.params.get("realm"),
             scope=_space_separated(ch.params.get("scope")),
+            resource_metadata=ch.params.get("resource_metadata"),
         )
 
 

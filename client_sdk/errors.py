@@ -10,6 +10,11 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
     ├── ConfigurationError (ValueError)    the SDK was set up in a way that cannot work
     ├── StepUpRequired                     web apps: redirect the user, then finish on the callback
     └── StepUpFailed                       no token that meets the challenge could be obtained
+        ├── ScopeNotGranted                insufficient_scope again, or the provider granted less
+        ├── ClaimsNotSatisfied             insufficient_claims again after asking for the claims
+        ├── InvalidClaimsChallenge (ChallengeParseError)  claims="…" is not base64 JSON
+        ├── ResourceMetadataError          RFC 9728 metadata missing, invalid, or for another API
+        │   └── IssuerNotListed            the issuer is not one of its authorization_servers
         ├── ProviderError                  discovery, JWKS or the token endpoint answered wrongly
         ├── AuthorizationError             the authorization endpoint answered with an error
         │   └── UnmetAuthenticationRequirements
@@ -36,12 +41,17 @@ __all__ = [
     "AuthenticatorError",
     "AuthorizationError",
     "ChallengeParseError",
+    "ClaimsNotSatisfied",
     "ConfigurationError",
     "InvalidCallback",
+    "InvalidClaimsChallenge",
     "InvalidIDToken",
+    "IssuerNotListed",
     "LevelNotReached",
     "LoginFailed",
     "ProviderError",
+    "ResourceMetadataError",
+    "ScopeNotGranted",
     "StepUpError",
     "StepUpFailed",
     "StepUpRequired",
@@ -98,6 +108,59 @@ class StepUpFailed(StepUpError):
     def __init__(self, message: str, *, challenges: Sequence[StepUpChallenge] = ()) -> None:
         super().__init__(message)
         self.challenges: tuple[StepUpChallenge, ...] = tuple(challenges)
+
+
+class ScopeNotGranted(StepUpFailed):
+    """RFC 6750 ``insufficient_scope``: a new authorization for the union of the current and the
+    required scopes did not produce a token the API accepts — the provider granted fewer scopes
+    than asked (:attr:`missing` names them), or the API answered ``insufficient_scope`` again.
+    A refresh never answers it: a refresh token cannot widen scope (RFC 6749 §6)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: Sequence[str] = (),
+        challenges: Sequence[StepUpChallenge] = (),
+    ) -> None:
+        super().__init__(message, challenges=challenges)
+        self.missing: tuple[str, ...] = tuple(missing)
+
+
+class ClaimsNotSatisfied(StepUpFailed):
+    """The API answered ``insufficient_claims`` (Entra's claims challenge) again for the token
+    obtained with the claims it asked for."""
+
+
+class InvalidClaimsChallenge(StepUpFailed, ChallengeParseError):
+    """An ``insufficient_claims`` challenge whose ``claims`` value is not base64url (or base64)
+    of a JSON object of JSON objects: nothing can be asked of the provider. Also a
+    :class:`ChallengeParseError` (and so a ``ValueError``)."""
+
+
+class ResourceMetadataError(StepUpFailed):
+    """RFC 9728: the protected resource metadata a challenge points to could not be used.
+
+    It could not be fetched or is not a valid document (§2), its ``resource`` is not the API the
+    request went to (§3.3: then "the data contained in the response MUST NOT be used"), it names
+    no authorization server, or no issuer was configured and the API's challenge has no
+    ``resource_metadata`` to discover one from. :attr:`url` is the metadata's URL, if known.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class IssuerNotListed(ResourceMetadataError):
+    """The issuer the SDK uses is not among the ``authorization_servers`` of the API's protected
+    resource metadata (RFC 9728 §2): that API does not accept its tokens, so the SDK does not send
+    the user there. :attr:`issuer` is the refused issuer, :attr:`listed` what the API trusts."""
+
+    def __init__(self, message: str, *, url: str, issuer: str, listed: Sequence[str]) -> None:
+        super().__init__(message, url=url)
+        self.issuer = issuer
+        self.listed: tuple[str, ...] = tuple(listed)
 
 
 class ProviderError(StepUpFailed):

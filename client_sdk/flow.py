@@ -3,35 +3,60 @@
 Like httpx's ``Auth.auth_flow``, :func:`step_up_flow` is a generator with no I/O. It yields
 actions and receives their results:
 
-- :class:`Send` — send the API request with this token; the result is an :class:`ApiReply`;
-- :class:`GetToken` — a token for this route (cached, refreshed or from a first login);
+- :class:`Send` — send the API request with this token (or, to discover the issuer, without one);
+  the result is an :class:`ApiReply`;
+- :class:`GetToken` — a token for this route (cached, refreshed or from a first login); ``None``
+  when the client has no issuer yet;
+- :class:`ResourceMetadata` — read the API's RFC 9728 metadata at this URL: learn the issuer from
+  it, or check that the issuer is one it lists; the result is ``None``;
 - :class:`Refresh` — refresh this rejected token; the result is a :class:`TokenSet` or ``None``;
-- :class:`StepUp` — obtain a token for this requirement (RFC 9470 §4-5); a :class:`TokenSet`.
+- :class:`StepUp` — obtain a token for this requirement (a new authorization); a :class:`TokenSet`.
 
-Its rules (DESIGN "semantics"; RFC 9470 §4-5; RFC 6750 §3.1):
+Its rules (DESIGN "semantics"; RFC 9470 §4-5; RFC 6750 §3.1; RFC 9728 §5):
 
+0. No issuer configured: the request goes without credentials; the ``401``'s ``resource_metadata``
+   names the metadata, whose ``authorization_servers`` give the issuer; then the request is sent
+   with a token.
 1. ``401`` with ``error="invalid_token"``: refresh once if the token has a refresh token, resend.
-2. ``401`` with ``error="insufficient_user_authentication"``: step up with the challenge's
-   ``acr_values`` and ``max_age`` and resend once. Never a refresh to answer it: refresh never
-   upgrades the authentication (OIDC Core §12.2 keeps ``acr`` and ``auth_time``).
-3. A challenge to the stepped-up token raises :class:`StepUpFailed` carrying both challenges.
+2. A challenge of one of the :mod:`client_sdk.dialects` — ``insufficient_user_authentication``,
+   ``insufficient_scope``, ``insufficient_claims`` — is answered by one new authorization for
+   :func:`requirement_for` it (after reading its ``resource_metadata``, if any), and the request
+   is resent once. Never a refresh to answer one: refresh never upgrades the authentication
+   (OIDC Core §12.2 keeps ``acr`` and ``auth_time``), nor widens scope (RFC 6749 §6).
+3. A challenge to the new token raises :class:`StepUpFailed` carrying both challenges — the
+   subclass of the second challenge's dialect (:class:`ScopeNotGranted`,
+   :class:`ClaimsNotSatisfied`).
 
-So a request is sent at most three times (initial, after refresh, after step-up): never a loop.
-:class:`Driver` runs the machine against a :class:`TokenSource` and leaves only :class:`Send` to
-the adapter.
+So a request is sent at most four times (without credentials, initial, after refresh, after the
+new authorization): never a loop. :class:`Driver` runs the machine against a :class:`TokenSource`
+and leaves only :class:`Send` to the adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from client_sdk.challenges import StepUpChallenge, find_step_up_challenge, parse_www_authenticate
-from client_sdk.errors import ChallengeParseError, StepUpFailed
+from client_sdk.challenges import StepUpChallenge, parse_www_authenticate
+from client_sdk.dialects import (
+    INSUFFICIENT_CLAIMS,
+    INSUFFICIENT_SCOPE,
+    authorization_challenge,
+    canonical_claims,
+    resource_metadata_url,
+)
+from client_sdk.errors import (
+    ChallengeParseError,
+    ClaimsNotSatisfied,
+    InvalidClaimsChallenge,
+    ResourceMetadataError,
+    ScopeNotGranted,
+    StepUpFailed,
+)
 from client_sdk.hooks import ApiRequestSent, ApiResponseReceived, Event
-from client_sdk.protocol import Requirement
+from client_sdk.protocol import Requirement, union_scope
 from client_sdk.tokens import TokenSet
 
 __all__ = [
@@ -39,13 +64,17 @@ __all__ = [
     "ApiReply",
     "Driver",
     "GetToken",
+    "Reading",
     "Refresh",
+    "ResourceMetadata",
     "Route",
     "Send",
     "StepUp",
     "TokenSource",
+    "read_reply",
     "requirement_for",
     "resolve",
+    "set_authorization",
     "step_up_flow",
 ]
 
@@ -74,18 +103,38 @@ class ApiReply:
 
 @dataclass(frozen=True)
 class Send:
-    token: TokenSet
+    """Send the request with ``token``; ``None``: without credentials (issuer discovery)."""
+
+    token: TokenSet | None
     attempt: int
     reason: str
 
     @property
-    def authorization(self) -> str:
-        return self.token.authorization()
+    def authorization(self) -> str | None:
+        """The ``Authorization`` value; ``None``: the request goes without one."""
+        return None if self.token is None else self.token.authorization()
+
+
+def set_authorization(headers: MutableMapping[str, str], send: Send) -> None:
+    """Put ``send``'s credentials in ``headers`` (an adapter's request headers), or none."""
+    value = send.authorization
+    if value is None:
+        headers.pop("Authorization", None)
+    else:
+        headers["Authorization"] = value
 
 
 @dataclass(frozen=True)
 class GetToken:
     route: Route
+
+
+@dataclass(frozen=True)
+class ResourceMetadata:
+    """Read the RFC 9728 metadata at ``url`` for a request to ``route``."""
+
+    route: Route
+    url: str
 
 
 @dataclass(frozen=True)
@@ -101,37 +150,70 @@ class StepUp:
     rejected: TokenSet
 
 
-Action = Send | GetToken | Refresh | StepUp
+Action = Send | GetToken | ResourceMetadata | Refresh | StepUp
 Flow = Generator[Action, "TokenSet | ApiReply | None", None]
 
 
-def requirement_for(challenge: StepUpChallenge) -> Requirement:
-    """RFC 9470 §4: the new authorization request carries the challenge's ``acr_values`` and
-    ``max_age``, when present."""
-    return Requirement(tuple(challenge.acr_values), challenge.max_age)
+def requirement_for(challenge: StepUpChallenge, current: Requirement | None = None) -> Requirement:
+    """The requirement of the new authorization that answers ``challenge``, for a token that was
+    obtained for ``current``.
+
+    - RFC 9470 §4: the challenge's ``acr_values`` and ``max_age``, when present, replace the
+      current ones;
+    - RFC 6750 §3.1 ``insufficient_scope``: the union of the current scope values and the
+      required ones, at the current level;
+    - ``insufficient_claims``: the decoded claims request, at the current level and scope.
+
+    Scope values and a claims request the current token was obtained for are kept, so answering
+    one challenge never drops what answered another.
+    """
+    current = current or Requirement()
+    if challenge.error == INSUFFICIENT_SCOPE:
+        scope = tuple(union_scope(current.scope, challenge.scope).split())
+        return Requirement(current.acr_values, current.max_age, scope, current.claims)
+    if challenge.error == INSUFFICIENT_CLAIMS and challenge.claims is not None:
+        claims = canonical_claims(challenge.claims)
+        return Requirement(current.acr_values, current.max_age, current.scope, claims)
+    return Requirement(
+        tuple(challenge.acr_values), challenge.max_age, current.scope, current.claims
+    )
 
 
-def _step_up_challenge(reply: ApiReply) -> StepUpChallenge | None:
-    # RFC 9470 §3: the challenge comes with HTTP 401.
-    if reply.status != 401 or not reply.www_authenticate:
-        return None
-    try:
-        return find_step_up_challenge(list(reply.www_authenticate))
-    except ChallengeParseError:
-        return None  # not a challenge the SDK can act on: the caller gets the 401 as it came
+@dataclass(frozen=True)
+class Reading:
+    """What one reply says to the core, read once.
+
+    ``challenge``: one a new authorization answers (:mod:`client_sdk.dialects`);
+    ``invalid_token``: a ``401`` with ``error="invalid_token"``; ``resource_metadata``: the
+    RFC 9728 §5.1 URL the first OAuth challenge names.
+    """
+
+    challenge: StepUpChallenge | None = None
+    invalid_token: bool = False
+    resource_metadata: str | None = None
 
 
-def _is_invalid_token(reply: ApiReply) -> bool:
-    if reply.status != 401 or not reply.www_authenticate:
-        return False
+def read_reply(reply: ApiReply) -> Reading:
+    """Read ``reply``'s challenges. A malformed ``WWW-Authenticate`` is not one the SDK can act
+    on (the caller gets the response as it came), except a claims challenge whose ``claims``
+    cannot be decoded: :class:`InvalidClaimsChallenge`."""
+    if reply.status not in (401, 403) or not reply.www_authenticate:
+        return Reading()
     try:
         challenges = parse_www_authenticate(list(reply.www_authenticate))
     except ChallengeParseError:
-        return False
-    return any(
+        return Reading()
+    try:
+        challenge = authorization_challenge(reply.status, challenges)
+    except InvalidClaimsChallenge:
+        raise
+    except ChallengeParseError:
+        challenge = None  # e.g. an RFC 9470 max_age that is not an integer
+    invalid_token = reply.status == 401 and any(
         c.scheme in ("bearer", "dpop") and c.params.get("error") == "invalid_token"
         for c in challenges
     )
+    return Reading(challenge, invalid_token, resource_metadata_url(challenges))
 
 
 def _token(value: TokenSet | ApiReply | None) -> TokenSet:
@@ -146,33 +228,66 @@ def _reply(value: TokenSet | ApiReply | None) -> ApiReply:
 
 def step_up_flow(route: Route) -> Flow:
     """The step machine for one API request. Returns when the last reply is final."""
-    token = _token((yield GetToken(route)))
-    reply = _reply((yield Send(token, 1, "initial")))
     attempt = 1
+    found = yield GetToken(route)
+    if found is None:
+        # RFC 9728 §5: a request without credentials; the 401's challenge names the metadata.
+        reply = _reply((yield Send(None, attempt, "initial")))
+        if reply.status != 401:
+            return  # the resource needs no token (or the answer is final anyway)
+        url = read_reply(reply).resource_metadata
+        if url is None:
+            raise ResourceMetadataError(
+                "no issuer was configured, and the API's 401 names no resource_metadata "
+                "(RFC 9728 §5.1) to discover one from: pass the issuer"
+            )
+        yield ResourceMetadata(route, url)
+        found = yield GetToken(route)
+        attempt += 1
+        token = _token(found)
+        reply = _reply((yield Send(token, attempt, "after_discovery")))
+    else:
+        token = _token(found)
+        reply = _reply((yield Send(token, attempt, "initial")))
+    reading = read_reply(reply)
 
-    if _is_invalid_token(reply) and token.refresh_token is not None:
+    if reading.invalid_token and token.refresh_token is not None:
         refreshed = yield Refresh(token)
         if refreshed is not None:
             token = _token(refreshed)
             attempt += 1
             reply = _reply((yield Send(token, attempt, "after_refresh")))
+            reading = read_reply(reply)
 
-    first = _step_up_challenge(reply)
+    first = reading.challenge
     if first is None:
         return
-    token = _token((yield StepUp(route, first, requirement_for(first), token)))
+    if first.resource_metadata is not None:
+        # RFC 9728: the API says which issuers it trusts; an issuer it does not list cannot
+        # produce a token it accepts, so the user is not sent there (IssuerNotListed).
+        yield ResourceMetadata(route, first.resource_metadata)
+    requirement = requirement_for(first, token.requirement)
+    token = _token((yield StepUp(route, first, requirement, token)))
     attempt += 1
     reply = _reply((yield Send(token, attempt, "after_step_up")))
 
-    second = _step_up_challenge(reply)
+    second = read_reply(reply).challenge
     if second is not None:
         # RFC 9470 §4 lets the client step up; nothing in it makes a second round useful: the
         # provider already answered this requirement. One retry, then a typed error.
-        raise StepUpFailed(
-            f"the API challenged the stepped-up token again ({_describe(second)}); "
-            f"the first challenge asked for {_describe(first)}",
-            challenges=(first, second),
-        )
+        raise _failure(first, second)
+
+
+def _failure(first: StepUpChallenge, second: StepUpChallenge) -> StepUpFailed:
+    message = (
+        f"the API challenged the stepped-up token again ({_describe(second)}); "
+        f"the first challenge asked for {_describe(first)}"
+    )
+    if second.error == INSUFFICIENT_SCOPE:
+        return ScopeNotGranted(message, missing=second.scope, challenges=(first, second))
+    if second.error == INSUFFICIENT_CLAIMS:
+        return ClaimsNotSatisfied(message, challenges=(first, second))
+    return StepUpFailed(message, challenges=(first, second))
 
 
 def _describe(challenge: StepUpChallenge) -> str:
@@ -182,7 +297,9 @@ def _describe(challenge: StepUpChallenge) -> str:
 class TokenSource(Protocol):
     """What resolves the core's token actions (the SDK's :class:`~client_sdk.oidc.OIDCClient`)."""
 
-    def token_for(self, route: Route) -> TokenSet: ...
+    def token_for(self, route: Route) -> TokenSet | None: ...
+
+    def resource_metadata(self, route: Route, url: str) -> None: ...
 
     def refresh(self, rejected: TokenSet) -> TokenSet | None: ...
 
@@ -191,9 +308,14 @@ class TokenSource(Protocol):
     ) -> TokenSet: ...
 
 
-def resolve(source: TokenSource, action: GetToken | Refresh | StepUp) -> TokenSet | None:
+def resolve(
+    source: TokenSource, action: GetToken | ResourceMetadata | Refresh | StepUp
+) -> TokenSet | None:
     if isinstance(action, GetToken):
         return source.token_for(action.route)
+    if isinstance(action, ResourceMetadata):
+        source.resource_metadata(action.route, action.url)
+        return None
     if isinstance(action, Refresh):
         return source.refresh(action.rejected)
     return source.step_up(action.route, action.challenge, action.requirement, action.rejected)
@@ -237,7 +359,6 @@ class Driver:
                 action = self._flow.send(resolve(self._source, action))
         except StopIteration:
             return None
-        self._emit(
-            ApiRequestSent(self._method, self._url, action.attempt, action.reason, action.token.acr)
-        )
+        acr = None if action.token is None else action.token.acr
+        self._emit(ApiRequestSent(self._method, self._url, action.attempt, action.reason, acr))
         return action

@@ -33,9 +33,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ApiRequestSent:
-    """A request to the API is about to be sent. ``attempt`` is 1, 2 or 3 (never more).
+    """A request to the API is about to be sent. ``attempt`` is 1 to 4 (never more).
 
-    ``reason`` is ``"initial"``, ``"after_refresh"`` or ``"after_step_up"``.
+    ``reason`` is ``"initial"``, ``"after_discovery"`` (the issuer was just learnt from the API's
+    RFC 9728 metadata; the initial request went without a token, ``acr`` ``None``),
+    ``"after_refresh"`` or ``"after_step_up"``.
     """
 
     method: str
@@ -55,7 +57,9 @@ class ApiResponseReceived:
 
 @dataclass(frozen=True)
 class StepUpChallenged:
-    """The API answered with an RFC 9470 challenge; the SDK will step up to ``requirement``."""
+    """The API answered with a challenge the SDK answers by a new authorization for
+    ``requirement``: RFC 9470, ``insufficient_scope`` or ``insufficient_claims``
+    (``challenge.error`` says which)."""
 
     challenge: StepUpChallenge
     requirement: Requirement
@@ -99,7 +103,8 @@ class WaitingForNextCode:
 
 @dataclass(frozen=True)
 class ProviderExchange:
-    """One HTTP exchange with the provider: discovery, JWKS, token endpoint or a login page."""
+    """One HTTP exchange with the provider: discovery, JWKS, token endpoint or a login page; or
+    with the API, for its RFC 9728 metadata (``purpose`` ``"resource_metadata"``)."""
 
     method: str
     url: str

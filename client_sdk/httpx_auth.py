@@ -18,7 +18,15 @@ import httpx
 
 from client_sdk.authenticators.base import Authenticator
 from client_sdk.facade import ClientFacade
-from client_sdk.flow import ApiReply, Driver, Route, Send, resolve, step_up_flow
+from client_sdk.flow import (
+    ApiReply,
+    Driver,
+    Route,
+    Send,
+    resolve,
+    set_authorization,
+    step_up_flow,
+)
 from client_sdk.hooks import ApiRequestSent, ApiResponseReceived, Hook
 from client_sdk.id_token import DEFAULT_LEEWAY
 from client_sdk.oidc import OIDCClient
@@ -43,8 +51,8 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
 
     def __init__(
         self,
-        issuer: str,
-        client_id: str,
+        issuer: str | None = None,
+        client_id: str = "",
         *,
         authenticator: Authenticator,
         client_secret: str | None = None,
@@ -57,6 +65,7 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
         leeway: int = DEFAULT_LEEWAY,
         clock: Callable[[], float] | None = None,
         client: httpx.Client | None = None,
+        resource: str | None = None,
     ) -> None:
         self.client = OIDCClient(
             issuer,
@@ -72,6 +81,7 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
             login_hint=login_hint,
             leeway=leeway,
             clock=clock,
+            resource=resource,
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -80,7 +90,7 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
         driver = Driver(self.client, request.method, str(request.url), self.client.emit)
         send: Send | None = driver.start()
         while send is not None:
-            request.headers["Authorization"] = send.authorization
+            set_authorization(request.headers, send)
             response = yield request
             send = driver.feed(_reply(response))
 
@@ -95,10 +105,9 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
             action = next(flow)
             while True:
                 if isinstance(action, Send):
-                    request.headers["Authorization"] = action.authorization
-                    emit(
-                        ApiRequestSent(method, url, action.attempt, action.reason, action.token.acr)
-                    )
+                    set_authorization(request.headers, action)
+                    acr = None if action.token is None else action.token.acr
+                    emit(ApiRequestSent(method, url, action.attempt, action.reason, acr))
                     response = yield request
                     reply = _reply(response)
                     emit(ApiResponseReceived(method, url, reply.status, reply.www_authenticate))

@@ -7,6 +7,11 @@ validates ID tokens (:mod:`client_sdk.id_token`, OIDC Core §3.1.3.7) and keeps 
 :class:`~client_sdk.tokens.TokenCache`, one per requirement. It also remembers which requirement
 each API route asked for (RFC 9470 §4-5), so a later call to that route is sent with the
 stepped-up token while that token still meets the requirement.
+
+Without a configured issuer it learns one from the API's RFC 9728 protected resource metadata
+(:meth:`OIDCClient.resource_metadata`), and then also sends that metadata's ``resource`` as the
+RFC 8707 resource indicator. With an issuer, metadata that does not list it is refused
+(:class:`~client_sdk.errors.IssuerNotListed`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from typing import Any
 
 from client_sdk.authenticators.base import Authenticator, LoginRequest
 from client_sdk.challenges import StepUpChallenge
-from client_sdk.errors import AuthenticatorError, ProviderError
+from client_sdk.errors import (
+    AuthenticatorError,
+    ConfigurationError,
+    IssuerNotListed,
+    ProviderError,
+    ResourceMetadataError,
+    ScopeNotGranted,
+)
 from client_sdk.flow import Route
 from client_sdk.hooks import (
     AuthorizationRequested,
@@ -48,6 +60,11 @@ from client_sdk.protocol import (
     parse_token_response,
     refresh_token_request,
 )
+from client_sdk.resource_metadata import (
+    ProtectedResourceMetadata,
+    parse_resource_metadata,
+    resource_matches,
+)
 from client_sdk.tokens import TokenCache, TokenSet
 from client_sdk.transport import Transport
 
@@ -59,11 +76,16 @@ def _now() -> float:
 
 
 class OIDCClient:
-    """Obtains, refreshes and steps up tokens for one client at one provider."""
+    """Obtains, refreshes and steps up tokens for one client at one provider.
+
+    ``issuer=None``: learn it from the first API that challenges (RFC 9728); the client then
+    stays with that issuer, and with that API's ``resource`` (RFC 8707), unless ``resource`` is
+    given. ``resource``: sent on every authorization, code and refresh request.
+    """
 
     def __init__(
         self,
-        issuer: str,
+        issuer: str | None,
         client_id: str,
         *,
         authenticator: Authenticator,
@@ -77,7 +99,10 @@ class OIDCClient:
         login_hint: str | None = None,
         leeway: int = DEFAULT_LEEWAY,
         clock: Callable[[], float] | None = None,
+        resource: str | None = None,
     ) -> None:
+        if not client_id:
+            raise ConfigurationError("client_id is required: the client registered at the provider")
         if "openid" not in scope.split():
             scope = "openid " + scope  # ID tokens carry acr and auth_time: OIDC needs "openid"
         self.issuer = issuer
@@ -97,6 +122,10 @@ class OIDCClient:
         self._metadata: ProviderMetadata | None = None
         self._jwks: Mapping[str, Any] | None = None
         self._routes: dict[Route, Requirement] = {}
+        self.resource = resource
+        # The resource of the API the issuer was discovered from (None: issuer or resource given).
+        self._discovered_resource: str | None = None
+        self._resource_documents: dict[str, ProtectedResourceMetadata] = {}
 
     def __repr__(self) -> str:
         return f"OIDCClient(issuer={self.issuer!r}, client_id={self.client_id!r})"
@@ -131,11 +160,63 @@ class OIDCClient:
         """The provider's discovery document (OIDC Discovery §4), fetched once."""
         with self._lock:
             if self._metadata is None:
-                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-                self._metadata = parse_provider_metadata(
-                    self._get_json(url, "discovery"), self.issuer
-                )
+                issuer = self.issuer
+                if issuer is None:
+                    raise ConfigurationError(
+                        "no issuer yet: pass issuer=, or call the API first so that the SDK "
+                        "learns it from the API's resource_metadata (RFC 9728)"
+                    )
+                url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+                self._metadata = parse_provider_metadata(self._get_json(url, "discovery"), issuer)
             return self._metadata
+
+    def resource_metadata(self, route: Route, url: str) -> None:
+        """RFC 9728: read the API's metadata at ``url`` (once per URL) for a request to ``route``.
+
+        Without an issuer, take the first of its ``authorization_servers`` (and its ``resource``
+        as the RFC 8707 resource indicator, unless one was given). With one, refuse metadata that
+        does not list it (:class:`IssuerNotListed`).
+        """
+        with self._lock:
+            known = self._resource_documents.get(url)
+        if known is None:
+            try:
+                document = self._get_json(url, "resource_metadata")
+            except ProviderError as exc:
+                raise ResourceMetadataError(
+                    f"the API's protected resource metadata could not be read: {exc}", url=url
+                ) from None
+            known = parse_resource_metadata(document, url)
+        # RFC 9728 §3.3: metadata for another resource "MUST NOT be used".
+        if not resource_matches(known.resource, route.origin, route.path):
+            raise ResourceMetadataError(
+                f"the protected resource metadata at {url} is for {known.resource!r}, not for "
+                f"{route.origin}{route.path} (RFC 9728 §3.3)",
+                url=url,
+            )
+        with self._lock:
+            self._resource_documents[url] = known
+            if self.issuer is None:
+                self.issuer = known.authorization_servers[0]
+                if self.resource is None:
+                    self.resource = self._discovered_resource = known.resource
+            issuer = self.issuer
+            bound = self._discovered_resource
+        if issuer not in known.authorization_servers:
+            raise IssuerNotListed(
+                f"the API at {route.origin} trusts {', '.join(known.authorization_servers)}, "
+                f"not {issuer}: a token from {issuer} would not be accepted there",
+                url=url,
+                issuer=issuer,
+                listed=known.authorization_servers,
+            )
+        if bound is not None and known.resource != bound:
+            raise ResourceMetadataError(
+                f"this client learned its issuer from {bound} and asks for tokens for it; "
+                f"{known.resource} is another API: use one client per API, or pass issuer= "
+                "and resource=",
+                url=url,
+            )
 
     def _keys(self, *, refetch: bool = False) -> Mapping[str, Any]:
         metadata = self.metadata()
@@ -163,8 +244,11 @@ class OIDCClient:
 
     # --- TokenSource: what the step-up core asks for ---------------------------------------
 
-    def token_for(self, route: Route) -> TokenSet:
-        """The token for ``route``: a remembered requirement's token, else the everyday one."""
+    def token_for(self, route: Route) -> TokenSet | None:
+        """The token for ``route``: a remembered requirement's token, else the everyday one;
+        ``None`` while the issuer is unknown (the core then discovers it)."""
+        if self.issuer is None:
+            return None
         known = self._routes.get(route)
         if known is not None:
             tokens = self.cache.find(known, self.now())
@@ -205,7 +289,8 @@ class OIDCClient:
     def step_up(
         self, route: Route, challenge: StepUpChallenge, requirement: Requirement, rejected: TokenSet
     ) -> TokenSet:
-        """RFC 9470 §4-5: authorize again with the challenge's ``acr_values`` and ``max_age``.
+        """Authorize again for ``requirement``: RFC 9470 §4-5 (the challenge's ``acr_values`` and
+        ``max_age``), or the scope values or the claims another dialect asked for.
 
         Concurrent callers challenged for the same requirement share one step-up.
         """
@@ -246,6 +331,7 @@ class OIDCClient:
             login_hint=self.login_hint,
             essential_acr=self.essential_acr,
             previous_sub=previous_sub,
+            resource=self.resource,
         )
         url = authorization_url(metadata, pending)
         params = authorization_params(pending)
@@ -286,13 +372,23 @@ class OIDCClient:
             previous_sub=pending.previous_sub,
             access_token=response.access_token,
         )
+        # RFC 6749 §5.1: scope is "OPTIONAL, if identical to the scope requested by the client".
+        granted = response.scope if response.scope is not None else pending.scope
+        missing = [v for v in pending.requirement.scope if v not in granted.split()]
+        if missing:
+            # RFC 6749 §3.3 lets the provider grant less; the API would refuse the token again.
+            raise ScopeNotGranted(
+                f"the provider did not grant {' '.join(missing)} (granted: {granted or 'none'}); "
+                "the API requires it",
+                missing=missing,
+            )
         now = self.now()
         tokens = TokenSet(
             access_token=response.access_token,
             expires_at=None if response.expires_in is None else now + response.expires_in,
             refresh_token=response.refresh_token,
             id_token=response.id_token,
-            scope=response.scope,
+            scope=granted,
             claims=claims,
             requirement=pending.requirement,
         )
@@ -313,7 +409,7 @@ class OIDCClient:
             return None
         metadata = self.metadata()
         request = refresh_token_request(
-            metadata, self.client_id, current.refresh_token, self._client_secret
+            metadata, self.client_id, current.refresh_token, self._client_secret, self.resource
         )
         try:
             response = parse_token_response(self._send(request, "refresh"))

@@ -21,11 +21,12 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from client_sdk.dialects import canonical_claims, merge_claims
 from client_sdk.errors import (
     AuthorizationError,
     InvalidCallback,
@@ -50,6 +51,7 @@ __all__ = [
     "parse_provider_metadata",
     "parse_token_response",
     "refresh_token_request",
+    "union_scope",
 ]
 
 
@@ -77,17 +79,22 @@ class HttpResponse:
 
 @dataclass(frozen=True)
 class Requirement:
-    """What a token must show: one of ``acr_values`` and an ``auth_time`` within ``max_age``.
+    """What a token must show: one of ``acr_values`` and an ``auth_time`` within ``max_age``;
+    the ``scope`` values it must carry (beyond the client's own); and, from a claims challenge,
+    the ``claims`` request it was obtained with (canonical JSON, see
+    :func:`client_sdk.dialects.canonical_claims`).
 
     The default ``Requirement()`` asks for nothing: it is the everyday token's key in the cache.
     """
 
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
+    scope: tuple[str, ...] = ()
+    claims: str | None = None
 
     @property
     def is_default(self) -> bool:
-        return not self.acr_values and self.max_age is None
+        return self == Requirement()
 
     def describe(self) -> str:
         parts = []
@@ -95,7 +102,21 @@ class Requirement:
             parts.append("acr_values=" + " ".join(self.acr_values))
         if self.max_age is not None:
             parts.append(f"max_age={self.max_age}")
+        if self.scope:
+            parts.append("scope=" + " ".join(self.scope))
+        if self.claims is not None:
+            parts.append("claims=" + self.claims)
         return ", ".join(parts) or "no requirement"
+
+
+def union_scope(*scopes: str | Sequence[str]) -> str:
+    """Scope values of all ``scopes``, each once, in the order first seen (RFC 6749 §3.3)."""
+    values: list[str] = []
+    for scope in scopes:
+        for value in scope.split() if isinstance(scope, str) else scope:
+            if value not in values:
+                values.append(value)
+    return " ".join(values)
 
 
 @dataclass(frozen=True)
@@ -180,17 +201,27 @@ class PendingAuthorization:
     essential_acr: bool = False
     previous_sub: str | None = None
     created_at: float = 0.0
+    resource: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "requirement"}
         data["acr_values"] = list(self.requirement.acr_values)
         data["max_age"] = self.requirement.max_age
+        data["required_scope"] = list(self.requirement.scope)
+        data["claims"] = self.requirement.claims
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PendingAuthorization:
-        fields = {k: v for k, v in data.items() if k not in ("acr_values", "max_age")}
-        requirement = Requirement(tuple(data.get("acr_values") or ()), data.get("max_age"))
+        # A dict stored by an older version has no required_scope, claims or resource.
+        requirement_keys = ("acr_values", "max_age", "required_scope", "claims")
+        fields = {k: v for k, v in data.items() if k not in requirement_keys}
+        requirement = Requirement(
+            tuple(data.get("acr_values") or ()),
+            data.get("max_age"),
+            tuple(data.get("required_scope") or ()),
+            data.get("claims"),
+        )
         return cls(requirement=requirement, **fields)
 
 
@@ -206,16 +237,21 @@ def new_authorization(
     login_hint: str | None = None,
     essential_acr: bool = False,
     previous_sub: str | None = None,
+    resource: str | None = None,
     random: Callable[[], str] = lambda: secrets.token_urlsafe(32),
 ) -> PendingAuthorization:
-    """Create fresh ``state``, ``nonce`` and PKCE verifier for one authorization request."""
+    """Create fresh ``state``, ``nonce`` and PKCE verifier for one authorization request.
+
+    The request's ``scope`` is ``scope`` and the requirement's scope values together (an
+    ``insufficient_scope`` answer asks for both); ``resource`` is sent as RFC 8707 §2 asks.
+    """
     if essential_acr and not requirement.acr_values:
         essential_acr = False  # nothing to make essential
     return PendingAuthorization(
         issuer=issuer,
         client_id=client_id,
         redirect_uri=redirect_uri,
-        scope=scope,
+        scope=union_scope(scope, requirement.scope),
         state=random(),
         nonce=random(),
         code_verifier=new_code_verifier(),
@@ -225,6 +261,7 @@ def new_authorization(
         essential_acr=essential_acr,
         previous_sub=previous_sub,
         created_at=now,
+        resource=resource,
     )
 
 
@@ -247,11 +284,21 @@ def authorization_params(pending: PendingAuthorization) -> dict[str, str]:
         params["acr_values"] = " ".join(requirement.acr_values)
     if requirement.max_age is not None:
         params["max_age"] = str(requirement.max_age)
+    claims: dict[str, Any] = json.loads(requirement.claims) if requirement.claims else {}
     if pending.essential_acr:
         # OIDC Core §5.5.1.1: an essential acr request; the provider answers
-        # unmet_authentication_requirements rather than issue a lower level.
+        # unmet_authentication_requirements rather than issue a lower level. Merged into the
+        # claims a claims challenge asked for; the challenge's own id_token.acr, if any, wins.
         acr = {"essential": True, "values": list(requirement.acr_values)}
-        params["claims"] = json.dumps({"id_token": {"acr": acr}}, separators=(",", ":"))
+        claims = merge_claims(claims, {"id_token": {"acr": acr}})
+    if claims:
+        # OIDC Core §5.5: the claims parameter, a JSON object (for a claims challenge, the claims
+        # it named, decoded).
+        params["claims"] = canonical_claims(claims)
+    if pending.resource is not None:
+        # RFC 8707 §2: "resource ... the target service or resource to which access is being
+        # requested"; the access token's audience.
+        params["resource"] = pending.resource
     if pending.prompt is not None:
         params["prompt"] = pending.prompt
     if pending.login_hint is not None:
@@ -356,15 +403,23 @@ def code_token_request(
         "redirect_uri": pending.redirect_uri,
         "code_verifier": pending.code_verifier,
     }
+    if pending.resource is not None:
+        form["resource"] = pending.resource  # RFC 8707 §2.2
     headers = _client_auth(metadata, pending.client_id, client_secret, form)
     return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode())
 
 
 def refresh_token_request(
-    metadata: ProviderMetadata, client_id: str, refresh_token: str, client_secret: str | None = None
+    metadata: ProviderMetadata,
+    client_id: str,
+    refresh_token: str,
+    client_secret: str | None = None,
+    resource: str | None = None,
 ) -> HttpRequest:
-    """RFC 6749 §6."""
+    """RFC 6749 §6, with the RFC 8707 §2.2 ``resource`` the grant was for, if any."""
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if resource is not None:
+        form["resource"] = resource
     headers = _client_auth(metadata, client_id, client_secret, form)
     return HttpRequest("POST", metadata.token_endpoint, headers, urlencode(form).encode())
 

@@ -18,7 +18,7 @@ from requests.cookies import extract_cookies_to_jar
 from client_sdk.authenticators.base import Authenticator
 from client_sdk.errors import ConfigurationError
 from client_sdk.facade import ClientFacade
-from client_sdk.flow import ApiReply, Driver, Send
+from client_sdk.flow import ApiReply, Driver, Send, set_authorization
 from client_sdk.hooks import Hook
 from client_sdk.id_token import DEFAULT_LEEWAY
 from client_sdk.oidc import OIDCClient
@@ -45,12 +45,18 @@ class StepUpAuth(ClientFacade, AuthBase):
     ``session`` is the ``requests.Session`` used to talk to the provider (its own by default).
     ``essential_acr=True`` asks for the challenge's ``acr_values`` as an essential claim, so a
     provider that cannot reach the level answers ``unmet_authentication_requirements``.
+
+    ``issuer`` may be ``None`` (or left out: ``StepUpAuth(client_id=…, authenticator=…)``): the
+    first call then goes without a token, and the SDK learns the issuer from the API's RFC 9728
+    metadata (``resource_metadata`` in its ``401``), sending that API's ``resource`` (RFC 8707)
+    with every request to the provider. ``resource``: the RFC 8707 resource indicator to send
+    (default: none when the issuer is given). See docs/sdk.md, "Other challenge dialects".
     """
 
     def __init__(
         self,
-        issuer: str,
-        client_id: str,
+        issuer: str | None = None,
+        client_id: str = "",
         *,
         authenticator: Authenticator,
         client_secret: str | None = None,
@@ -63,6 +69,7 @@ class StepUpAuth(ClientFacade, AuthBase):
         leeway: int = DEFAULT_LEEWAY,
         clock: Callable[[], float] | None = None,
         session: requests.Session | None = None,
+        resource: str | None = None,
     ) -> None:
         self.client = OIDCClient(
             issuer,
@@ -78,6 +85,7 @@ class StepUpAuth(ClientFacade, AuthBase):
             login_hint=login_hint,
             leeway=leeway,
             clock=clock,
+            resource=resource,
         )
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -85,7 +93,7 @@ class StepUpAuth(ClientFacade, AuthBase):
         assert r.url is not None
         driver = Driver(self.client, r.method, r.url, self.client.emit)
         send = driver.start()
-        r.headers["Authorization"] = send.authorization
+        set_authorization(r.headers, send)
         position = _body_position(r)
         r.register_hook("response", self._on_response(driver, position))  # type: ignore[no-untyped-call]
         return r
@@ -135,9 +143,10 @@ def _resend(
     jar = retry._cookies  # type: ignore[attr-defined]
     extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
     retry.prepare_cookies(jar)
-    retry.headers["Authorization"] = send.authorization
+    set_authorization(retry.headers, send)
     connection = response.connection
     new: requests.Response = connection.send(retry, **kwargs)
-    new.history.append(response)
+    # Every earlier answer of this call, oldest first (as requests lists redirects).
+    new.history[:0] = [*response.history, response]
     new.request = retry
     return new

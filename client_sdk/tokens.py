@@ -65,7 +65,8 @@ class TokenSet:
         return self.expires_at is not None and now >= self.expires_at - margin
 
     def satisfies(self, requirement: Requirement, now: float) -> bool:
-        """Whether this token still meets ``requirement`` at ``now`` (without any leeway)."""
+        """Whether this token still meets ``requirement`` at ``now`` (without any leeway): level,
+        age, the scope values it must carry (``scope`` is what was granted), claims request."""
         if self.is_expired(now):
             return False
         if requirement.acr_values and self.acr not in requirement.acr_values:
@@ -74,7 +75,11 @@ class TokenSet:
             auth_time = self.auth_time
             if auth_time is None or now - auth_time > requirement.max_age:
                 return False
-        return True
+        if requirement.scope and not set(requirement.scope) <= set((self.scope or "").split()):
+            return False
+        # What a claims challenge asked for cannot be read off the token: only a token obtained
+        # with that very claims request meets it.
+        return requirement.claims is None or self.requirement.claims == requirement.claims
 
 
 class TokenCache:

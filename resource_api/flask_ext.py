@@ -56,7 +56,13 @@ from .policy import (
     RuleConfig,
     RuleSet,
 )
-from .resource_metadata import metadata_url, origin_of
+from .resource_metadata import (
+    PublishedPolicy,
+    metadata_document,
+    metadata_url,
+    origin_of,
+    publish,
+)
 from .settings import RouteSpec
 from .step_up import (
     AcrOrder,
@@ -191,6 +197,7 @@ class StepUp:
         self._rules = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
         self._policy: Policy | None = None
         self._plans: dict[tuple[str, str, str], _Plan] = {}
+        self._published: tuple[Policy, PublishedPolicy] | None = None
         for route in routes:
             self.add_route(route.method, route.path, Requirement(
                 tuple(route.acr_values), route.max_age, tuple(route.scope)))  # fmt: skip
@@ -225,6 +232,18 @@ class StepUp:
             for (method, path), req in self._routes.items()
         ]
         return Policy.from_settings(routes, self._rules, self.order)
+
+    def resource_metadata_document(
+        self, resource: str, authorization_servers: Sequence[str]
+    ) -> dict[str, Any]:
+        """The RFC 9728 document of this API at ``resource`` (its origin): the issuers it trusts,
+        the scope values of its routes and rules, and the requirements of its routes and of its
+        rules without a condition (the ``stepup_route_requirements`` extension; see
+        :mod:`resource_api.resource_metadata`). Requirements set by decorators are not listed."""
+        policy = self.policy
+        if self._published is None or self._published[0] is not policy:
+            self._published = (policy, publish(policy.rules))  # once per policy, not per request
+        return metadata_document(resource, authorization_servers, published=self._published[1])
 
     def require(
         self,

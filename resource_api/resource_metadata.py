@@ -13,16 +13,82 @@
   was built from.
 - §5.1 — challenges carry ``resource_metadata="<that URL>"`` (:func:`resource_api.challenges.
   bearer_challenge`).
+- §2 — "Additional protected resource metadata parameters MAY also be used": this stack adds
+  ``stepup_route_requirements`` (:data:`ROUTE_REQUIREMENTS`), the step-up requirements that hold
+  for every request to a route — each ``[[api.routes]]`` entry and each ``[[api.rules]]`` rule
+  without a ``when`` condition and with a requirement as its effect — so a client can obtain a
+  token that meets them before its first ``401``. A conditional rule is not listed: whether it
+  applies depends on the request (its body, the token), and its condition is the operator's
+  policy, not the client's business; its requirement reaches the client in the challenge of the
+  request it applies to. ``deny`` rules are not listed either: no token answers them.
+  ``scopes_supported`` lists the scope values of every rule (conditional ones too: a scope value
+  is no secret, the challenge names it anyway).
 
 Pure: no web framework.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WELL_KNOWN_PATH", "metadata_document", "metadata_url", "origin_of"]
+from .policy.rules import Rule
+from .step_up import Requirement
+
+__all__ = [
+    "ROUTE_REQUIREMENTS",
+    "WELL_KNOWN_PATH",
+    "PublishedPolicy",
+    "metadata_document",
+    "metadata_url",
+    "origin_of",
+    "publish",
+]
+
+#: The extension member listing the route requirements (documented in docs/resource-api.md).
+ROUTE_REQUIREMENTS = "stepup_route_requirements"
+
+
+@dataclass(frozen=True)
+class PublishedPolicy:
+    """What the metadata tells clients of an API's policy: :func:`publish` makes it."""
+
+    scopes_supported: tuple[str, ...] = ()
+    route_requirements: tuple[Mapping[str, Any], ...] = ()
+
+
+def _requirement_entry(rule: Rule, effect: Requirement) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if rule.methods:
+        entry["methods"] = sorted(rule.methods)  # absent: every method
+    if rule.path is not None:
+        entry["path"] = rule.path.source  # absent: every path
+    if effect.acr_values:
+        entry["acr_values"] = list(effect.acr_values)  # in order of preference
+    if effect.max_age is not None:
+        entry["max_age"] = effect.max_age
+    if effect.scope:
+        entry["scope"] = list(effect.scope)
+    return entry
+
+
+def publish(rules: Iterable[Rule]) -> PublishedPolicy:
+    """The unconditional step-up requirements of ``rules`` (compiled routes and rules, in their
+    order) and every scope value they name. Computed once, at start."""
+    scopes: list[str] = []
+    entries: list[Mapping[str, Any]] = []
+    for rule in rules:
+        effect = rule.effect
+        if not isinstance(effect, Requirement):
+            continue  # a deny rule, or one computed in Python
+        for value in effect.scope:
+            if value not in scopes:
+                scopes.append(value)
+        if rule.condition is None and rule.compute is None:
+            entries.append(_requirement_entry(rule, effect))
+    return PublishedPolicy(tuple(scopes), tuple(entries))
+
 
 WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"
 
@@ -43,15 +109,22 @@ def metadata_document(
     *,
     scopes_supported: Sequence[str] = (),
     resource_name: str | None = None,
+    published: PublishedPolicy | None = None,
 ) -> dict[str, Any]:
-    """The RFC 9728 §2 JSON object for ``resource``."""
+    """The RFC 9728 §2 JSON object for ``resource``; with ``published``, its scopes and the
+    :data:`ROUTE_REQUIREMENTS` extension (an empty list: no route has a fixed requirement)."""
     doc: dict[str, Any] = {
         "resource": resource.rstrip("/"),
         "authorization_servers": list(authorization_servers),
         "bearer_methods_supported": ["header"],
     }
-    if scopes_supported:
-        doc["scopes_supported"] = list(scopes_supported)
+    scopes = list(scopes_supported)
+    if published is not None:
+        scopes += [s for s in published.scopes_supported if s not in scopes]
+    if scopes:
+        doc["scopes_supported"] = scopes
     if resource_name is not None:
         doc["resource_name"] = resource_name
+    if published is not None:
+        doc[ROUTE_REQUIREMENTS] = [dict(entry) for entry in published.route_requirements]
     return doc

@@ -295,11 +295,13 @@ class Narrator:
             if event.purpose == "token":
                 self._asked = None
             who = "browser" if event.purpose == "login page" else "SDK"
+            # RFC 9728 metadata comes from the API, everything else from the provider.
+            peer = "API" if event.purpose == "resource_metadata" else "provider"
             purpose = "" if event.purpose == "login page" else f"   ({event.purpose})"
             self.line(
-                f"{who} {a} provider",
+                f"{who} {a} {peer}",
                 f"{event.method} {path_of(event.url)}   {a} {status_line(event.status)}{purpose}",
-                dim=event.purpose in ("discovery", "jwks", "login page"),
+                dim=event.purpose in ("discovery", "jwks", "login page", "resource_metadata"),
             )
         elif isinstance(event, FactorsRequested):
             self._asked = True

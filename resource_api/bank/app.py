@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from provider.schema import check, upgrade
 
 from ..flask_ext import StepUp
-from ..resource_metadata import WELL_KNOWN_PATH, metadata_document, origin_of
+from ..resource_metadata import WELL_KNOWN_PATH, origin_of
 from ..settings import BankConfig
 from ..step_up import AcrOrder
 from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
@@ -61,12 +61,13 @@ def create_app(
         routes=config.api.routes, rules=config.api.rules, clock=now, resource_metadata=True,
     )  # fmt: skip
 
-    # RFC 9728 §3 (DESIGN contract 12): the bank's protected resource metadata, at its origin.
+    # RFC 9728 §3 (DESIGN contract 12): the bank's protected resource metadata, at its origin,
+    # with the scopes and fixed route requirements of its config.
     @app.get(WELL_KNOWN_PATH)
     @step_up.public
     def _resource_metadata() -> Response:
         origin = origin_of(request.scheme, request.host)
-        response = jsonify(metadata_document(origin, [config.api_issuer]))
+        response = jsonify(step_up.resource_metadata_document(origin, [config.api_issuer]))
         response.headers["Cache-Control"] = "max-age=300"
         return response
 

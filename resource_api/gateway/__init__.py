@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..resource_metadata import publish
 from ..settings import BankConfig
 from ..validation import JwtAccessTokenValidator, TokenValidator, http_fetch, wall_clock
 from .enforcer import Deny, Enforcer, Outcome, PolicyResult, RequestInfo, RequestPolicy
@@ -48,11 +49,13 @@ def build_enforcer(
     validator = validator or JwtAccessTokenValidator(
         config.api_issuer, config.api.audience, fetch=http_fetch(timeout=5.0), clock=now
     )
+    policy = RulePolicy.from_settings(config.api.routes, config.api.rules, order)
     return Enforcer(
         validator=validator,
-        policy=RulePolicy.from_settings(config.api.routes, config.api.rules, order),
+        policy=policy,
         order=order,
         issuer=config.api_issuer,
         clock=now,
         public_paths=public_paths,
+        published=publish(policy.policy.rules),
     )

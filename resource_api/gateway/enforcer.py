@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 from ..bearer import bearer_token
 from ..challenges import bearer_challenge
 from ..errors import BearerError, KeySetUnavailable
+from ..resource_metadata import PublishedPolicy, metadata_document
 from ..step_up import (
     AcrOrder,
     AuthContext,
@@ -208,7 +209,8 @@ class Enforcer:
 
     ``public_paths``: exact paths that need no token (a health check); they are forwarded
     without identity headers. CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``)
-    carry no credentials by design and are forwarded the same way.
+    carry no credentials by design and are forwarded the same way. ``published``: what the RFC 9728
+    document says of the policy (:func:`resource_api.resource_metadata.publish`).
     """
 
     def __init__(
@@ -221,6 +223,7 @@ class Enforcer:
         clock: Callable[[], float] | None = None,
         realm: str | None = None,
         public_paths: Sequence[str] = (),
+        published: PublishedPolicy | None = None,
     ) -> None:
         self.validator = validator
         self.policy = policy
@@ -229,6 +232,11 @@ class Enforcer:
         self.clock = clock or wall_clock
         self.realm = realm
         self.public_paths = frozenset(public_paths)
+        self.published = published
+
+    def metadata_document(self, origin: str) -> dict[str, Any]:
+        """The RFC 9728 document of the protected resource at ``origin`` (DESIGN contract 12)."""
+        return metadata_document(origin, [self.issuer], published=self.published)
 
     def needs_body(self, method: str, path: str) -> bool:
         return self.policy.needs_body(method.upper(), path)

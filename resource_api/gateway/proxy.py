@@ -36,7 +36,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import ConfigurationError
-from ..resource_metadata import WELL_KNOWN_PATH, metadata_document, metadata_url, origin_of
+from ..resource_metadata import WELL_KNOWN_PATH, metadata_url, origin_of
 from .asgi import (
     BodyTooLarge,
     ClientGone,
@@ -153,7 +153,7 @@ class GatewayApp:
         method: str = scope["method"]
         origin = self._origin(scope, headers)
         if scope["path"] == WELL_KNOWN_PATH and method in ("GET", "HEAD"):
-            doc = metadata_document(origin, [self.enforcer.issuer])
+            doc = self.enforcer.metadata_document(origin)
             await json_response(send, 200, doc, [("Cache-Control", "max-age=300")])
             return
         target = raw_target(scope)

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..resource_metadata import WELL_KNOWN_PATH, metadata_document, metadata_url, origin_of
+from ..resource_metadata import WELL_KNOWN_PATH, metadata_url, origin_of
 from .asgi import (
     BodyTooLarge,
     ClientGone,
@@ -162,7 +162,7 @@ class SidebandApp:
             await json_response(send, 400, {"error": "invalid_request",
                                             "error_description": "no Host header"})  # fmt: skip
             return
-        doc = metadata_document(origin, [self.enforcer.issuer])
+        doc = self.enforcer.metadata_document(origin)
         await json_response(send, 200, doc, [("Cache-Control", "max-age=300")])
 
     def _decide(

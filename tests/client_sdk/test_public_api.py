@@ -19,13 +19,16 @@ EXPECTED = [
     "AuthorizationRequested",
     "Challenge",
     "ChallengeParseError",
+    "ClaimsNotSatisfied",
     "ConfigurationError",
     "Event",
     "FactorsRequested",
     "HeadlessAuthenticator",
     "Hook",
     "InvalidCallback",
+    "InvalidClaimsChallenge",
     "InvalidIDToken",
+    "IssuerNotListed",
     "LevelNotReached",
     "LoginFailed",
     "LoginRequest",
@@ -36,6 +39,8 @@ EXPECTED = [
     "ProviderExchange",
     "RedirectAuthenticator",
     "Requirement",
+    "ResourceMetadataError",
+    "ScopeNotGranted",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",
@@ -50,6 +55,7 @@ EXPECTED = [
     "TokensIssued",
     "UnmetAuthenticationRequirements",
     "WaitingForNextCode",
+    "find_authorization_challenge",
     "find_step_up_challenge",
     "parse_www_authenticate",
 ]
@@ -74,6 +80,9 @@ def test_contract_6_signatures() -> None:
         "token_cache",
     ]
     assert auth.parameters["authenticator"].kind is inspect.Parameter.KEYWORD_ONLY
+    # issuer stays the first positional; None (or left out) discovers it (RFC 9728).
+    assert auth.parameters["issuer"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert auth.parameters["issuer"].default is None
     assert auth.parameters["client_secret"].default is None
     assert auth.parameters["redirect_uri"].default is None
     assert auth.parameters["scope"].default == "openid"
@@ -104,8 +113,16 @@ def test_error_hierarchy() -> None:
         sdk.AuthenticatorError,
         sdk.LoginFailed,
         sdk.AuthenticationTimeout,
+        sdk.ScopeNotGranted,
+        sdk.ClaimsNotSatisfied,
+        sdk.InvalidClaimsChallenge,
+        sdk.ResourceMetadataError,
+        sdk.IssuerNotListed,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
+    # A claims value that cannot be decoded is also a malformed challenge.
+    assert issubclass(sdk.InvalidClaimsChallenge, sdk.ChallengeParseError)
+    assert issubclass(sdk.IssuerNotListed, sdk.ResourceMetadataError)
 
 
 def test_py_typed_is_shipped() -> None:
@@ -115,7 +132,15 @@ def test_py_typed_is_shipped() -> None:
 def test_pure_modules_import_no_http_library() -> None:
     # DESIGN: protocol and the step-up core take plain data; the adapters stay thin.
     root = Path(client_sdk.__file__).parent
-    for name in ("protocol.py", "flow.py", "tokens.py", "id_token.py", "challenges.py"):
+    for name in (
+        "protocol.py",
+        "flow.py",
+        "tokens.py",
+        "id_token.py",
+        "challenges.py",
+        "dialects.py",
+        "resource_metadata.py",
+    ):
         source = (root / name).read_text()
         for library in ("requests", "httpx", "flask"):
             assert f"import {library}" not in source, (name, library)

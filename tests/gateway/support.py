@@ -22,6 +22,22 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# What the RFC 9728 document of a gateway or sideband over the sandbox config lists in its
+# stepup_route_requirements extension: the two routes (its conditional rule is not listed).
+SANDBOX_REQUIREMENTS = [
+    {
+        "methods": ["POST"],
+        "path": "/transfers",
+        "acr_values": ["urn:stepup:loa:2"],
+        "max_age": 3600,
+    },
+    {
+        "methods": ["PUT"],
+        "path": "/profile/email",
+        "acr_values": ["urn:stepup:loa:2"],
+        "max_age": 120,
+    },
+]
 GATEWAY_DOC = ROOT / "docs" / "gateway.md"
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from client_sdk import parse_www_authenticate
-from resource_api.gateway import Enforcer, RequestInfo
+from resource_api import JwtAccessTokenValidator
+from resource_api.gateway import Enforcer, RequestInfo, build_enforcer
 from resource_api.gateway.enforcer import path_problem
+from resource_api.settings import RouteConfig, RuleConfig
+from stepup.cli import sandbox_config
 
 from ..resource_api.support import DROP, LOA1, LOA2, Clock, FakeIssuer
 
@@ -139,3 +143,46 @@ def test_normal_paths_pass(target: str) -> None:
 def test_percent_encoded_letters_match_the_rule(enforcer: Enforcer, issuer: FakeIssuer) -> None:
     # /transfer%73 is /transfers to every upstream: the rule must see it as such.
     assert check(enforcer, "POST", "/transfer%73", issuer.mint(acr=LOA1)).status == 401
+
+
+def test_every_bearer_error_and_step_up_challenge_names_the_metadata(
+    validator: JwtAccessTokenValidator, issuer: FakeIssuer, clock: Clock
+) -> None:
+    # DESIGN contract 12: 400 invalid_request, 401 invalid_token, 403 insufficient_scope and the
+    # RFC 9470 401 all carry resource_metadata; a 403 access_denied has no challenge at all.
+    config = sandbox_config()
+    api = replace(
+        config.api,
+        routes=(*config.api.routes, RouteConfig("GET", "/reports", scope=("reports:read",))),
+        rules=(RuleConfig("closed", methods=("DELETE",), deny="closed for now"),),
+    )
+    enforcer = build_enforcer(replace(config, api=api), validator=validator, clock=clock)
+    token = issuer.mint()
+    cases = {
+        "invalid_request": check(enforcer, "GET", "/accounts?access_token=x", token),
+        "invalid_token": check(enforcer, "GET", "/accounts", "not-a-jwt"),
+        "insufficient_scope": check(enforcer, "GET", "/reports", token),
+        "insufficient_user_authentication": check(
+            enforcer, "POST", "/transfers", issuer.mint(acr=LOA1)
+        ),
+    }
+    statuses = {name: outcome.status for name, outcome in cases.items()}  # type: ignore[attr-defined]
+    assert statuses == {
+        "invalid_request": 400,
+        "invalid_token": 401,
+        "insufficient_scope": 403,
+        "insufficient_user_authentication": 401,
+    }
+    for name, outcome in cases.items():
+        p = params(outcome)
+        assert (p["error"], p["resource_metadata"]) == (name, METADATA)
+    assert params(cases["insufficient_scope"])["scope"] == "reports:read"
+    denied = check(enforcer, "DELETE", "/accounts", token)
+    assert denied.status == 403  # type: ignore[attr-defined]
+    assert [k for k, _ in denied.headers if k == "WWW-Authenticate"] == []  # type: ignore[attr-defined]
+    # The document the enforcer publishes lists the scope and the fixed requirements.
+    document = enforcer.metadata_document("https://api.example")
+    assert document["scopes_supported"] == ["reports:read"]
+    assert document["stepup_route_requirements"][-1] == {
+        "methods": ["GET"], "path": "/reports", "scope": ["reports:read"],
+    }  # fmt: skip

@@ -32,6 +32,7 @@ from .support import (
     DOC_SIDEBAND,
     DOC_UPSTREAM,
     ROOT,
+    SANDBOX_REQUIREMENTS,
     Echo,
     echo_upstream,
     free_port,
@@ -122,6 +123,12 @@ def test_no_token_is_challenged_by_nginx_with_resource_metadata(stack: Stack) ->
         "resource": stack.nginx,
         "authorization_servers": [stack.issuer],
         "bearer_methods_supported": ["header"],
+        # This stack's config adds a scoped route to the sandbox's two.
+        "scopes_supported": ["reports:read"],
+        "stepup_route_requirements": [
+            *SANDBOX_REQUIREMENTS,
+            {"methods": ["GET"], "path": "/reports", "scope": ["reports:read"]},
+        ],
     }
 
 

@@ -17,7 +17,7 @@ from resource_api.gateway import Enforcer, SidebandApp
 
 from ..resource_api.support import LOA1, LOA2, Clock, FakeIssuer
 from .conftest import BankPolicy
-from .support import serving_asgi
+from .support import SANDBOX_REQUIREMENTS, serving_asgi
 
 pytestmark = pytest.mark.e2e
 
@@ -278,6 +278,7 @@ def test_protected_resource_metadata(sideband: str, config_issuer: str) -> None:
         "resource": "https://api.example",
         "authorization_servers": [config_issuer],
         "bearer_methods_supported": ["header"],
+        "stepup_route_requirements": SANDBOX_REQUIREMENTS,
     }
     assert requests.get(f"{sideband}/nope", timeout=10).status_code == 404
 
