@@ -6,6 +6,8 @@ clock — loaded once at start and kept in ``app.extensions["stepup_provider"]``
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app
@@ -101,8 +103,9 @@ def create_app(
     with db.session() as s:
         store.seed(s, config.users, clients)
         secret_key = store.shared_secret(s, "flask_secret_key")
-        # RFC 9449 §8: every process makes and accepts the same DPoP nonces (provider.dpop).
-        nonce_secret = store.shared_secret(s, "dpop_nonce_key").encode()
+    # RFC 9449 §8: every process makes and accepts the same DPoP nonces (provider.dpop): their key
+    # is derived from the secret all processes share, not stored a second time.
+    nonce_secret = hmac.new(secret_key.encode(), b"stepup dpop nonces", hashlib.sha256).digest()
 
     generated = ensure_signing_key(db, clock.now())
     keys = KeyStore(db, clock, max_token_lifetime=longest, loaded=generated)
