@@ -43,8 +43,10 @@ def metadata_document(
     *,
     scopes_supported: Sequence[str] = (),
     resource_name: str | None = None,
+    dpop_algorithms: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The RFC 9728 §2 JSON object for ``resource``."""
+    """The RFC 9728 §2 JSON object for ``resource``. ``dpop_algorithms``: §2
+    ``dpop_signing_alg_values_supported``, the DPoP proof algorithms accepted (RFC 9449)."""
     doc: dict[str, Any] = {
         "resource": resource.rstrip("/"),
         "authorization_servers": list(authorization_servers),
@@ -54,4 +56,6 @@ def metadata_document(
         doc["scopes_supported"] = list(scopes_supported)
     if resource_name is not None:
         doc["resource_name"] = resource_name
+    if dpop_algorithms:
+        doc["dpop_signing_alg_values_supported"] = list(dpop_algorithms)
     return doc

@@ -153,7 +153,9 @@ class GatewayApp:
         method: str = scope["method"]
         origin = self._origin(scope, headers)
         if scope["path"] == WELL_KNOWN_PATH and method in ("GET", "HEAD"):
-            doc = metadata_document(origin, [self.enforcer.issuer])
+            doc = metadata_document(
+                origin, [self.enforcer.issuer], dpop_algorithms=self.enforcer.dpop.algorithms
+            )
             await json_response(send, 200, doc, [("Cache-Control", "max-age=300")])
             return
         target = raw_target(scope)
@@ -168,7 +170,10 @@ class GatewayApp:
                 })  # fmt: skip
                 return
         request = RequestInfo.build(method, target, headers, body)
-        outcome = self.enforcer.check(request, resource_metadata=metadata_url(origin))
+        # RFC 9449 §4.3: a DPoP proof's htu is the URL the client used: this origin, this target.
+        outcome = self.enforcer.check(
+            request, resource_metadata=metadata_url(origin), url=origin + target
+        )
         if not outcome.allowed:
             await _send_whole(send, outcome.status, outcome.headers, outcome.body)
             return

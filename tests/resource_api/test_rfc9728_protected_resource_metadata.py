@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from client_sdk.dpop import DPOP_ALGORITHMS
+
 from .support import ISSUER, LOA1, LOA2, FakeIssuer, bearer, challenge_params
 
 METADATA = "http://bank.test/.well-known/oauth-protected-resource"
@@ -17,6 +19,8 @@ def test_the_document_is_public_and_names_its_origin_and_issuer(bank: Flask) -> 
         "resource": "http://bank.test",
         "authorization_servers": [ISSUER],
         "bearer_methods_supported": ["header"],
+        # RFC 9728 §2 (RFC 9449): the DPoP proof algorithms the resource accepts.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
     # RFC 9728 §3.3: the resource is the identifier the well-known URL was built from.
     assert response.json["resource"] + "/.well-known/oauth-protected-resource" == METADATA
