@@ -8,6 +8,7 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
     StepUpError
     ├── ChallengeParseError (ValueError)   a WWW-Authenticate value is malformed
     ├── ConfigurationError (ValueError)    the SDK was set up in a way that cannot work
+    ├── InvalidDPoPProof (ValueError)      a DPoP proof fails RFC 9449 §4.3 (servers check with it)
     ├── StepUpRequired                     web apps: redirect the user, then finish on the callback
     └── StepUpFailed                       no token that meets the challenge could be obtained
         ├── ScopeNotGranted                insufficient_scope again, or the provider granted less
@@ -45,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidCallback",
     "InvalidClaimsChallenge",
+    "InvalidDPoPProof",
     "InvalidIDToken",
     "IssuerNotListed",
     "LevelNotReached",
@@ -70,6 +72,12 @@ class ChallengeParseError(StepUpError, ValueError):
 
 class ConfigurationError(StepUpError, ValueError):
     """The SDK was configured in a way that cannot work (says which argument to change)."""
+
+
+class InvalidDPoPProof(StepUpError, ValueError):
+    """A DPoP proof fails a check of RFC 9449 §4.3 (:mod:`client_sdk.dpop_check`, which the
+    provider and the resource servers use); servers answer it ``invalid_dpop_proof``. The message
+    names the check, never the proof."""
 
 
 class StepUpRequired(StepUpError):

@@ -6,6 +6,8 @@ clock — loaded once at start and kept in ``app.extensions["stepup_provider"]``
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app
@@ -16,6 +18,7 @@ from .acr import AcrPolicy
 from .clock import Clock
 from .cors import register_cors
 from .db import Database, default_database_url
+from .dpop import ProviderDPoP
 from .issuance import Issuance
 from .keys import KeyStore, ensure_signing_key
 from .migrations import PROVIDER
@@ -50,6 +53,7 @@ class Provider:
     issuance: Issuance
     server: Server
     throttling: store.Throttling
+    dpop: ProviderDPoP
     #: What start-up did to the schema (``None`` when told not to migrate).
     schema: Upgrade | None = None
 
@@ -99,15 +103,25 @@ def create_app(
     with db.session() as s:
         store.seed(s, config.users, clients)
         secret_key = store.shared_secret(s, "flask_secret_key")
+    # RFC 9449 §8: every process makes and accepts the same DPoP nonces (provider.dpop): their key
+    # is derived from the secret all processes share, not stored a second time.
+    nonce_secret = hmac.new(secret_key.encode(), b"stepup dpop nonces", hashlib.sha256).digest()
 
     generated = ensure_signing_key(db, clock.now())
     keys = KeyStore(db, clock, max_token_lifetime=longest, loaded=generated)
     policy = AcrPolicy(config.acr_levels)
     signer = TokenSigner(keys, issuer=config.issuer, audience=config.access_token_audience)
     issuance = Issuance(db, signer, settings, clock)
-    server = build_server(issuance, config.issuer, SCOPES)
+    dpop = ProviderDPoP(
+        db,
+        clock,
+        issuer=config.issuer,
+        nonce_secret=nonce_secret,
+        require_nonce=settings.dpop_require_nonce,
+    )
+    server = build_server(issuance, config.issuer, SCOPES, dpop)
     provider = Provider(
-        config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), schema
+        config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), dpop, schema
     )
 
     app = Flask(__name__)

@@ -10,15 +10,24 @@ value is a :class:`BadRequest` that goes back to the client.
 from __future__ import annotations
 
 import json
+import re
 
 from client_sdk.wire import ascii_int
 
 from .authn_policy import AuthnRequest
 
-__all__ = ["MAX_AGE_LIMIT", "BadRequest", "parse_authn_request", "refuse_request_objects"]
+__all__ = [
+    "MAX_AGE_LIMIT",
+    "BadRequest",
+    "check_dpop_jkt",
+    "parse_authn_request",
+    "refuse_request_objects",
+]
 
 #: The largest ``max_age`` accepted: ten digits, some 317 years.
 MAX_AGE_LIMIT = 9_999_999_999
+# RFC 7638 SHA-256 thumbprint: 32 octets, base64url without padding.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class BadRequest(Exception):
@@ -100,4 +109,16 @@ def refuse_request_objects(params: dict[str, str]) -> None:
         raise BadRequest(
             "request_uri_not_supported",
             "request_uri is not supported: send the parameters in the query or the form",
+        )
+
+
+def check_dpop_jkt(params: dict[str, str]) -> None:
+    """RFC 9449 §10: ``dpop_jkt`` is "the JWK Thumbprint [RFC7638] of the proof-of-possession
+    public key using the SHA-256 hash function"; the code it gets can only be redeemed with a
+    proof signed by that key (:mod:`provider.dpop`). Anything else is ``invalid_request``."""
+    value = params.get("dpop_jkt")
+    if value is not None and not _JKT.fullmatch(value):
+        raise BadRequest(
+            "invalid_request",
+            "dpop_jkt must be a JWK SHA-256 thumbprint: 43 base64url characters",
         )

@@ -40,6 +40,11 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]
         """False only for a confidential client registered with ``require_pkce = false``."""
         return self.row.require_pkce or not self.is_confidential
 
+    @property
+    def dpop_required(self) -> bool:
+        """RFC 9449 §5.2 ``dpop_bound_access_tokens``: its token requests need a DPoP proof."""
+        return bool(self.row.dpop_bound_access_tokens)
+
     def get_client_id(self) -> str:
         return self.row.client_id
 

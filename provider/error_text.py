@@ -23,7 +23,8 @@ _PLAIN_NAME = re.compile(r"[a-z_]{1,40}")
 _LONGEST = 300
 
 #: A description for each error code the provider sends (RFC 6749 §4.1.2.1 and §5.2, RFC 7009,
-#: OIDC Core §3.1.2.6, OpenID Connect Core Unmet Authentication Requirements, RFC 8707 §2).
+#: OIDC Core §3.1.2.6, OpenID Connect Core Unmet Authentication Requirements, RFC 8707 §2,
+#: RFC 9449).
 FALLBACK = {
     "invalid_request": "The request is missing a parameter, repeats one, or has one that is not "
     "valid.",
@@ -46,6 +47,9 @@ FALLBACK = {
     "unmet_authentication_requirements": "The provider could not authenticate the user as the "
     "request requires.",
     "invalid_target": "The requested resource is invalid, unknown or malformed.",
+    # RFC 9449 §5 and §8.
+    "invalid_dpop_proof": "The DPoP proof is missing or not valid for this request.",
+    "use_dpop_nonce": "Send the DPoP proof again with the nonce of the DPoP-Nonce header.",
 }
 DEFAULT = "The request could not be processed."
 

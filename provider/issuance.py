@@ -93,6 +93,8 @@ class Issuance:
         code_challenge_method: str | None,
         granted: AuthenticatedUser,
         resources: Sequence[str] = (),
+        *,
+        dpop_jkt: str | None = None,
     ) -> None:
         now = self.clock.now()
         with self.db.session() as s:
@@ -112,6 +114,7 @@ class Issuance:
                     session_id=granted.session_id,
                     expires_at=now + self.settings.authorization_code_lifetime,
                     resources=list(resources) or None,
+                    dpop_jkt=dpop_jkt,
                 )
             )
             s.commit()
@@ -148,6 +151,7 @@ class Issuance:
         rotated_from: int | None = None,
         audience: Sequence[str] = (),
         grant_resources: Sequence[str] | None = None,
+        dpop_jkt: str | None = None,
     ) -> dict[str, Any]:
         """Mint the token response and record the grant, in one place for every grant type.
 
@@ -156,6 +160,9 @@ class Issuance:
         grant whose refresh token this response replaces. ``audience`` is the access token's
         ``aud`` (RFC 8707; empty: the default audience); ``grant_resources`` what the grant keeps
         for its refreshes (``None``: no resource was named).
+        ``dpop_jkt``: the DPoP key the access token is bound to (RFC 9449 §6: ``cnf.jkt``,
+        ``token_type`` ``DPoP``); the grant keeps it, which binds a public client's refresh token
+        (§5, :mod:`provider.dpop`).
         """
         now = self.clock.now()
         s = self.settings
@@ -171,10 +178,12 @@ class Issuance:
             lifetime=s.access_token_lifetime,
             context=context,
             audience=audience,
+            dpop_jkt=dpop_jkt,
         )
         token: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            # RFC 9449 §5: "token_type ... DPoP" for a DPoP-bound access token.
+            "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": s.access_token_lifetime,
             "scope": scope,
         }
@@ -218,6 +227,7 @@ class Issuance:
             "rotated_at": None,
             "revoked_at": None,
             "resources": list(grant_resources) if grant_resources else None,
+            "dpop_jkt": dpop_jkt,
         }
         # The code is consumed (or the refresh token rotated) by the transaction that records
         # what was issued for it: see provider/store.py.
@@ -296,13 +306,16 @@ class Issuance:
             payload.update(
                 # The access token's own scope: narrower than the grant's after a refresh.
                 scope=c.get("scope", ""),
-                token_type="Bearer",
+                # RFC 9449 §6.2: a bound token's introspection says how: token_type and cnf.
+                token_type="DPoP" if "cnf" in c else "Bearer",
                 sub=c["sub"],
                 aud=c["aud"],
                 iat=c["iat"],
                 exp=c["exp"],
                 jti=c["jti"],
             )
+            if isinstance(c.get("cnf"), dict):
+                payload["cnf"] = c["cnf"]
         else:
             payload.update(token_type="refresh_token", exp=row.refresh_expires_at)
         if row.acr is not None:

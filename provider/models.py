@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -54,6 +65,8 @@ class Client(Base):
     scope: Mapped[str] = mapped_column(Text)
     # False only for a confidential client registered with require_pkce = false.
     require_pkce: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    # RFC 9449 §5.2 dpop_bound_access_tokens: every token request of this client needs a proof.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class LoginSession(Base):
@@ -115,6 +128,9 @@ class AuthorizationCode(Base):
     reused_at: Mapped[int | None] = mapped_column(Integer)
     # RFC 8707: the resources the authorization request named; None: none (the default audience).
     resources: Mapped[list[str] | None] = mapped_column(JSON)
+    # RFC 9449 §10: the dpop_jkt of the authorization request; the code's token request must
+    # carry a proof signed with that key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class Grant(Base):
@@ -147,6 +163,23 @@ class Grant(Base):
     # RFC 8707: the resources of the grant (from the authorization request), which a refresh may
     # narrow for one access token but never widen; None: the default audience.
     resources: Mapped[list[str] | None] = mapped_column(JSON)
+    # RFC 9449 §6: the thumbprint of the DPoP key the grant's tokens are bound to (the access
+    # token says it as cnf.jkt). A public client's refresh token is bound to it too (§5).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
+
+
+class DPoPProof(Base):
+    """A DPoP proof the token or userinfo endpoint accepted, kept until it is too old to be
+    accepted anyway (RFC 9449 §11.1: "the server MUST ensure that the jti value is only used
+    once"). Recording one is a single ``INSERT``; the primary key makes a replay lose, in every
+    process sharing the database."""
+
+    __tablename__ = "op_dpop_proofs"
+    __table_args__ = (Index("ix_op_dpop_proofs_expires_at", "expires_at"),)
+
+    # SHA-256 of the proof key's thumbprint and the jti: one key's jti never blocks another's.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(Integer)
 
 
 class SigningKey(Base):

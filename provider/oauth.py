@@ -19,6 +19,9 @@ What this module changes, and why:
 - Tokens are minted by :class:`provider.tokens.TokenSigner` with keys loaded once, and they carry
   the authentication context (``acr``, ``amr``, ``auth_time``) from the code or refresh token —
   Authlib's own generators see only the user, and re-import the key on every call.
+- DPoP (RFC 9449): after a grant has validated its request (client, code or refresh token), the
+  ``DPoP`` header is checked by :mod:`.dpop` and the tokens are bound to its key
+  (:meth:`Server.create_token_response`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from .resource_indicators import InvalidTarget
 from .tokens import AuthContext
 
 if TYPE_CHECKING:
+    from .dpop import ProviderDPoP
     from .issuance import CodeRecord, Issuance
 
 __all__ = ["AuthenticatedUser", "ClientAdapter", "build_server"]
@@ -164,6 +168,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             granted,
             # Checked at /authorize (RFC 8707 §2); saved there space-separated.
             resources=(data.get("resource") or "").split(),
+            dpop_jkt=data.get("dpop_jkt"),
         )
 
     def validate_token_request(self) -> None:
@@ -202,6 +207,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             code_id=code.id,
             audience=self.audience,
             grant_resources=code.resources,
+            dpop_jkt=_dpop_jkt(self.request),
         )
 
 
@@ -271,6 +277,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             rotated_from=old.row.id,
             audience=self.audience,
             grant_resources=old.row.resources,
+            dpop_jkt=_dpop_jkt(self.request),
         )
 
 
@@ -317,7 +324,14 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
             family=None,
             code_id=None,
             audience=self.audience,
+            dpop_jkt=_dpop_jkt(self.request),
         )
+
+
+def _dpop_jkt(request: Any) -> str | None:
+    """The DPoP key (thumbprint) :meth:`Server.create_token_response` found for this request."""
+    jkt: str | None = getattr(request, "dpop_jkt", None)
+    return jkt
 
 
 class GrantRecord:
@@ -452,6 +466,7 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask server, able to finish an authorization request saved earlier."""
 
     context: Issuance  # set by build_server
+    dpop: ProviderDPoP  # set by build_server
 
     def validate_requested_scope(self, scope: str | None) -> None:
         """Nothing is refused for being unknown: each grant ignores the values it does not
@@ -479,9 +494,27 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
                 raise InvalidRequestError("Missing grant_type.")
             grant = self.get_token_grant(oauth_request)
             grant.validate_token_request()
-            return self.handle_response(*grant.create_token_response())
+            proofs = flask_request.headers.getlist("DPoP")
+            oauth_request.dpop_jkt = self._dpop_binding(oauth_request, grant, proofs)
+            status, body, headers = grant.create_token_response()
+            if proofs and (nonce := self.dpop.current_nonce()) is not None:
+                # RFC 9449 §8.2: a new nonce may come with any response; the current one does,
+                # so clients move on to it before the one they hold expires.
+                headers = [*headers, ("DPoP-Nonce", nonce)]
+            return self.handle_response(status, body, headers)
         except OAuth2Error as error:
             return self.handle_error_response(oauth_request, error)
+
+    def _dpop_binding(self, request: Any, grant: Any, proofs: list[str]) -> str | None:
+        """RFC 9449 §5, §10: the key to bind the tokens to, after the grant validated the
+        request: the code or refresh token presented may already be bound to one."""
+        bound_to, what = None, ""
+        if isinstance(grant, AuthorizationCodeGrant):
+            bound_to, what = request.authorization_code.row.dpop_jkt, "authorization code"
+        elif isinstance(grant, RefreshTokenGrant) and not request.client.is_confidential:
+            # §5: only a public client's refresh token is bound to its DPoP key.
+            bound_to, what = request.refresh_token.row.dpop_jkt, "refresh token"
+        return self.dpop.token_request(proofs, request.client, bound_to=bound_to, what=what)
 
     def handle_error_response(self, request: Any, error: OAuth2Error) -> Any:
         if isinstance(error, InvalidClientError):
@@ -518,9 +551,10 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
         return super().get_authorization_grant(request)
 
 
-def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
+def build_server(context: Any, issuer: str, scopes: list[str], dpop: ProviderDPoP) -> Server:
     server = Server()
     server.context = context
+    server.dpop = dpop
     server._query_client = context.query_client
     server._save_token = lambda token, request: None  # tokens are recorded when minted
     server.scopes_supported = scopes

@@ -85,6 +85,7 @@ def sandbox_client(client_id: str) -> SandboxLoopbackClient | None:
         grant_types=["authorization_code", "refresh_token"],
         scope=_SCOPE,
         require_pkce=True,
+        dpop_bound_access_tokens=False,
     )
     return SandboxLoopbackClient(row)
 

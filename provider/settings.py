@@ -82,6 +82,10 @@ class ClientConfig:
     scope: str = "openid profile email offline_access"
     post_logout_redirect_uris: tuple[str, ...] = ()
     require_pkce: bool = True
+    # RFC 9449 §5.2 (the client metadata of that name): "If true, the authorization server MUST
+    # reject token requests from this client that do not contain the DPoP header." Every client
+    # may use DPoP; this makes it the only way in.
+    dpop_bound_access_tokens: bool = False
 
     def __post_init__(self) -> None:
         # RFC 9700 §2.1.1: "Public clients MUST use PKCE".
@@ -107,6 +111,9 @@ class ProviderSettings:
     session_lifetime: int = 12 * 3600
     # In-flow TOTP enrolment for users who have no OTP factor yet.
     allow_totp_enrolment: bool = True
+    # RFC 9449 §8: the token endpoint asks every DPoP proof for a nonce it gave out (answering a
+    # proof without one use_dpop_nonce), so a proof cannot be made ahead of time.
+    dpop_require_nonce: bool = True
     # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
     sandbox: bool = False
     # Sandbox only: accept a TOTP code again within its 30-second step (RFC 6238 §5.2 replay

@@ -32,6 +32,7 @@ from .factors.password import hash_password, verify_password
 from .models import (
     AuthorizationCode,
     Client,
+    DPoPProof,
     Grant,
     Interaction,
     LoginSession,
@@ -119,6 +120,7 @@ def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[Client
             "grant_types": list(c.grant_types),
             "scope": c.scope,
             "require_pkce": c.require_pkce,
+            "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         }
         writes.append(
             insert(Client)
@@ -133,7 +135,11 @@ def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[Client
 def _insert_for(session: Session) -> Any:
     """The dialect's ``insert`` (with ``on_conflict_do_*``): PostgreSQL's or SQLite's, imported
     here: the other one is never needed."""
-    if session.get_bind().dialect.name == "postgresql":
+    return _insert_for_dialect(session.get_bind().dialect.name)
+
+
+def _insert_for_dialect(name: str) -> Any:
+    if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert
@@ -546,3 +552,33 @@ def record_revoked(session: Session, grant: Grant, now: int) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()
+
+
+# --- DPoP proofs (RFC 9449 §11.1) ----------------------------------------------------------------
+
+
+def remember_proof(conn: Connection, key: str, expires_at: int, now: int) -> bool:
+    """Record an accepted DPoP proof; False when it was recorded before and has not expired: a
+    replay. One ``INSERT … ON CONFLICT DO UPDATE … WHERE <the old one expired>``: of two requests
+    racing with one proof, in any processes, exactly one inserts; the other changes no row."""
+    insert = _insert_for_dialect(conn.dialect.name)
+    statement = (
+        insert(DPoPProof)
+        .values(key=key, expires_at=expires_at)
+        .on_conflict_do_update(
+            index_elements=[DPoPProof.key],
+            set_={"expires_at": expires_at},
+            where=DPoPProof.expires_at < now,
+        )
+        .returning(DPoPProof.key)  # the row count of an upsert is not reliable on every driver
+    )
+    won = conn.execute(statement).first() is not None
+    conn.commit()
+    return won
+
+
+def forget_expired_proofs(conn: Connection, now: int) -> int:
+    """Delete the proofs that are too old to be accepted again anyway."""
+    deleted = _rowcount(conn.execute(delete(DPoPProof).where(DPoPProof.expires_at < now)))
+    conn.commit()
+    return deleted

@@ -108,9 +108,11 @@ class TokenSigner:
         lifetime: int,
         context: AuthContext | None,
         audience: Sequence[str] = (),
+        dpop_jkt: str | None = None,
     ) -> str:
         """RFC 9068 §2.2: ``iss``, ``exp``, ``aud``, ``sub``, ``client_id``, ``iat``, ``jti``
         are REQUIRED; ``auth_time``, ``acr`` and ``amr`` carry the authentication (§2.2.1).
+        RFC 9449 §6.1: a DPoP-bound token says its key as ``cnf: {"jkt": <thumbprint>}``.
 
         RFC 9068 §2.1: the header "typ" MUST be "at+jwt", so an ID token can never be
         mistaken for an access token.
@@ -132,6 +134,8 @@ class TokenSigner:
         }
         if context is not None:
             claims.update(acr=context.acr, amr=list(context.amr), auth_time=context.auth_time)
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
         return self._sign("at+jwt", claims)
 
     def id_token(

@@ -47,6 +47,7 @@ def sanitize_description(text: str) -> str:
 
 def bearer_challenge(
     *,
+    scheme: str = "Bearer",
     realm: str | None = None,
     error: str | None = None,
     error_description: str | None = None,
@@ -54,9 +55,14 @@ def bearer_challenge(
     acr_values: Sequence[str] = (),
     max_age: int | None = None,
     resource_metadata: str | None = None,
+    algs: Sequence[str] = (),
 ) -> str:
     """One ``Bearer`` challenge. With no argument: ``Bearer`` alone, the RFC 6750 §3 answer to a
-    request that carried no credentials ("the resource server SHOULD NOT include an error code")."""
+    request that carried no credentials ("the resource server SHOULD NOT include an error code").
+
+    ``scheme="DPoP"``: the same challenge on the RFC 9449 §7.1 scheme, whose parameters are
+    RFC 6750's plus ``algs``, "a space-delimited list of the JWS alg (Algorithm) Header values the
+    resource server supports" — RFC 9470 §3 defines its error for both schemes."""
     params: list[str] = []
     if realm is not None:
         params.append(f"realm={quote(realm)}")
@@ -76,4 +82,6 @@ def bearer_challenge(
     if resource_metadata is not None:
         # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata."
         params.append(f"resource_metadata={quote(resource_metadata)}")
-    return "Bearer " + ", ".join(params) if params else "Bearer"
+    if algs:
+        params.append(f"algs={quote(' '.join(algs))}")
+    return f"{scheme} " + ", ".join(params) if params else scheme

@@ -12,6 +12,10 @@ The protocol lives elsewhere (:mod:`.step_up` decides, :mod:`.challenges` format
   ``400 invalid_request``, ``401 invalid_token``, ``403 insufficient_scope`` (with ``scope``).
 - RFC 9470 §3 — ``401`` with ``error="insufficient_user_authentication"``, ``acr_values``,
   ``max_age`` when the authentication behind the token is too weak or too old.
+- RFC 9449 §7 — ``Authorization: DPoP <token>`` with a ``DPoP`` proof for a DPoP-bound token
+  (:class:`resource_api.dpop.DPoPVerifier`); a bound token sent as ``Bearer`` is refused. Every
+  challenge to a DPoP request or a bound token — step-up ones included — is on the ``DPoP``
+  scheme, with ``algs``.
 
 What a route requires is decided by the policy engine (:mod:`resource_api.policy`): rules from the
 config (``[[api.routes]]``, ``[[api.rules]]`` with CEL conditions) and from decorators on the view
@@ -45,7 +49,14 @@ from flask import Flask, Request, Response, current_app, g, request
 
 from .bearer import is_b64token
 from .challenges import bearer_challenge
-from .errors import BearerError, ConfigurationError, InvalidRequest, KeySetUnavailable
+from .dpop import Credentials, DPoPVerifier, bound_key
+from .errors import (
+    BearerError,
+    ConfigurationError,
+    DPoPNonceRequired,
+    InvalidRequest,
+    KeySetUnavailable,
+)
 from .flask_rules import DynamicRequirement, FlaskRequest, decorator_rules, serves
 from .policy import (
     Denied,
@@ -94,6 +105,8 @@ _G_KEY = "_stepup_auth"
 _G_DECISION = "_stepup_decision"
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+# The scheme the request's challenges go on (RFC 9449 §7.1), kept in the WSGI environ.
+_SCHEME = "stepup.challenge_scheme"
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
 
 
@@ -170,6 +183,11 @@ class StepUp:
     ``resource_metadata``: every challenge carries ``resource_metadata`` (RFC 9728 §5.1), the
     request's origin + ``/.well-known/oauth-protected-resource`` — publish the document there
     (:func:`resource_api.resource_metadata.metadata_document`; the demo bank does).
+    ``dpop``: the DPoP sender check (RFC 9449 §7; default: every algorithm, a ``jti`` cache in
+    this process, no nonces). ``public_url``: the API's origin as clients see it
+    (``https://api.example``), for the ``htu`` of DPoP proofs and ``resource_metadata``; default:
+    the request's scheme and ``Host`` (behind a proxy, set it, or make the proxy's forwarded
+    headers the request's with werkzeug's ``ProxyFix``).
     """
 
     def __init__(
@@ -184,6 +202,8 @@ class StepUp:
         realm: str | None = None,
         protect_all: bool = True,
         resource_metadata: bool = False,
+        dpop: DPoPVerifier | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.validator = validator
         self.order = (
@@ -193,6 +213,8 @@ class StepUp:
         self.realm = realm
         self.protect_all = protect_all
         self.resource_metadata = resource_metadata
+        self.dpop = dpop or DPoPVerifier(clock=self.clock)
+        self.public_url = public_url.rstrip("/") if public_url else None
         self._routes: dict[tuple[str, str], Requirement] = {}
         self._rules = tuple(r if isinstance(r, Rule) else Rule.compile(r) for r in rules)
         self._policy: Policy | None = None
@@ -243,7 +265,10 @@ class StepUp:
         policy = self.policy
         if self._published is None or self._published[0] is not policy:
             self._published = (policy, publish(policy.rules))  # once per policy, not per request
-        return metadata_document(resource, authorization_servers, published=self._published[1])
+        return metadata_document(
+            resource, authorization_servers, published=self._published[1],
+            dpop_algorithms=self.dpop.algorithms,
+        )  # fmt: skip
 
     def require(
         self,
@@ -313,20 +338,28 @@ class StepUp:
         if not plan.protected and (plan.protected is False or not plan.rules.may_apply(req.path)):
             return None
         try:
-            token = _bearer_token(req)
-            if token is None:
+            found = _credentials(req)
+            if found is None:
                 return self._response(
                     401, self._challenge(req),
                     {"error_description": "this API needs an access token: "
                      "send it as Authorization: Bearer <token>"},
                 )  # fmt: skip
-            claims = self.validator.validate(token)
+            if found.is_dpop:
+                req.environ[_SCHEME] = "DPoP"
+            claims = self.validator.validate(found.token)
+            self._sender_check(req, found, claims)
         except BearerError as exc:
-            return self._response(
+            if exc.scheme is not None:
+                req.environ[_SCHEME] = exc.scheme
+            response = self._response(
                 exc.status_code,
                 self._challenge(req, error=exc.error, error_description=exc.description),
                 {"error": exc.error, "error_description": exc.description},
             )  # fmt: skip
+            if isinstance(exc, DPoPNonceRequired):
+                response.headers["DPoP-Nonce"] = exc.nonce  # RFC 9449 §9
+            return response
         except KeySetUnavailable:
             response = self._response(None, None, {
                 "error": "temporarily_unavailable",
@@ -376,11 +409,30 @@ class StepUp:
             {"error": outcome.error, "error_description": outcome.description},
         )  # fmt: skip
 
+    def _origin(self, req: Request) -> str:
+        return self.public_url or origin_of(req.scheme, req.host)
+
+    def _sender_check(self, req: Request, found: Credentials, claims: Any) -> None:
+        """RFC 9449 §7: a bound token comes on the DPoP scheme with its proof, a bearer token as
+        Bearer; from here on, challenges about a bound token are on the DPoP scheme."""
+        if bound_key(claims) is not None:
+            req.environ[_SCHEME] = "DPoP"
+        if not found.is_dpop and bound_key(claims) is None:
+            return  # a bearer token as Bearer: the fast path costs nothing more
+        # The target as the client sent it (RFC 9110 §7.1): werkzeug's base_url quotes the path
+        # back; htu_of compares it after RFC 3986 normalisation.
+        url = self._origin(req) + req.base_url[len(req.host_url) - 1 :]
+        self.dpop.check(found, claims, proofs=req.headers.getlist("DPoP"),
+                        method=req.method, url=url)  # fmt: skip
+
     def _challenge(self, req: Request, **params: Any) -> str:
         # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata" — the
         # app's origin plus the well-known path, where the app publishes the document.
-        metadata = metadata_url(origin_of(req.scheme, req.host)) if self.resource_metadata else None
-        return bearer_challenge(realm=self.realm, resource_metadata=metadata, **params)
+        metadata = metadata_url(self._origin(req)) if self.resource_metadata else None
+        scheme = req.environ.get(_SCHEME, "Bearer")
+        algs = self.dpop.algorithms if scheme == "DPoP" else ()
+        return bearer_challenge(scheme=scheme, realm=self.realm, resource_metadata=metadata,
+                                algs=algs, **params)  # fmt: skip
 
     @staticmethod
     def _response(status: int | None, challenge: str | None, body: dict[str, Any]) -> Response:
@@ -391,19 +443,18 @@ class StepUp:
         return response
 
 
-def _bearer_token(req: Request) -> str | None:
-    """The token from ``Authorization: Bearer``, ``None`` when the request carries no credentials
-    we support, :class:`InvalidRequest` when it is malformed or uses several methods."""
+def _credentials(req: Request) -> Credentials | None:
+    """The token from ``Authorization: Bearer`` or ``DPoP`` (RFC 9449 §7.1) with its scheme,
+    ``None`` when the request carries no credentials we support, :class:`InvalidRequest` when it
+    is malformed or uses several methods."""
     header: str | None = req.environ.get("HTTP_AUTHORIZATION")
-    # The common case, "Bearer <b64token>" (RFC 6750 §2.1); anything else takes the long way.
-    if (
-        header is not None
-        and not req.query_string
-        and req.method in ("GET", "HEAD")
-        and header[:7] in ("Bearer ", "bearer ")
-        and is_b64token(token := header[7:])
-    ):
-        return token
+    # The common cases, "Bearer <b64token>" (RFC 6750 §2.1) and "DPoP <b64token>" (RFC 9449
+    # §7.1); anything else takes the long way.
+    if header is not None and not req.query_string and req.method in ("GET", "HEAD"):
+        if header[:7] in ("Bearer ", "bearer ") and is_b64token(token := header[7:]):
+            return Credentials("bearer", token)
+        if header[:5] in ("DPoP ", "dpop ") and is_b64token(token := header[5:]):
+            return Credentials("dpop", token)
     in_query = b"access_token" in req.query_string and "access_token" in req.args
     in_body = (
         req.method not in ("GET", "HEAD", "OPTIONS")
@@ -425,8 +476,10 @@ def _bearer_token(req: Request) -> str | None:
     scheme, rest = match.group(1), match.group(2)
     if "," in header:
         raise InvalidRequest("the request carries more than one set of credentials")
-    if scheme.lower() != "bearer":
+    name = scheme.lower()
+    if name not in ("bearer", "dpop"):
         return None  # another scheme: "lacks any authentication information" we support (§3)
     if rest is None or not is_b64token(rest.strip()):
-        raise InvalidRequest("the Authorization header does not hold a valid Bearer token")
-    return rest.strip()
+        shown = "DPoP" if name == "dpop" else "Bearer"
+        raise InvalidRequest(f"the Authorization header does not hold a valid {shown} token")
+    return Credentials(name, rest.strip())

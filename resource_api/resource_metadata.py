@@ -110,9 +110,12 @@ def metadata_document(
     scopes_supported: Sequence[str] = (),
     resource_name: str | None = None,
     published: PublishedPolicy | None = None,
+    dpop_algorithms: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The RFC 9728 §2 JSON object for ``resource``; with ``published``, its scopes and the
-    :data:`ROUTE_REQUIREMENTS` extension (an empty list: no route has a fixed requirement)."""
+    :data:`ROUTE_REQUIREMENTS` extension (an empty list: no route has a fixed requirement).
+    ``dpop_algorithms``: §2 ``dpop_signing_alg_values_supported``, the DPoP proof algorithms
+    accepted (RFC 9449)."""
     doc: dict[str, Any] = {
         "resource": resource.rstrip("/"),
         "authorization_servers": list(authorization_servers),
@@ -127,4 +130,6 @@ def metadata_document(
         doc["resource_name"] = resource_name
     if published is not None:
         doc[ROUTE_REQUIREMENTS] = [dict(entry) for entry in published.route_requirements]
+    if dpop_algorithms:
+        doc["dpop_signing_alg_values_supported"] = list(dpop_algorithms)
     return doc

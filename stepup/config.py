@@ -149,6 +149,9 @@ def _client(r: _Reader) -> ClientConfig:
             scope=r.optional_string("scope") or defaults.scope,
             post_logout_redirect_uris=tuple(r.strings("post_logout_redirect_uris", required=False)),
             require_pkce=r.optional_bool("require_pkce", defaults.require_pkce),
+            dpop_bound_access_tokens=r.optional_bool(
+                "dpop_bound_access_tokens", defaults.dpop_bound_access_tokens
+            ),
         )
     except ConfigError:
         raise
@@ -244,6 +247,7 @@ def _provider(r: _Reader) -> ProviderSettings:
             ),
             session_lifetime=r.optional_int("session_lifetime", minimum=1) or d.session_lifetime,
             allow_totp_enrolment=r.optional_bool("allow_totp_enrolment", d.allow_totp_enrolment),
+            dpop_require_nonce=r.optional_bool("dpop_require_nonce", d.dpop_require_nonce),
             sandbox=sandbox,
             sandbox_allow_totp_reuse=switches["sandbox_allow_totp_reuse"],
             sandbox_loopback_clients=switches["sandbox_loopback_clients"],

@@ -109,6 +109,27 @@ def test_client_credentials_needs_a_secret() -> None:
         parse_config(data)
 
 
+def test_dpop_switches_parse_and_default_to_strict() -> None:
+    data: dict[str, object] = {
+        "issuer": "http://x",
+        "acr_levels": [{"value": "a", "factors": ["pwd"]}],
+        "clients": [
+            {"client_id": "agent", "redirect_uris": ["http://127.0.0.1/cb"],
+             "dpop_bound_access_tokens": True},
+            {"client_id": "cli", "redirect_uris": ["http://127.0.0.1/cb"]},
+        ],
+    }  # fmt: skip
+    config = parse_config(data)
+    assert [c.dpop_bound_access_tokens for c in config.clients] == [True, False]
+    assert config.provider.dpop_require_nonce is True
+    data["provider"] = {"dpop_require_nonce": False}
+    assert parse_config(data).provider.dpop_require_nonce is False
+    data["clients"] = [{"client_id": "c", "redirect_uris": ["http://127.0.0.1/cb"],
+                        "dpop_bound_access_tokens": "yes"}]  # fmt: skip
+    with pytest.raises(ConfigError, match="dpop_bound_access_tokens"):
+        parse_config(data)
+
+
 def test_code_lifetime_is_capped_at_60_seconds() -> None:
     data = {
         "issuer": "http://x",

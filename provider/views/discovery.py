@@ -48,6 +48,8 @@ def metadata() -> dict[str, Any]:
             "none",
         ],
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: the DPoP proof algorithms the token endpoint accepts.
+        "dpop_signing_alg_values_supported": list(op.dpop.algorithms),
         "acr_values_supported": op.policy.values_supported,
         "claims_parameter_supported": True,
         "request_parameter_supported": False,

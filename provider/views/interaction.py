@@ -45,7 +45,12 @@ from ..authn_policy import (
     decide,
 )
 from ..authn_policy import Issue as IssueDecision
-from ..authorization_request import BadRequest, parse_authn_request, refuse_request_objects
+from ..authorization_request import (
+    BadRequest,
+    check_dpop_jkt,
+    parse_authn_request,
+    refuse_request_objects,
+)
 from ..clients import ClientAdapter
 from ..error_text import describe, repeated_parameter
 from ..factors import totp
@@ -124,6 +129,7 @@ def authorize() -> BaseResponse:
         )
     try:
         refuse_request_objects(params)
+        check_dpop_jkt(params)
         _validate_with_authlib(op, params)
         if resources:
             # RFC 8707 §2: an unknown or malformed resource is invalid_target, sent back to the

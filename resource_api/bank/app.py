@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from provider.schema import check, upgrade
 
+from ..dpop import DPoPVerifier
 from ..flask_ext import StepUp
 from ..resource_metadata import WELL_KNOWN_PATH, origin_of
 from ..settings import BankConfig
@@ -42,13 +43,15 @@ def create_app(
     token_validator: TokenValidator | None = None,
     clock: Callable[[], float] | None = None,
     migrate: bool = True,
+    dpop: DPoPVerifier | None = None,
 ) -> Flask:
     """The demo bank API. Discovery and the JWKS are fetched on the first request, not here, so the
     provider may start after the API (the sandbox runs both in one process).
 
     The bank's tables are migrated to this build's newest revision first (several processes may
     start at once); with ``migrate=False`` they must already be there
-    (:class:`provider.schema.SchemaError` otherwise)."""
+    (:class:`provider.schema.SchemaError` otherwise). ``dpop``: the DPoP sender check (RFC 9449;
+    by default every algorithm, a ``jti`` cache in the process, no nonces)."""
     now = clock or wall_clock
     app = Flask("resource_api.bank")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
@@ -59,6 +62,7 @@ def create_app(
     step_up = StepUp(
         app, validator=validator, acr_order=acr_order_from_config(config),
         routes=config.api.routes, rules=config.api.rules, clock=now, resource_metadata=True,
+        dpop=dpop,
     )  # fmt: skip
 
     # RFC 9728 §3 (DESIGN contract 12): the bank's protected resource metadata, at its origin,

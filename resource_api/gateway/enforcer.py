@@ -8,9 +8,12 @@ The steps, in order:
    ``\\``. Rules match the path as this module reads it; an upstream that normalises
    ``/accounts/../transfers`` into ``/transfers`` would otherwise run a transfer that no rule saw.
    Such a request is ``400 invalid_request``.
-2. **The token** (RFC 6750 §2.1, :func:`resource_api.bearer.bearer_token`) is verified
-   (RFC 9068 §4, the same validator as the Flask library): no token → ``401`` with a bare challenge;
-   a bad one → ``401 invalid_token``; keys unavailable → ``503`` with ``Retry-After``.
+2. **The token** (RFC 6750 §2.1 or RFC 9449 §7.1, :func:`resource_api.bearer.credentials`) is
+   verified (RFC 9068 §4, the same validator as the Flask library): no token → ``401`` with a bare
+   challenge; a bad one → ``401 invalid_token``; keys unavailable → ``503`` with ``Retry-After``.
+   A DPoP-bound token must come on the ``DPoP`` scheme with a proof for this request
+   (:class:`resource_api.dpop.DPoPVerifier`); every challenge about such a request is on the
+   ``DPoP`` scheme, with ``algs``.
 3. **The policy** (:class:`RequestPolicy`) turns the request and the token into a decision: allow,
    a step-up challenge (RFC 9470 §3, ``401 insufficient_user_authentication``), ``403
    insufficient_scope`` (RFC 6750 §3.1) or ``403 access_denied``.
@@ -31,9 +34,10 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from ..bearer import bearer_token
+from ..bearer import credentials
 from ..challenges import bearer_challenge
-from ..errors import BearerError, KeySetUnavailable
+from ..dpop import DPoPVerifier, bound_key
+from ..errors import BearerError, DPoPNonceRequired, KeySetUnavailable
 from ..resource_metadata import PublishedPolicy, metadata_document
 from ..step_up import (
     AcrOrder,
@@ -224,6 +228,7 @@ class Enforcer:
         realm: str | None = None,
         public_paths: Sequence[str] = (),
         published: PublishedPolicy | None = None,
+        dpop: DPoPVerifier | None = None,
     ) -> None:
         self.validator = validator
         self.policy = policy
@@ -233,10 +238,13 @@ class Enforcer:
         self.realm = realm
         self.public_paths = frozenset(public_paths)
         self.published = published
+        self.dpop = dpop or DPoPVerifier(clock=self.clock)
 
     def metadata_document(self, origin: str) -> dict[str, Any]:
         """The RFC 9728 document of the protected resource at ``origin`` (DESIGN contract 12)."""
-        return metadata_document(origin, [self.issuer], published=self.published)
+        return metadata_document(
+            origin, [self.issuer], published=self.published, dpop_algorithms=self.dpop.algorithms
+        )
 
     def needs_body(self, method: str, path: str) -> bool:
         return self.policy.needs_body(method.upper(), path)
@@ -247,16 +255,21 @@ class Enforcer:
         *,
         resource_metadata: str | None = None,
         body_available: bool = True,
+        url: str | None = None,
     ) -> Outcome:
         """Decide on ``request``. ``body_available=False``: the carrier cannot see bodies (nginx
         ``auth_request``); a request that a body-reading rule may apply to is then refused rather
-        than judged as if it had no body."""
-        outcome = self._check(request, resource_metadata, body_available)
+        than judged as if it had no body. ``url``: the absolute URL the client used (its origin
+        and the request target), which a DPoP proof's ``htu`` must name (RFC 9449 §4.3);
+        ``None`` when the carrier cannot tell, and then a DPoP request is refused."""
+        outcome = self._check(request, resource_metadata, body_available, url)
         if decision_log.isEnabledFor(logging.INFO):
             decision_log.info(json.dumps(outcome.record, sort_keys=True))
         return outcome
 
-    def _check(self, request: RequestInfo, metadata: str | None, body_available: bool) -> Outcome:
+    def _check(
+        self, request: RequestInfo, metadata: str | None, body_available: bool, url: str | None
+    ) -> Outcome:
         record: dict[str, Any] = {"method": request.method, "path": request.path}
         problem = path_problem(request.raw_path)
         if problem is not None:
@@ -266,23 +279,34 @@ class Enforcer:
         ):
             return Outcome(True, 200, record={**record, "decision": "allow", "public": True})
 
+        scheme = "Bearer"  # RFC 9449 §7.1: "DPoP" for a DPoP request or a DPoP-bound token
+
         def challenge(**params: Any) -> str:
-            return bearer_challenge(realm=self.realm, resource_metadata=metadata, **params)
+            algs = self.dpop.algorithms if scheme == "DPoP" else ()
+            return bearer_challenge(scheme=scheme, realm=self.realm, resource_metadata=metadata,
+                                    algs=algs, **params)  # fmt: skip
 
         try:
-            token = bearer_token(request.header_values("authorization"), request.query_string)
-            if token is None:
+            found = credentials(request.header_values("authorization"), request.query_string)
+            if found is None:
                 description = (
                     "this API needs an access token: send it as Authorization: Bearer <token>"
                 )
                 return _refusal(401, {"error_description": description}, record, challenge())
-            claims = self.validator.validate(token)
+            scheme = "DPoP" if found.is_dpop else scheme
+            claims = self.validator.validate(found.token)
+            scheme = "DPoP" if bound_key(claims) is not None else scheme
+            self.dpop.check(found, claims, proofs=request.header_values("dpop"),
+                            method=request.method, url=url)  # fmt: skip
         except BearerError as exc:
+            scheme = exc.scheme or scheme
+            nonce = [("DPoP-Nonce", exc.nonce)] if isinstance(exc, DPoPNonceRequired) else []
             return _refusal(
                 exc.status_code,
                 {"error": exc.error, "error_description": exc.description},
                 record,
                 challenge(error=exc.error, error_description=exc.description),
+                nonce,
             )
         except KeySetUnavailable:
             body: dict[str, Any] = {

@@ -168,7 +168,10 @@ class GatewayApp:
                 })  # fmt: skip
                 return
         request = RequestInfo.build(method, target, headers, body)
-        outcome = self.enforcer.check(request, resource_metadata=metadata_url(origin))
+        # RFC 9449 §4.3: a DPoP proof's htu is the URL the client used: this origin, this target.
+        outcome = self.enforcer.check(
+            request, resource_metadata=metadata_url(origin), url=origin + target
+        )
         if not outcome.allowed:
             await _send_whole(send, outcome.status, outcome.headers, outcome.body)
             return

@@ -121,10 +121,6 @@ class SidebandApp:
         scheme = found.get("x-forwarded-proto") or default_scheme
         return origin_of(scheme.split(",")[0].strip(), host.split(",")[0].strip())
 
-    def _metadata_url(self, headers: Sequence[tuple[str, str]], scheme: str) -> str | None:
-        origin = self._origin(headers, scheme)
-        return None if origin is None else metadata_url(origin)
-
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -170,9 +166,13 @@ class SidebandApp:
         scheme: str, *, body_available: bool = True,
     ) -> Outcome:  # fmt: skip
         request = RequestInfo.build(method, target, headers, body)
+        origin = self._origin(headers, scheme)
         return self.enforcer.check(
-            request, resource_metadata=self._metadata_url(headers, scheme),
+            request, resource_metadata=None if origin is None else metadata_url(origin),
             body_available=body_available,
+            # RFC 9449 §4.3: a DPoP proof's htu is the URL the client used: the origin the
+            # gateway in front says (public_url, X-Forwarded-Proto/-Host, Host) and the target.
+            url=None if origin is None else origin + target,
         )  # fmt: skip
 
     async def _body(self, receive: Receive, send: Send) -> bytes | None:

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from client_sdk import HeadlessAuthenticator, StepUpAuth, parse_www_authenticate
+from client_sdk.dpop import DPOP_ALGORITHMS, DPoPKey
 from provider import create_app as create_provider
 from stepup.cli import sandbox_config
 from stepup.config import RouteConfig, StepupConfig, load_config
@@ -129,6 +130,8 @@ def test_no_token_is_challenged_by_nginx_with_resource_metadata(stack: Stack) ->
             *SANDBOX_REQUIREMENTS,
             {"methods": ["GET"], "path": "/reports", "scope": ["reports:read"]},
         ],
+        # RFC 9728 §2 (RFC 9449): the DPoP proof algorithms the resource accepts.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
 
 
@@ -266,3 +269,48 @@ def test_a_body_rule_is_never_skipped_behind_nginx(stack: Stack) -> None:
     assert response.json()["error"] == "access_denied"
     assert "nginx auth_request" in response.json()["error_description"]
     assert stack.echo.received == []
+
+
+def dpop_machine_token(issuer: str, key: DPoPKey) -> str:
+    """A DPoP-bound client_credentials token from the provider (its nonce asked for first)."""
+    url = f"{issuer}/token"
+    auth = ("reports-job", "reports-job-secret-for-the-local-sandbox")
+    nonce = None
+    for _ in range(2):
+        proof = key.proof("POST", url, now=time.time(), nonce=nonce)
+        response = requests.post(url, data={"grant_type": "client_credentials"}, auth=auth,
+                                 headers={"DPoP": proof}, timeout=10)  # fmt: skip
+        if response.status_code == 200:
+            assert response.json()["token_type"] == "DPoP"
+            token: str = response.json()["access_token"]
+            return token
+        assert response.json()["error"] == "use_dpop_nonce"
+        nonce = response.headers["DPoP-Nonce"]
+    raise AssertionError("no DPoP token")
+
+
+def test_a_dpop_token_passes_nginx_with_its_proof_and_is_challenged_on_the_dpop_scheme(
+    stack: Stack,
+) -> None:
+    key = DPoPKey.generate()
+    token = dpop_machine_token(stack.issuer, key)
+
+    def send(method: str, path: str, scheme: str = "DPoP") -> requests.Response:
+        proof = key.proof(method, stack.nginx + path, now=time.time(), access_token=token)
+        headers = {"Authorization": f"{scheme} {token}", "DPoP": proof}
+        return requests.request(method, stack.nginx + path, headers=headers, json={}, timeout=10)
+
+    assert send("GET", "/accounts?x=1").status_code == 200
+    assert [(r.method, r.target) for r in stack.echo.received] == [("GET", "/accounts?x=1")]
+    # A machine token has no authentication to step up: the challenge is on the DPoP scheme.
+    stepped = send("PUT", "/profile/email")
+    [parsed] = parse_www_authenticate(stepped.headers["WWW-Authenticate"])
+    assert (stepped.status_code, parsed.scheme) == (401, "dpop")
+    assert (parsed.params["error"], parsed.params["max_age"]) == (
+        "insufficient_user_authentication", "120")  # fmt: skip
+    assert parsed.params["algs"] == " ".join(DPOP_ALGORITHMS)
+    as_bearer = send("GET", "/accounts", scheme="Bearer")
+    [parsed] = parse_www_authenticate(as_bearer.headers["WWW-Authenticate"])
+    assert (as_bearer.status_code, parsed.scheme, parsed.params["error"]) == (
+        401, "dpop", "invalid_token")  # fmt: skip
+    assert len(stack.echo.received) == 1

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from client_sdk import parse_www_authenticate
+from client_sdk.dpop import DPOP_ALGORITHMS
 from resource_api.gateway import Enforcer, SidebandApp
 
 from ..resource_api.support import LOA1, LOA2, Clock, FakeIssuer
@@ -279,6 +280,8 @@ def test_protected_resource_metadata(sideband: str, config_issuer: str) -> None:
         "authorization_servers": [config_issuer],
         "bearer_methods_supported": ["header"],
         "stepup_route_requirements": SANDBOX_REQUIREMENTS,
+        # RFC 9728 §2 (RFC 9449): the DPoP proof algorithms the resource accepts.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
     assert requests.get(f"{sideband}/nope", timeout=10).status_code == 404
 

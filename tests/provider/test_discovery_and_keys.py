@@ -93,6 +93,10 @@ def test_openid_configuration_is_exact(sqlite_app: Flask) -> None:
             "none",
         ],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": [
+            *("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"),
+            *("Ed25519", "EdDSA"),
+        ],
         "acr_values_supported": [
             "urn:stepup:loa:1",
             "urn:stepup:loa:2",

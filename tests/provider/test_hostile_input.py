@@ -35,6 +35,12 @@ TOKEN_PARAMS = [
     "token_type_hint",
 ]
 
+# RFC 6750 §3.1 and RFC 9449 §7.1: one challenge per scheme userinfo accepts, no error code.
+USERINFO_CHALLENGE = (
+    'Bearer realm="userinfo", '
+    'DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 Ed25519 EdDSA"'
+)
+
 
 @pytest.fixture
 def http(sqlite_app: Flask) -> FlaskClient:
@@ -111,7 +117,7 @@ def test_json_body_instead_of_a_form_is_invalid(http: FlaskClient, path: str) ->
 def test_json_body_at_userinfo_is_not_a_token(http: FlaskClient) -> None:
     response = http.post("/userinfo", json={"access_token": "x"})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="userinfo"'
+    assert response.headers["WWW-Authenticate"] == USERINFO_CHALLENGE
 
 
 def test_parameters_in_the_query_string_are_not_read(http: FlaskClient) -> None:

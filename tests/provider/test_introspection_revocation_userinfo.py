@@ -17,6 +17,12 @@ ISSUER = "http://127.0.0.1:9000"
 API_AUDIENCE = "https://bank.example/api"
 WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
 
+# RFC 6750 §3.1 and RFC 9449 §7.1: one challenge per scheme userinfo accepts, no error code.
+USERINFO_CHALLENGE = (
+    'Bearer realm="userinfo", '
+    'DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 Ed25519 EdDSA"'
+)
+
 
 @pytest.fixture
 def sb(sqlite_app: Flask) -> Browser:
@@ -346,7 +352,7 @@ def test_no_bearer_token_is_401_challenge_without_error(
     # unaware that authentication is necessary or attempted using an unsupported authentication
     # method), the resource server SHOULD NOT include an error code".
     assert response.status_code == 401
-    assert challenge(response) == 'Bearer realm="userinfo"'
+    assert challenge(response) == USERINFO_CHALLENGE
 
 
 def test_empty_bearer_is_invalid_request(sb: Browser) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from client_sdk.dpop import DPOP_ALGORITHMS
 from resource_api import JwtAccessTokenValidator, create_app
 from resource_api.settings import RouteConfig, RuleConfig
 
@@ -38,6 +39,8 @@ def test_the_document_is_public_and_names_its_origin_and_issuer(bank: Flask) -> 
             {"methods": ["POST"], "path": "/transfers", "acr_values": [LOA2], "max_age": 3600},
             {"methods": ["PUT"], "path": "/profile/email", "acr_values": [LOA2], "max_age": 120},
         ],
+        # RFC 9728 §2 (RFC 9449): the DPoP proof algorithms the resource accepts.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
     assert response.headers["Cache-Control"] == "max-age=300"
     # RFC 9728 §3.3: the resource is the identifier the well-known URL was built from.
