@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from . import store
 from .acr import AcrPolicy
+from .ciba_grant import register_ciba
 from .clock import Clock
 from .cors import register_cors
 from .db import Database, default_database_url
@@ -106,6 +107,7 @@ def create_app(
     signer = TokenSigner(keys, issuer=config.issuer, audience=config.access_token_audience)
     issuance = Issuance(db, signer, settings, clock)
     server = build_server(issuance, config.issuer, SCOPES)
+    register_ciba(server)
     provider = Provider(
         config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), schema
     )
@@ -126,13 +128,14 @@ def create_app(
     app.extensions["stepup_provider"] = provider
     csrf = CSRFProtect(app)
 
-    from .views import assets, discovery, endpoints, interaction, logout
+    from .views import assets, ciba, discovery, endpoints, interaction, logout
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(logout.bp)
+    app.register_blueprint(ciba.bp)
     # Endpoints that clients (not the provider's own pages) post to authenticate in other ways:
     # client credentials, bearer tokens, or the authorization request itself.
     csrf.exempt(endpoints.bp)
