@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from . import store
 from .acr import AcrPolicy
+from .ciba_grant import register_ciba
 from .clock import Clock
 from .cors import register_cors
 from .db import Database, default_database_url
@@ -120,6 +121,7 @@ def create_app(
         require_nonce=settings.dpop_require_nonce,
     )
     server = build_server(issuance, config.issuer, SCOPES, dpop)
+    register_ciba(server)
     provider = Provider(
         config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), dpop, schema
     )
@@ -140,13 +142,14 @@ def create_app(
     app.extensions["stepup_provider"] = provider
     csrf = CSRFProtect(app)
 
-    from .views import assets, discovery, endpoints, interaction, logout
+    from .views import assets, ciba, discovery, endpoints, interaction, logout
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(logout.bp)
+    app.register_blueprint(ciba.bp)
     # Endpoints that clients (not the provider's own pages) post to authenticate in other ways:
     # client credentials, bearer tokens, or the authorization request itself.
     csrf.exempt(endpoints.bp)

@@ -17,10 +17,10 @@ What is written per token, and why (docs/benchmarks.md measures it):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from . import store
 from .clients import ClientAdapter
@@ -152,6 +152,8 @@ class Issuance:
         audience: Sequence[str] = (),
         grant_resources: Sequence[str] | None = None,
         dpop_jkt: str | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+        consume: Callable[[Connection], bool] | None = None,
     ) -> dict[str, Any]:
         """Mint the token response and record the grant, in one place for every grant type.
 
@@ -163,6 +165,11 @@ class Issuance:
         ``dpop_jkt``: the DPoP key the access token is bound to (RFC 9449 §6: ``cnf.jkt``,
         ``token_type`` ``DPoP``); the grant keeps it, which binds a public client's refresh token
         (§5, :mod:`provider.dpop`).
+
+        ``extra_claims`` go into the access token (RFC 9396 §9.1 ``authorization_details``) and
+        the token response (§7). ``consume`` spends what the tokens are issued for in the
+        transaction that records them (a CIBA approval: :func:`provider.ciba_store.consume`);
+        when it spends nothing, another request did, and this one is ``invalid_grant``.
         """
         now = self.clock.now()
         s = self.settings
@@ -179,6 +186,7 @@ class Issuance:
             context=context,
             audience=audience,
             dpop_jkt=dpop_jkt,
+            extra_claims=extra_claims,
         )
         token: dict[str, Any] = {
             "access_token": access_token,
@@ -186,6 +194,7 @@ class Issuance:
             "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": s.access_token_lifetime,
             "scope": scope,
+            **(extra_claims or {}),
         }
         scopes = scope.split()
         refresh_token = None
@@ -235,10 +244,12 @@ class Issuance:
         with self.db.engine.connect() as conn:
             with self.db.writing():
                 won = store.record_issue(
-                    conn, grant, now, code_id=consumed, rotated_from=rotated_from
+                    conn, grant, now, code_id=consumed, rotated_from=rotated_from, consume=consume
                 )
             if won:
                 return token
+            if consume is not None:
+                raise InvalidGrantError("The auth_req_id was used already.")
             if rotated_from is not None:
                 if store.refresh_reused(conn, rotated_from, now):
                     raise InvalidGrantError(
@@ -316,6 +327,8 @@ class Issuance:
             )
             if isinstance(c.get("cnf"), dict):
                 payload["cnf"] = c["cnf"]
+            if "authorization_details" in c:  # RFC 9396 §9.2
+                payload["authorization_details"] = c["authorization_details"]
         else:
             payload.update(token_type="refresh_token", exp=row.refresh_expires_at)
         if row.acr is not None:

@@ -211,3 +211,36 @@ class Setting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class CibaRequest(Base):
+    """One CIBA authentication request (OpenID Connect CIBA Core 1.0, poll mode).
+
+    Its states and transitions are the table in :mod:`provider.ciba_states`; every write is a
+    conditional ``UPDATE … WHERE version = <read>`` (:mod:`provider.ciba_store`).
+    """
+
+    __tablename__ = "op_ciba_requests"
+    __table_args__ = (Index("ix_op_ciba_requests_user_state", "user_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # SHA-256 of the auth_req_id the client holds.
+    auth_req_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("op_users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    # The acr value the client asked for that names the level the user must reach.
+    acr: Mapped[str] = mapped_column(Text)
+    binding_message: Mapped[str | None] = mapped_column(Text)
+    # RFC 9396 entries, normalised (provider.authorization_details); null: none were asked for.
+    authorization_details: Mapped[list[Any] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    interval: Mapped[int] = mapped_column(Integer)
+    last_poll_at: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    # Set by the approval: how the user authenticated on the device.
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[int | None] = mapped_column(Integer)

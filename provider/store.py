@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -507,11 +507,15 @@ def record_issue(
     *,
     code_id: int | None = None,
     rotated_from: int | None = None,
+    consume: Callable[[Connection], bool] | None = None,
 ) -> bool:
-    """In one transaction: consume the code (``code_id``) or rotate the refresh token
-    (``rotated_from``) presented, and record the grant issued for it. False, with nothing
-    recorded, when another request consumed or rotated it first."""
-    if rotated_from is not None:
+    """In one transaction: consume the code (``code_id``), rotate the refresh token
+    (``rotated_from``) or spend what ``consume`` spends (a CIBA approval: provider.ciba_store),
+    and record the grant issued for it. False, with nothing recorded, when another request
+    consumed, rotated or spent it first."""
+    if consume is not None:
+        won = consume(conn)
+    elif rotated_from is not None:
         won = _rowcount(conn.execute(_ROTATE, {"grant_id": rotated_from, "now": now})) == 1
     elif code_id is not None:
         won = _rowcount(conn.execute(_CONSUME_CODE, {"code_id": code_id, "now": now})) == 1

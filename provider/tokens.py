@@ -109,6 +109,7 @@ class TokenSigner:
         context: AuthContext | None,
         audience: Sequence[str] = (),
         dpop_jkt: str | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
     ) -> str:
         """RFC 9068 §2.2: ``iss``, ``exp``, ``aud``, ``sub``, ``client_id``, ``iat``, ``jti``
         are REQUIRED; ``auth_time``, ``acr`` and ``amr`` carry the authentication (§2.2.1).
@@ -136,6 +137,8 @@ class TokenSigner:
             claims.update(acr=context.acr, amr=list(context.amr), auth_time=context.auth_time)
         if dpop_jkt is not None:
             claims["cnf"] = {"jkt": dpop_jkt}
+        if extra_claims:
+            claims.update(extra_claims)  # e.g. RFC 9396 §9.1 authorization_details
         return self._sign("at+jwt", claims)
 
     def id_token(

@@ -13,6 +13,7 @@
     stepup clock      show or move a running sandbox's clock (stepup/sandbox_cli.py)
     stepup token      a signed access token with chosen claims, from a running sandbox
     stepup fault      make a running sandbox fail on purpose: cancel, refuse, unmet, down
+    stepup approve USER / stepup deny USER   decide a user's pending CIBA request (their phone)
 
 Every server takes ``--config FILE``, ``--host``, ``--port`` (sandbox: ``--provider-port``,
 ``--api-port``) and ``--database URL``, and prints the URLs it serves once it is listening. Where

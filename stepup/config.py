@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provider.ciba_request import GRANT_TYPE as CIBA_GRANT_TYPE
 from provider.settings import (
     SANDBOX_ONLY,
     AcrLevelConfig,
@@ -158,12 +159,13 @@ def _client(r: _Reader) -> ClientConfig:
     except SettingsError as exc:  # a rule of the provider's own (public clients keep PKCE)
         raise ConfigError(f"{r.where}: {exc}") from None
     r.done()
-    known = {"authorization_code", "refresh_token", "client_credentials"}
+    known = {"authorization_code", "refresh_token", "client_credentials", CIBA_GRANT_TYPE}
     for g in client.grant_types:
         if g not in known:
             raise ConfigError(f"{r.where}.grant_types: unknown grant type {g!r}")
-    if "client_credentials" in client.grant_types and not client.is_confidential:
-        raise ConfigError(f"{r.where}: client_credentials needs a client_secret")
+    for g in ("client_credentials", CIBA_GRANT_TYPE):
+        if g in client.grant_types and not client.is_confidential:
+            raise ConfigError(f"{r.where}: {g} needs a client_secret")
     if "authorization_code" in client.grant_types and not client.redirect_uris:
         raise ConfigError(
             f"{r.where}.redirect_uris: the authorization_code grant needs at least one"

@@ -8,6 +8,8 @@ faults, from a shell.
     stepup fault cancel alice         alice's next login is cancelled (also refuse, unmet; --count)
     stepup fault down 30s             every endpoint but /sandbox/* answers 503 for 30 s
     stepup fault list | clear         the armed faults; disarm them all
+    stepup approve alice              approve alice's oldest pending CIBA request (--request ID)
+    stepup deny alice                 deny it
 
 Both talk to the sandbox over HTTP (``/sandbox/clock``, ``/sandbox/token``; contracts 8 and 11)
 rather than opening its database: the sandbox's clock may have been moved and only the running
@@ -24,6 +26,7 @@ import json
 import re
 import sys
 from typing import Any, TextIO
+from urllib.parse import quote
 
 __all__ = ["add_sandbox_commands", "duration", "negative_values"]
 
@@ -211,6 +214,28 @@ def cmd_fault(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_decide(args: argparse.Namespace, out: TextIO) -> int:
+    """``stepup approve USER`` / ``stepup deny USER``: what the user's phone would do
+    (``POST /sandbox/device/<user>/approve|deny``; contract 14)."""
+    issuer = _issuer(args)
+    body: dict[str, Any] = {} if args.request is None else {"request": args.request}
+    try:
+        answer = _call(
+            issuer, "POST", f"/sandbox/device/{quote(args.user, safe='')}/{args.action}", body
+        )
+    except SandboxUnreachable as exc:
+        sys.stderr.write(f"stepup {args.action}: {exc}\n")
+        return 1
+    verb = "Approved" if answer["outcome"] == "approved" else "Denied"
+    line = f"{verb} request {answer['request']} of {answer['client_id']} for {answer['user']}"
+    if answer.get("binding_message"):
+        line += f": {answer['binding_message']!r}"
+    out.write(line + "\n")
+    for entry in answer.get("authorization_details") or ():
+        out.write(f"  {entry['type']}: {json.dumps(entry, sort_keys=True)}\n")
+    return 0
+
+
 def add_sandbox_commands(sub: Any) -> None:
     def target(p: argparse.ArgumentParser) -> None:
         p.add_argument("--issuer", help=f"the sandbox's issuer URL (default: {DEFAULT_ISSUER})")
@@ -246,3 +271,13 @@ def add_sandbox_commands(sub: Any) -> None:
     p.add_argument("target", nargs="?", help="cancel/refuse/unmet: a username; down: 30s, 2m")
     p.add_argument("--count", type=int, default=1, help="how many of the user's next logins")
     p.set_defaults(func=cmd_fault)
+
+    for action, verb in (("approve", "approve"), ("deny", "deny")):
+        p = sub.add_parser(
+            action, help=f"{verb} a user's oldest pending CIBA request, as their phone would"
+        )
+        target(p)
+        p.set_defaults(action=action)
+        p.add_argument("user", help="a seeded username")
+        p.add_argument("--request", type=int, help="the request's id (default: the oldest)")
+        p.set_defaults(func=cmd_decide)

@@ -9,6 +9,8 @@ from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..app import SCOPES, current_provider
+from ..authorization_details import TYPES_SUPPORTED
+from ..ciba_request import GRANT_TYPE as CIBA_GRANT_TYPE
 
 bp = Blueprint("discovery", __name__)
 
@@ -28,7 +30,12 @@ def metadata() -> dict[str, Any]:
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            CIBA_GRANT_TYPE,
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         # No userinfo_signing_alg_values_supported: those are the algorithms of a userinfo
@@ -73,6 +80,12 @@ def metadata() -> dict[str, Any]:
             "email_verified",
         ],
         "authorization_response_iss_parameter_supported": True,
+        # CIBA Core 1.0 §4 (poll mode only; no signed requests, no user_code).
+        "backchannel_authentication_endpoint": f"{iss}/backchannel",
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": False,
+        # RFC 9396 §10.
+        "authorization_details_types_supported": list(TYPES_SUPPORTED),
     }
 
 

@@ -19,7 +19,15 @@ __all__ = ["error_page", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
 
-JSON_PATHS = ("/token", "/introspect", "/revoke", "/userinfo", "/jwks", "/.well-known/")
+JSON_PATHS = (
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/userinfo",
+    "/jwks",
+    "/.well-known/",
+    "/backchannel",
+)
 
 
 def error_page(

@@ -75,7 +75,12 @@ def test_openid_configuration_is_exact(sqlite_app: Flask) -> None:
         "scopes_supported": ["openid", "profile", "email", "offline_access", "accounts:read"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:openid:params:grant-type:ciba",
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": [
@@ -127,6 +132,10 @@ def test_openid_configuration_is_exact(sqlite_app: Flask) -> None:
             "email_verified",
         ],
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_authentication_endpoint": f"{ISSUER}/backchannel",
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": False,
+        "authorization_details_types_supported": ["payment"],
     }
 
 

@@ -181,6 +181,7 @@ def test_a_database_without_the_new_column_is_upgraded(
     engine.dispose()
     assert {k: bool(v) for k, v in rows.items()} == {
         "bank-cli": True,
+        "bank-payments": True,
         "bank-web": True,
         "reports-job": True,
         "rp-cert": False,

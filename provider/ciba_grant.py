@@ -1,0 +1,114 @@
+"""The CIBA grant at the token endpoint (CIBA Core 1.0 §10, §11), poll mode.
+
+``grant_type=urn:openid:params:grant-type:ciba&auth_req_id=…``, from the confidential client the
+request was issued to (§10.1: "The Client MUST authenticate to the token endpoint using the
+authentication method registered for its client_id"). The answer is the request's state machine's
+(:mod:`provider.ciba_states`): ``authorization_pending``, ``slow_down``, ``expired_token``,
+``access_denied`` (§11, each with HTTP 400), ``invalid_grant`` for an ``auth_req_id`` that is
+unknown, another client's, or already exchanged — or, once the user approved, the tokens (§10.1.1):
+an ID token and an access token with the ``acr``, ``amr`` and ``auth_time`` of the approval on
+the device, and with RFC 9396 ``authorization_details`` when the request carried them (in the
+access token, §9.1, and the token response, §7).
+
+A token set for one transaction is not refreshable: with ``authorization_details``, no refresh
+token is issued even when ``offline_access`` was asked for (a refresh would make one approval
+good for more than one transaction's lifetime).
+
+Kept apart from :mod:`provider.oauth` (the other grants) and registered by
+:func:`register_ciba`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
+
+from . import ciba_store
+from .ciba_request import GRANT_TYPE
+from .ciba_states import Answer, Event
+from .clients import ClientAdapter
+from .issuance import Issuance
+from .models import User
+from .tokens import AuthContext
+
+__all__ = ["CibaGrant", "register_ciba"]
+
+#: §11: what each poll answer means to the client (error_description).
+DESCRIPTIONS = {
+    Answer.AUTHORIZATION_PENDING: "The user has not yet approved or denied the request.",
+    Answer.SLOW_DOWN: "Polling too fast: wait longer between polls (the interval grew by 5 s).",
+    Answer.EXPIRED_TOKEN: "The auth_req_id has expired; send a new authentication request.",
+    Answer.ACCESS_DENIED: "The user denied the request.",
+    Answer.INVALID_GRANT: "The auth_req_id was used already.",
+}
+
+
+class CibaGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
+    GRANT_TYPE = GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    auth_req_id = ""
+
+    def validate_token_request(self) -> None:
+        client: ClientAdapter = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(GRANT_TYPE):
+            raise UnauthorizedClientError("This client is not registered for CIBA.")
+        self.request.client = client
+        auth_req_id = self.request.payload.data.get("auth_req_id")
+        if not auth_req_id:
+            raise InvalidRequestError("Missing auth_req_id.")
+        self.auth_req_id = auth_req_id
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        issuance: Issuance = self.server.context
+        client: ClientAdapter = self.request.client
+        now = issuance.clock.now()
+
+        def read(conn: Any) -> ciba_store.RequestRow | None:
+            row = ciba_store.find_by_auth_req_id(conn, self.auth_req_id)
+            # §11 / RFC 6749 §5.2: "issued to another client" is invalid_grant, like unknown.
+            return row if row is not None and row.client_id == client.client_id else None
+
+        result = ciba_store.run(issuance.db, read, Event.POLL, now)
+        if result is None:
+            raise InvalidGrantError("The auth_req_id is unknown or was issued to another client.")
+        transition, row = result
+        if transition.answer is not Answer.ISSUE:
+            raise OAuth2Error(
+                error=transition.answer.value,
+                description=DESCRIPTIONS[transition.answer],
+                status_code=400,
+            )
+        assert row.auth_time is not None
+        user = User(
+            id=row.user_id, subject=row.subject, username=row.username, name=row.name,
+            email=row.email,
+        )  # fmt: skip
+        scope = row.scope
+        extra: dict[str, Any] | None = None
+        if row.authorization_details is not None:
+            extra = {"authorization_details": row.authorization_details}
+            scope = " ".join(s for s in scope.split() if s != "offline_access")
+        token = issuance.issue(
+            client=client,
+            user=user,
+            scope=scope,
+            context=AuthContext(row.acr, row.amr, row.auth_time),
+            nonce=None,
+            family=None,
+            code_id=None,
+            extra_claims=extra,
+            consume=ciba_store.consume(row, now),
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+def register_ciba(server: Any) -> None:
+    server.register_grant(CibaGrant)
