@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         LoginRequest,
         LoopbackBrowserAuthenticator,
         RedirectAuthenticator,
+        SoftwarePasskey,
     )
     from client_sdk.challenges import (
         Challenge,
@@ -78,6 +79,7 @@ _WHERE = {
     "Event": "client_sdk.hooks",
     "FactorsRequested": "client_sdk.hooks",
     "HeadlessAuthenticator": "client_sdk.authenticators",
+    "SoftwarePasskey": "client_sdk.authenticators",
     "Hook": "client_sdk.hooks",
     "InvalidCallback": "client_sdk.errors",
     "InvalidIDToken": "client_sdk.errors",
@@ -150,6 +152,7 @@ __all__ = [
     "ProviderExchange",
     "RedirectAuthenticator",
     "Requirement",
+    "SoftwarePasskey",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",

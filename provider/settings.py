@@ -107,6 +107,8 @@ class ProviderSettings:
     session_lifetime: int = 12 * 3600
     # In-flow TOTP enrolment for users who have no OTP factor yet.
     allow_totp_enrolment: bool = True
+    # In-flow passkey registration for users who have no passkey yet.
+    allow_passkey_enrolment: bool = True
     # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
     sandbox: bool = False
     # Sandbox only: accept a TOTP code again within its 30-second step (RFC 6238 §5.2 replay

@@ -36,6 +36,7 @@ EXPECTED = [
     "ProviderExchange",
     "RedirectAuthenticator",
     "Requirement",
+    "SoftwarePasskey",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",
