@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         LoginRequest,
         LoopbackBrowserAuthenticator,
         RedirectAuthenticator,
+        SoftwarePasskey,
     )
     from client_sdk.challenges import (
         Challenge,
@@ -86,6 +87,7 @@ _WHERE = {
     "Event": "client_sdk.hooks",
     "FactorsRequested": "client_sdk.hooks",
     "HeadlessAuthenticator": "client_sdk.authenticators",
+    "SoftwarePasskey": "client_sdk.authenticators",
     "Hook": "client_sdk.hooks",
     "InvalidCallback": "client_sdk.errors",
     "InvalidClaimsChallenge": "client_sdk.errors",
@@ -168,6 +170,7 @@ __all__ = [
     "Requirement",
     "ResourceMetadataError",
     "ScopeNotGranted",
+    "SoftwarePasskey",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",

@@ -27,10 +27,15 @@ from dataclasses import dataclass
 
 from .settings import AcrLevelConfig, SettingsError
 
-__all__ = ["FACTOR_ORDER", "AcrLevel", "AcrPolicy"]
+__all__ = ["FACTOR_ORDER", "PASSKEY_QUALIFIERS", "AcrLevel", "AcrPolicy"]
 
-# The factors we know, in the order a user is asked for them (and listed in ``amr``).
-FACTOR_ORDER: tuple[str, ...] = ("pwd", "otp")
+# The factors we know, in the order a user is asked for them. ``passkey``: a WebAuthn assertion;
+# ``uv`` and ``hwk`` qualify it: the authenticator verified the user (PIN or biometric), and the
+# credential's attestation chains to a root trusted for hardware keys. A level of passkeys alone
+# (no ``pwd``, no ``otp``) needs ``uv``: the passkey is then both factors.
+FACTOR_ORDER: tuple[str, ...] = ("pwd", "otp", "passkey", "hwk", "uv")
+# Factors that only say something about how a passkey was used: they need ``passkey`` beside them.
+PASSKEY_QUALIFIERS: frozenset[str] = frozenset({"hwk", "uv"})
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,18 @@ class AcrLevel:
 def _ordered_factors(factors: Collection[str], where: str) -> tuple[str, ...]:
     unknown = sorted(set(factors) - set(FACTOR_ORDER))
     if unknown:
-        raise SettingsError(f"{where}: unknown factor(s) {', '.join(unknown)} (known: pwd, otp)")
+        raise SettingsError(
+            f"{where}: unknown factor(s) {', '.join(unknown)} (known: {', '.join(FACTOR_ORDER)})"
+        )
     if not factors:
         raise SettingsError(f"{where}: a level needs at least one factor")
-    return tuple(f for f in FACTOR_ORDER if f in factors)
+    qualifiers = sorted(set(factors) & PASSKEY_QUALIFIERS)
+    if qualifiers and "passkey" not in factors:
+        raise SettingsError(f"{where}: {', '.join(qualifiers)} qualifies a passkey: add passkey")
+    have = set(factors)
+    if "passkey" in have and not have & {"pwd", "otp"}:
+        have.add("uv")  # a passkey alone is both factors only when it verifies the user
+    return tuple(f for f in FACTOR_ORDER if f in have)
 
 
 class AcrPolicy:

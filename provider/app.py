@@ -38,8 +38,8 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
     "https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# The one page with a script (the sandbox's users, whose codes refresh): same-origin files only,
-# never inline, and fetch() only to this origin.
+# The pages with a script — the passkey pages (the WebAuthn call) and the sandbox's users (codes
+# that refresh): same-origin files only, never inline, and fetch() only to this origin.
 SCRIPTED_PAGE_CSP = f"{PAGE_CSP}; script-src 'self'; connect-src 'self'"
 
 
@@ -142,11 +142,12 @@ def create_app(
     app.extensions["stepup_provider"] = provider
     csrf = CSRFProtect(app)
 
-    from .views import assets, ciba, discovery, endpoints, interaction, logout
+    from .views import assets, ciba, discovery, endpoints, interaction, logout, passkeys
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(interaction.bp)
+    app.register_blueprint(passkeys.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(logout.bp)
     app.register_blueprint(ciba.bp)

@@ -21,10 +21,10 @@ Pure: no Flask, no storage, no clock — ``now`` is epoch seconds.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from provider.acr import FACTOR_ORDER, AcrLevel, AcrPolicy
+from provider.acr import PASSKEY_QUALIFIERS, AcrLevel, AcrPolicy
 
 __all__ = [
     "CHECKS",
@@ -40,6 +40,7 @@ __all__ = [
     "Need",
     "SessionState",
     "amr_for",
+    "amr_of_factors",
     "decide",
 ]
 
@@ -49,7 +50,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FactorRecord:
-    """A factor (``"pwd"``, ``"otp"``) the session's user verified, and when (epoch seconds)."""
+    """A factor (``"pwd"``, ``"otp"``, ``"passkey"``...) the session's user verified, and when
+    (epoch seconds)."""
 
     name: str
     verified_at: int
@@ -100,10 +102,17 @@ _REASON_TEXT: dict[str, str] = {
     "step_up": "This action needs a stronger sign-in",
     "elevation_expired": "Your stronger sign-in has expired; confirm it again",
     "session_expired": "Your session has expired; sign in again.",
+    "confirm_before_enrol": "Before you add a new way to sign in, confirm the ones you have",
 }
 REASONS: frozenset[str] = frozenset(_REASON_TEXT)
 
 _FACTOR_TEXT: dict[str, str] = {"pwd": "your password", "otp": "a one-time code"}
+# What a user enrols for a factor the level needs and they lack (``uv`` comes with the passkey).
+ENROLLABLE: tuple[str, ...] = ("otp", "passkey")
+_ENROL_TEXT: dict[str, str] = {
+    "otp": "First set up an authenticator app for one-time codes.",
+    "passkey": "Create a passkey for this account.",
+}
 
 
 def _join(items: list[str]) -> str:
@@ -134,10 +143,17 @@ class Authenticate:
         why = _REASON_TEXT[self.reason]
         if not why.endswith("."):
             why += f" ({self.target.description or self.target.value})."
-        what = _join([_FACTOR_TEXT.get(f, f) for f in self.factors])
-        text = f"{why} Enter {what}."
-        if self.enrol:
-            text += " First set up an authenticator app for one-time codes."
+        typed = [_FACTOR_TEXT[f] for f in self.factors if f in _FACTOR_TEXT]
+        passkey = [f for f in self.factors if f == "passkey" or f in PASSKEY_QUALIFIERS]
+        use = ""
+        if passkey and "passkey" not in self.enrol:
+            use = "a hardware security key" if passkey == ["hwk"] else "your passkey"
+        if typed:
+            text = f"{why} Enter {_join(typed)}" + (f", then use {use}." if use else ".")
+        else:
+            text = f"{why} Use {use}." if use else why
+        for factor in self.enrol:
+            text += " " + _ENROL_TEXT.get(factor, f"First set up {factor}.")
         return text
 
 
@@ -284,6 +300,10 @@ def factors_missing_or_stale(ctx: CheckContext) -> Need | None:
     session then falls back to the level its fresh factors give, and the step-up asks for the rest.
     """
     target, verified = ctx.target, ctx.verified
+    # "A higher level satisfies a request for a lower one", also one with other factors: a
+    # session signed in with a passkey alone meets a request for the password level.
+    if ctx.reached is not None and ctx.reached.rank >= target.rank:
+        return None
     missing = [f for f in target.factors if f not in verified]
     stale = [
         f
@@ -327,21 +347,47 @@ def _verified(session: SessionState | None) -> dict[str, int]:
     return out
 
 
-def amr_for(factors: Iterable[str]) -> tuple[str, ...]:
-    """RFC 8176 ``amr`` for the factors used: known factors in their usual order (``pwd`` before
+# RFC 8176 values in the order amr lists them; others follow in the order given.
+_AMR_ORDER: tuple[str, ...] = ("pwd", "otp", "hwk", "swk", "pin", "user")
+
+
+def amr_for(methods: Iterable[str]) -> tuple[str, ...]:
+    """RFC 8176 ``amr`` for the methods used: known values in their usual order (``pwd`` before
     ``otp``), any others after, and ``mfa`` ("Multiple-factor authentication") when more than
-    one factor was used."""
-    used = [f for f in dict.fromkeys(factors) if f != "mfa"]
+    one factor was used. ``user`` ("User presence test") is no factor: it does not count."""
+    used = [f for f in dict.fromkeys(methods) if f != "mfa"]
     ordered = tuple(
         sorted(
             used,
             key=lambda f: (
-                FACTOR_ORDER.index(f) if f in FACTOR_ORDER else len(FACTOR_ORDER),
+                _AMR_ORDER.index(f) if f in _AMR_ORDER else len(_AMR_ORDER),
                 used.index(f),
             ),
         )
     )
-    return (*ordered, "mfa") if len(ordered) > 1 else ordered
+    factors = [f for f in ordered if f != "user"]
+    return (*ordered, "mfa") if len(factors) > 1 else ordered
+
+
+def amr_of_factors(factors: Iterable[str]) -> tuple[str, ...]:
+    """The RFC 8176 methods the session's factors stand for (``docs/provider.md``, "Passkeys").
+
+    ``pwd`` and ``otp`` are their own names. A passkey is proof of possession of a key: ``hwk``
+    ("hardware-secured key") when its attestation chains to a root trusted for hardware keys,
+    else ``swk`` ("software-secured key": nothing shows the key is in hardware); with ``pin``
+    when the authenticator verified the user (WebAuthn's UV flag: a PIN, pattern or biometric
+    that "a user enters to unlock a key on the device" — which one, the flag does not say), else
+    ``user`` (a "user presence test": the UP flag only).
+    """
+    used = list(dict.fromkeys(factors))
+    out: list[str] = []
+    for f in used:
+        if f == "passkey":
+            out.append("hwk" if "hwk" in used else "swk")
+            out.append("pin" if "uv" in used else "user")
+        elif f not in PASSKEY_QUALIFIERS:
+            out.append(f)
+    return tuple(out)
 
 
 def _issue(ctx: CheckContext, requested: tuple[str, ...]) -> Issue:
@@ -358,7 +404,13 @@ def _issue(ctx: CheckContext, requested: tuple[str, ...]) -> Issue:
     assert reached is not None
     assert reached.rank >= ctx.target.rank
     acr = next((v for v in requested if ctx.policy.satisfies(reached, v)), reached.value)
-    amr = amr_for(reached.factors)
+    used = list(reached.factors)
+    if "passkey" in used:
+        # How the passkey was used (hardware key, user verified) is recorded with it, at the
+        # same time; a qualifier from an earlier use of a passkey says nothing about this one.
+        at = ctx.verified["passkey"]
+        used += [f for f in PASSKEY_QUALIFIERS if f not in used and ctx.verified.get(f) == at]
+    amr = amr_for(amr_of_factors(used))
     return Issue(acr=acr, amr=amr, auth_time=max(ctx.verified[f] for f in reached.factors))
 
 
@@ -383,11 +435,35 @@ def _signed_in_as_another_than_hinted(
     return Fail("login_required", "the user who signed in is not the one id_token_hint names")
 
 
+def _enrollable(allow_enrolment: bool | Iterable[str]) -> frozenset[str]:
+    """The factors a user may enrol in the flow: all of :data:`ENROLLABLE`, none, or those named.
+    ``uv`` comes with a passkey; ``hwk`` is never enrolled on demand (no one can promise that a
+    passkey about to be made will show a hardware key)."""
+    if allow_enrolment is True:
+        names = frozenset(ENROLLABLE)
+    elif allow_enrolment is False:
+        names = frozenset()
+    else:
+        names = frozenset(allow_enrolment) & frozenset(ENROLLABLE)
+    return names | ({"uv"} if "passkey" in names else set())
+
+
+def _unmet_text(level: AcrLevel, have: frozenset[str]) -> str:
+    missing = [f for f in level.factors if f not in have | {"pwd"}]
+    if missing == ["otp"]:
+        return "the user has no one-time code set up, and enrolment is turned off"
+    if "hwk" in missing and "passkey" not in missing:
+        return "none of the user's passkeys shows a hardware key this provider trusts"
+    what = {"otp": "one-time code", "passkey": "passkey", "uv": "passkey", "hwk": "passkey"}
+    names = list(dict.fromkeys(what.get(f, f) for f in missing))
+    return f"the user has no {' or '.join(names)} set up, and enrolment is turned off"
+
+
 def _candidates(
     request: AuthnRequest,
     session: SessionState | None,
     policy: AcrPolicy,
-    allow_enrolment: bool,
+    enrollable: frozenset[str],
 ) -> tuple[tuple[str, ...], list[AcrLevel]] | Fail:
     """The requested values, and the levels worth aiming for, best first (the first is the target).
 
@@ -422,9 +498,9 @@ def _candidates(
     knows_user = session is not None and all(h == session.subject for h in hints)
 
     def reachable(level: AcrLevel) -> bool:
-        if allow_enrolment or session is None or not knows_user:
+        if session is None or not knows_user:
             return True
-        return set(level.factors) <= session.user_factors | {"pwd"}
+        return set(level.factors) <= session.user_factors | {"pwd"} | enrollable
 
     wanted = known or [policy.weakest]
     candidates = [lv for lv in wanted if reachable(lv)]
@@ -432,10 +508,9 @@ def _candidates(
         ceiling = wanted[0].rank
         candidates = [lv for lv in reversed(policy.levels[: ceiling + 1]) if reachable(lv)][:1]
     if not candidates:
-        return Fail(
-            "unmet_authentication_requirements",
-            "the user has no one-time code set up, and enrolment is turned off",
-        )
+        assert session is not None  # with no session every level is reachable
+        text = _unmet_text(wanted[0], session.user_factors)
+        return Fail("unmet_authentication_requirements", text)
     return requested, candidates
 
 
@@ -445,13 +520,18 @@ def decide(
     policy: AcrPolicy,
     now: int,
     *,
-    allow_enrolment: bool = True,
+    allow_enrolment: bool | Iterable[str] = True,
 ) -> Decision:
-    """Issue, ask the user to authenticate, or fail — see the module docstring and ``CHECKS``."""
+    """Issue, ask the user to authenticate, or fail — see the module docstring and ``CHECKS``.
+
+    ``allow_enrolment``: whether a user who lacks a factor the level needs may enrol it in the
+    flow — ``True`` (every factor of :data:`ENROLLABLE`), ``False``, or the factors that may be.
+    """
     invalid = _prompt_none_alone(request) or _signed_in_as_another_than_hinted(request, session)
     if invalid is not None:
         return invalid
-    found = _candidates(request, session, policy, allow_enrolment)
+    enrollable = _enrollable(allow_enrolment)
+    found = _candidates(request, session, policy, enrollable)
     if isinstance(found, Fail):
         return found
     requested, candidates = found
@@ -480,8 +560,29 @@ def decide(
         return _issue(ctx, requested)
     enrol: tuple[str, ...] = ()
     if session is not None and need.reason not in ("login_hint", "id_token_hint"):
-        enrol = tuple(f for f in need.factors if f not in session.user_factors | {"pwd"})
+        enrol = tuple(f for f in ENROLLABLE if f in need.factors and f not in session.user_factors)
+    if enrol:
+        assert session is not None
+        first = _confirm_before_enrol(ctx, session)
+        if first is not None:
+            return Authenticate(first.factors, first.reason, candidates[0])
     return Authenticate(need.factors, need.reason, candidates[0], enrol)
+
+
+def _confirm_before_enrol(ctx: CheckContext, session: SessionState) -> Need | None:
+    """A new factor is added only by a user who has proved the factors they have: the session
+    must be at the strongest level those give (else whoever has the password alone could add
+    their own authenticator to an account that also has a one-time code, and step up with it)."""
+    have = session.user_factors | {"pwd"}
+    strongest = ctx.policy.level_for(have)
+    if strongest is None:
+        return None
+    reached = ctx.reached
+    if reached is not None and reached.rank >= strongest.rank:
+        return None
+    proof = replace(ctx, target=strongest)
+    need = factors_missing_or_stale(proof)
+    return Need(need.factors, "confirm_before_enrol") if need is not None else None
 
 
 def _why_not_silent(reason: str, target: AcrLevel) -> str:
@@ -494,5 +595,6 @@ def _why_not_silent(reason: str, target: AcrLevel) -> str:
         "step_up": f"a step-up to {target.value} is needed",
         "elevation_expired": f"the elevation to {target.value} has expired",
         "session_expired": "the session has expired",
+        "confirm_before_enrol": "the user must confirm their factors",
     }[reason]
     return f"prompt=none, but {what}"

@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -101,6 +103,32 @@ class Interaction(Base):
     expires_at: Mapped[int] = mapped_column(Integer)
     # A TOTP secret offered for enrolment, kept server-side until a valid code confirms it.
     pending_totp_secret: Mapped[str | None] = mapped_column(String(128))
+    # The WebAuthn challenge the passkey page was given, "create:<b64url>" or "get:<b64url>";
+    # cleared by the one statement that accepts a response to it (provider.passkey_login).
+    passkey_challenge: Mapped[str | None] = mapped_column(String(80))
+
+
+class Passkey(Base):
+    """A user's WebAuthn credential (several per user). Nothing here is secret: the private key
+    never leaves the authenticator; ``public_key`` is its COSE encoding."""
+
+    __tablename__ = "op_passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("op_users.id", ondelete="CASCADE"), index=True)
+    # base64url of the credential id (at most 1023 bytes, WebAuthn §7.1 step 23).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The signature counter last seen (0..2^32-1); raised only by a conditional UPDATE.
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    aaguid: Mapped[str] = mapped_column(String(36))
+    attestation_format: Mapped[str] = mapped_column(String(32))
+    # The attestation chained to a root trusted for hardware keys (RFC 8176 hwk, EAP phrh).
+    hardware: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    transports: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(Integer)
+    last_used_at: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuthorizationCode(Base):

@@ -114,6 +114,8 @@ class ProviderSettings:
     # RFC 9449 §8: the token endpoint asks every DPoP proof for a nonce it gave out (answering a
     # proof without one use_dpop_nonce), so a proof cannot be made ahead of time.
     dpop_require_nonce: bool = True
+    # In-flow passkey registration for users who have no passkey yet.
+    allow_passkey_enrolment: bool = True
     # Sandbox conveniences (user list with current codes, token minting). Off outside the sandbox.
     sandbox: bool = False
     # Sandbox only: accept a TOTP code again within its 30-second step (RFC 6238 §5.2 replay

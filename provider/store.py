@@ -285,13 +285,16 @@ def record_factor(
     session: Session,
     current: LoginSession | None,
     user: User,
-    factor: str,
+    factor: str | Sequence[str],
     now: int,
     lifetime: int,
     *,
     not_before: int = 0,
 ) -> str:
     """Record a verified factor and return a NEW session id (the old one stops working).
+
+    ``factor`` may be several names verified by one act, recorded with one time: a passkey with
+    the ``uv`` and ``hwk`` that say how it was used (``provider.acr``).
 
     OWASP Session Management: renew the session identifier after any privilege level change,
     which every authentication step is — against session fixation.
@@ -302,10 +305,12 @@ def record_factor(
     interaction the factor was verified in: see :func:`interaction_start`.
     """
     sid = new_secret()
+    names = (factor,) if isinstance(factor, str) else tuple(factor)
     if current is not None and current.user_id == user.id:
         factors = dict(current.factors)
-        previous = int(factors.get(factor, 0))
-        factors[factor] = max(now, previous + 1, not_before)
+        previous = max(int(factors.get(name, 0)) for name in names)
+        at = max(now, previous + 1, not_before)
+        factors.update(dict.fromkeys(names, at))
         current.factors = factors
         current.sid_hash = digest(sid)
         current.expires_at = now + lifetime
@@ -316,7 +321,7 @@ def record_factor(
             LoginSession(
                 sid_hash=digest(sid),
                 user_id=user.id,
-                factors={factor: max(now, not_before)},
+                factors=dict.fromkeys(names, max(now, not_before)),
                 created_at=now,
                 expires_at=now + lifetime,
             )

@@ -115,6 +115,25 @@ def print_provider_links(config: StepupConfig, out: TextIO) -> None:
         out.write(
             "Sandbox: any client_id with a loopback redirect_uri is accepted (public, PKCE)\n"
         )
+    if any("passkey" in level.factors for level in config.acr_levels):
+        out.write(_passkey_note(config.issuer))
+
+
+def _passkey_note(issuer: str) -> str:
+    """Where passkeys work: a browser refuses an IP address as the WebAuthn RP ID."""
+    import ipaddress
+
+    from provider.factors.passkey import RelyingParty
+
+    rp = RelyingParty.for_issuer(issuer)
+    try:
+        ipaddress.ip_address(rp.id)
+    except ValueError:
+        return f"Passkeys: RP ID {rp.id}, origin {rp.origin}\n"
+    return (
+        f"Passkeys: browsers refuse the IP address {rp.id} as a WebAuthn RP ID; for passkeys "
+        "in a browser, start with --host localhost\n"
+    )
 
 
 def print_credentials(

@@ -45,7 +45,7 @@ __all__ = [
     "parse_config",
 ]
 
-KNOWN_FACTORS = ("pwd", "otp")
+KNOWN_FACTORS = ("pwd", "otp", "passkey", "hwk", "uv")
 
 
 class ConfigError(SettingsError):
@@ -109,9 +109,19 @@ def _level(r: _Reader) -> AcrLevelConfig:
     factors = tuple(r.strings("factors"))
     for f in factors:
         if f not in KNOWN_FACTORS:
-            raise ConfigError(f"{r.where}.factors: unknown factor {f!r} (known: pwd, otp)")
-    if "pwd" not in factors:
-        raise ConfigError(f"{r.where}.factors: every level needs the password factor 'pwd'")
+            known = ", ".join(KNOWN_FACTORS)
+            raise ConfigError(f"{r.where}.factors: unknown factor {f!r} (known: {known})")
+    if "pwd" not in factors and "passkey" not in factors:
+        # The first factor says who the user is: a username and password, or a passkey (whose
+        # user handle names its owner). A one-time code alone names nobody.
+        raise ConfigError(
+            f"{r.where}.factors: every level needs the password factor 'pwd' or a 'passkey'"
+        )
+    qualifiers = sorted({"hwk", "uv"} & set(factors))
+    if qualifiers and "passkey" not in factors:
+        raise ConfigError(
+            f"{r.where}.factors: {', '.join(qualifiers)} qualifies a passkey: add 'passkey'"
+        )
     lifetime = r.optional_int("elevation_lifetime", minimum=1)
     level = AcrLevelConfig(
         value=r.string("value"),
@@ -250,6 +260,9 @@ def _provider(r: _Reader) -> ProviderSettings:
             session_lifetime=r.optional_int("session_lifetime", minimum=1) or d.session_lifetime,
             allow_totp_enrolment=r.optional_bool("allow_totp_enrolment", d.allow_totp_enrolment),
             dpop_require_nonce=r.optional_bool("dpop_require_nonce", d.dpop_require_nonce),
+            allow_passkey_enrolment=r.optional_bool(
+                "allow_passkey_enrolment", d.allow_passkey_enrolment
+            ),
             sandbox=sandbox,
             sandbox_allow_totp_reuse=switches["sandbox_allow_totp_reuse"],
             sandbox_loopback_clients=switches["sandbox_loopback_clients"],

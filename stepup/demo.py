@@ -1,7 +1,7 @@
 """``stepup demo``: a narrated step-up, end to end, over real HTTP on 127.0.0.1.
 
 It starts the sandbox in-process (a fresh temporary SQLite database, free ports, one shared
-:class:`provider.Clock`), then plays six scenes with the client SDK and prints every exchange the
+:class:`provider.Clock`), then plays seven scenes with the client SDK and prints every exchange the
 SDK reports through its hooks (:mod:`stepup.narration`). Each scene checks that things happened
 as it said they would; the exit status is 0 only when every scene did.
 
@@ -40,6 +40,8 @@ from client_sdk import (
     TokensIssued,
     UnmetAuthenticationRequirements,
 )
+from client_sdk.authenticators.passkey import SoftwarePasskey
+from client_sdk.protocol import Requirement
 from provider import Clock
 from provider.factors import totp
 from resource_api import require
@@ -51,6 +53,7 @@ from .narration import Check, Narrator, Style, terminal_width, when
 __all__ = ["run_demo"]
 
 LOA1, LOA2, LOA3 = "urn:stepup:loa:1", "urn:stepup:loa:2", "urn:stepup:loa:3"
+PHR = "phr"  # OpenID EAP ACR Values: phishing-resistant; the sandbox's passkey level
 CLIENT_ID = "bank-cli"
 CLOCK_JUMP = 360  # past the 300 s max_age of a large transfer, within the tokens' 600 s lifetime
 
@@ -109,9 +112,15 @@ def _unset(environ: Any, start_response: Any) -> Any:
     raise RuntimeError("the sandbox app was not set")
 
 
+def _wire() -> Response:
+    return jsonify(message="wire transfers are open: this token is phishing-resistant")
+
+
 def _add_vault(api_app: Flask) -> None:
-    # Scene 6 needs a route asking for a level the provider does not define.
+    # Scene 6 needs a route asking for a level the provider does not define; scene 7 one that
+    # asks for a passkey.
     api_app.add_url_rule("/vault", "vault", require(acr_values=[LOA3])(_vault))
+    api_app.add_url_rule("/wire", "wire", require(acr_values=[PHR])(_wire))
 
 
 # --- reading what a scene saw --------------------------------------------------------------------
@@ -405,8 +414,8 @@ class Demo:
         return [
             expect(
                 not pages,
-                f"no login page: the session from scene 4 already meets {LOA2}, the best level "
-                "the provider has",
+                f"no login page: the session from scene 4 already meets {LOA2}, and the provider "
+                "answers at that level",
                 f"the provider asked for {pages}",
             ),
             expect(
@@ -425,6 +434,77 @@ class Demo:
                 and len(of(ev2, ApiRequestSent)) == 1,
                 "with essential_acr=True: UnmetAuthenticationRequirements, also after one request",
                 repr(essential),
+            ),
+        ]
+
+    # 7 ------------------------------------------------------------------------------------------
+
+    def passkey(self) -> list[Check]:
+        key = SoftwarePasskey()
+        self.browser.passkey = key
+        self.n.note(
+            "alice's headless browser now carries a software passkey: a test key pair, which the "
+            "provider counts as a software key (amr swk), never as hardware (phrh)"
+        )
+        r = self.http.get(f"{self.sb.api}/wire", timeout=30)
+        ev = self.n.take()
+        challenge = _first_challenge(ev)
+        issued = of(ev, TokensIssued)
+        claims = issued[-1].id_token_claims if issued else {}
+        self.n.write()
+        self.n.say(
+            "A new device that holds the same passkey (a synced passkey, say) and no password: "
+            "the app signs alice in at phr before it calls the API (OIDCClient.login)."
+        )
+        device = HeadlessAuthenticator(self.user.username, "", passkey=key, clock=self.sb.clock)
+        auth = self._sdk(device)
+        error: Exception | None = None
+        signed_in: dict[str, Any] = {}
+        r2: requests.Response | None = None
+        try:
+            signed_in = dict(auth.client.login(Requirement((PHR,))).claims)
+            http = requests.Session()
+            http.auth = auth
+            r2 = http.get(f"{self.sb.api}/wire", timeout=30)
+        except StepUpFailed as exc:
+            error = exc
+            self._raised(exc)
+        ev2 = self.n.take()
+        return [
+            expect(
+                f'acr_values="{PHR}"' in challenge,
+                f'GET /wire answered 401 with acr_values="{PHR}"',
+                challenge or str(_statuses(ev)),
+            ),
+            expect(
+                factors_asked(ev) == [("passkey",)],
+                "the provider asked for the passkey alone — alice had none, so her browser "
+                "created one (she had already proved her password and one-time code)",
+                str(factors_asked(ev)),
+            ),
+            expect(
+                claims.get("acr") == PHR and claims.get("amr") == ["swk", "pin", "mfa"],
+                f"the new token says acr={PHR}, amr=[swk, pin, mfa] (RFC 8176: a software key, "
+                "unlocked by user verification)",
+                f"acr={claims.get('acr')}, amr={claims.get('amr')}",
+            ),
+            expect(
+                r.status_code == 200 and _statuses(ev) == [401, 200],
+                "the SDK retried once: 200 OK",
+                str(_statuses(ev)),
+            ),
+            expect(
+                error is None
+                and factors_asked(ev2) == [("passkey",)]
+                and signed_in.get("acr") == PHR,
+                "on the new device: a passwordless sign-in, the passkey and nothing else",
+                f"{factors_asked(ev2)}, acr={signed_in.get('acr')}, {error!r}",
+            ),
+            expect(
+                r2 is not None and r2.status_code == 200 and key.sign_count == 1,
+                "and GET /wire with that session: 200 OK, no further prompt (the passkey level "
+                "meets the everyday token's request too)",
+                f"{r2.status_code if r2 is not None else None}, sign count {key.sign_count}",
             ),
         ]
 
@@ -477,11 +557,20 @@ SCENES = (
         "A level the provider cannot reach",
         f"GET /vault (added to the demo API for this scene) demands {LOA3}, which this provider "
         "does not define. acr_values is a voluntary request (OIDC Core §3.1.2.1), so the provider "
-        f"aims for the best level it has, {LOA2}. alice's browser still has its provider session "
-        "from scene 4 (password and one-time code, within the level's elevation lifetime), which "
+        f"does not fail: it answers at the level alice's session has, {LOA2}. alice's browser "
+        "still has its provider session from scene 4 (password and one-time code, within the "
+        "level's elevation lifetime), which "
         "meets that level: no login happens, the provider answers at once. The SDK checks the ID "
         "token's acr against what it asked for, and stops.",
         Demo.level_not_reachable,
+    ),
+    Scene(
+        "A passkey for wire transfers",
+        f"GET /wire (added to the demo API for this scene) demands {PHR}, OpenID's EAP value for "
+        "phishing-resistant authentication: a passkey (WebAuthn). alice has none yet; after the "
+        "password and one-time code she has just proved, the provider has her create one, and "
+        "that is the step-up. Then a second device signs in with the passkey alone.",
+        Demo.passkey,
     ),
 )
 

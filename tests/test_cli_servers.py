@@ -163,3 +163,30 @@ def test_provider_banner_of_a_fresh_database_says_bob_has_a_password_only(
     listening = [line for line in banner.splitlines() if line.startswith("Provider listening")]
     port = int(listening[0].rsplit(":", 1)[1])
     assert f"Issuer: http://127.0.0.1:{port}\n" in banner  # --port 0: the port really bound
+    assert (
+        "Passkeys: browsers refuse the IP address 127.0.0.1 as a WebAuthn RP ID; for passkeys "
+        "in a browser, start with --host localhost\n"
+    ) in banner
+
+
+@pytest.mark.e2e
+def test_sandbox_on_localhost_serves_passkeys_at_a_host_name(tmp_path: Path) -> None:
+    """DESIGN.md contract 13: `stepup sandbox --host localhost` serves http://localhost:PORT."""
+    url = f"sqlite:///{tmp_path / 'stepup.db'}"
+    banner = _banner(
+        [
+            "sandbox",
+            "--host",
+            "localhost",
+            "--provider-port",
+            "0",
+            "--api-port",
+            "0",
+            "--database",
+            url,
+        ]
+    )
+    listening = [line for line in banner.splitlines() if line.startswith("Provider listening")]
+    port = int(listening[0].rsplit(":", 1)[1])
+    assert f"Issuer: http://localhost:{port}\n" in banner
+    assert f"Passkeys: RP ID localhost, origin http://localhost:{port}\n" in banner

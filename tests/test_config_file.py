@@ -59,7 +59,11 @@ def test_the_contract_example_parses(tmp_path: Path) -> None:
         (("max_age = 300", "max_age = -1"), "max_age: must be an integer >= 0"),
         (("max_age = 300", 'max_age = "300"'), "max_age: must be an integer >= 0"),
         (('factors = ["pwd"]', 'factors = ["sms"]'), "unknown factor 'sms'"),
-        (('factors = ["pwd"]', 'factors = ["otp"]'), "every level needs the password factor"),
+        (
+            ('factors = ["pwd"]', 'factors = ["otp"]'),
+            "every level needs the password factor 'pwd' or a 'passkey'",
+        ),
+        (('factors = ["pwd"]', 'factors = ["pwd", "uv"]'), "uv qualifies a passkey: add 'passkey'"),
         (('issuer = "http://127.0.0.1:9000"', ""), "issuer: required"),
         (
             ('totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"', 'totp_secret = "not base32!"'),

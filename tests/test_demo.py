@@ -35,8 +35,8 @@ def plain() -> tuple[int, str]:
 
 
 def scene(output: str, number: int) -> str:
-    start = output.index(f"Scene {number}/6")
-    end = output.find(f"Scene {number + 1}/6")
+    start = output.index(f"Scene {number}/7")
+    end = output.find(f"Scene {number + 1}/7")
     return output[start : end if end != -1 else None]
 
 
@@ -44,7 +44,7 @@ def test_every_scene_behaves_and_the_run_exits_0(plain: tuple[int, str]) -> None
     code, output = plain
     assert code == 0, output
     assert "✗" not in output
-    assert "6/6 scenes behaved as described." in output
+    assert "7/7 scenes behaved as described." in output
     assert not ANSI.search(output), "plain text when not on a terminal"
 
 
@@ -115,8 +115,9 @@ def test_scene_6_says_which_session_it_reuses_and_why_nobody_logs_in(
     ) in note
     assert "provider asks      nothing: it answers from the existing session" in text
     assert (
-        "✓ no login page: the session from scene 4 already meets urn:stepup:loa:2, the best level"
-    ) in text
+        "✓ no login page: the session from scene 4 already meets urn:stepup:loa:2, and the "
+        "provider answers at that level"
+    ) in " ".join(text.split())
 
 
 def test_scene_6_fails_bounded(plain: tuple[int, str]) -> None:
@@ -131,10 +132,10 @@ def test_scene_6_fails_bounded(plain: tuple[int, str]) -> None:
 
 def test_step_waits_for_enter_and_colour_can_be_forced() -> None:
     out = io.StringIO()
-    code = run_demo(step=True, color="always", out=out, stdin=io.StringIO("\n" * 5))
+    code = run_demo(step=True, color="always", out=out, stdin=io.StringIO("\n" * 6))
     output = out.getvalue()
     assert code == 0, ANSI.sub("", output)
-    assert output.count("[Enter] for the next scene") == 5
+    assert output.count("[Enter] for the next scene") == 6
     assert "\x1b[32m✓\x1b[0m" in output
 
 
@@ -168,7 +169,7 @@ def narrow() -> tuple[int, str]:
 def test_output_wraps_to_the_terminals_width(narrow: tuple[int, str]) -> None:
     code, output = narrow
     assert code == 0, output
-    assert "6/6 scenes behaved as described." in output
+    assert "7/7 scenes behaved as described." in output
     too_long = [line for line in output.splitlines() if len(line) > 60]
     # Only a single word too long for any line (a URL, a JSON value) may stick out.
     assert [line for line in too_long if len(line.split()) > 1] == []
@@ -220,8 +221,23 @@ def test_ctrl_c_exits_130_quietly() -> None:
     assert err == b"\n"  # ends the "^C" line; no traceback
 
 
-def test_six_scenes() -> None:
-    assert len(SCENES) == 6
+def test_seven_scenes() -> None:
+    assert len(SCENES) == 7
+
+
+def test_scene_7_creates_a_passkey_in_the_step_up_then_signs_in_with_it_alone(
+    plain: tuple[int, str],
+) -> None:
+    text = scene(plain[1], 7)
+    assert 'acr_values="phr"' in text
+    first, second = text.split("A new device")
+    assert "provider asks      passkey\n" in first
+    assert "/passkey/register   → 303 See Other" in first
+    assert "acr=phr  amr=[swk, pin, mfa]" in first
+    assert "SDK → API          GET /wire   (Bearer token with acr=phr" in first
+    assert "provider asks      passkey\n" in second
+    assert "provider asks      password" not in second
+    assert "/passkey   → 303 See Other" in second
 
 
 # --- narration, without servers --------------------------------------------------------------

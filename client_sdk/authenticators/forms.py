@@ -67,6 +67,9 @@ class Form:
     buttons: list[Button] = field(default_factory=list)
     #: The ids in the form's ``aria-describedby``.
     described_by: tuple[str, ...] = ()
+    #: The form's ``data-*`` attributes, without the prefix (the provider's passkey pages carry
+    #: ``data-passkey`` and ``data-passkey-options`` there).
+    data: dict[str, str] = field(default_factory=dict)
 
     def field_with(self, token: str) -> Field | None:
         return next((f for f in self.fields if f.has_token(token)), None)
@@ -132,6 +135,7 @@ class _PageParser(HTMLParser):
                 action=a.get("action"),
                 method=(a.get("method") or "get").lower(),
                 described_by=tuple((a.get("aria-describedby") or "").split()),
+                data={k[5:]: v or "" for k, v in attrs if k.startswith("data-")},
             )
             self.page.forms.append(self._form)
         elif tag == "input" and self._form is not None and a.get("name"):

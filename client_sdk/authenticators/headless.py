@@ -20,12 +20,21 @@ that step, waits for the next one; when the provider says a code was already use
 code instead, at most twice per login. ``clock`` and ``sleep`` are injectable, so tests move time
 instead of waiting.
 
+Passkeys: given ``passkey=SoftwarePasskey()`` (a test key pair, :mod:`client_sdk.authenticators.
+passkey`), it answers the provider's passkey pages — their form's ``data-passkey`` ceremony and
+``data-passkey-options`` — as a browser with that authenticator would: it creates the passkey
+when a step-up enrols one, and signs with it when asked; a passkey sign-in page it has no
+registered passkey for is left for the password sign-in the page offers. Keep the passkey
+between runs (:meth:`~client_sdk.authenticators.passkey.SoftwarePasskey.to_json`): its counter
+must keep going up.
+
 RFC 8252 §8.12 forbids embedded user-agents for real users' logins: this authenticator knows the
 user's password, so it is for test users and automation, not for people.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -35,6 +44,7 @@ import requests
 
 from client_sdk.authenticators.base import LoginRequest
 from client_sdk.authenticators.forms import Button, Form, Page, parse_page
+from client_sdk.authenticators.passkey import SoftwarePasskey
 from client_sdk.authenticators.totp import PERIOD, decode_secret, totp
 from client_sdk.errors import AuthenticatorError, ConfigurationError, LoginFailed
 from client_sdk.hooks import FactorsRequested, ProviderExchange, WaitingForNextCode
@@ -95,6 +105,7 @@ class HeadlessAuthenticator:
         session: requests.Session | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], object] | None = None,
+        passkey: SoftwarePasskey | None = None,
     ) -> None:
         if totp_secret is not None and totp is not None:
             raise ConfigurationError("pass totp_secret or totp, not both")
@@ -109,6 +120,8 @@ class HeadlessAuthenticator:
         self._clock = clock
         self._sleep = sleep
         self._last_step: int | None = None  # the TOTP step of the last code sent
+        #: The software authenticator for the provider's passkey pages, or ``None``.
+        self.passkey = passkey
 
     def __repr__(self) -> str:  # never the password
         return f"HeadlessAuthenticator(username={self.username!r})"
@@ -163,11 +176,16 @@ class HeadlessAuthenticator:
                 continue
             page = parse_page(response.text)
             form = _login_form(page)
+            if form is not None and form.data.get("passkey") and not self._can_sign(form):
+                # A passkey sign-in we hold no passkey for: the password sign-in it offers.
+                form = _password_instead(page) or form
             asked = (
                 frozenset(t for t in (*_FACTORS, "username") if form.field_with(t))
                 if form is not None
                 else frozenset()
             )
+            if form is not None and form.data.get("passkey"):
+                asked = frozenset({"passkey"})
             # The same fields again, with an error: the provider refused what we sent.
             refused = page.alert is not None and asked == submitted
             replayed = (
@@ -199,12 +217,17 @@ class HeadlessAuthenticator:
             assert form is not None
             tokens = tuple(t for t in (*_FACTORS, "username") if t in asked)
             factors = tuple(_FACTORS[t] for t in _FACTORS if t in asked)
+            if "passkey" in asked:
+                factors = ("passkey",)
             login.emit(FactorsRequested(factors, response.url, page.prompt(form, tokens)))
             action = urljoin(response.url, form.action or response.url)
             if _origin(action) != provider:
                 raise AuthenticatorError(f"the login form posts to {action}, outside the provider")
             submitted = asked
-            data = self._fill(form, login, response.url, replayed)
+            if "passkey" in asked:
+                data = self._passkey(form, response.url)
+            else:
+                data = self._fill(form, login, response.url, replayed)
             response = self._send(login, form.method.upper(), action, data)
         raise AuthenticatorError(
             f"no redirect to the client after {self.max_pages} pages; the login did not finish"
@@ -223,6 +246,40 @@ class HeadlessAuthenticator:
             )
         login.emit(ProviderExchange(method, url, response.status_code, "login page"))
         return response
+
+    def _can_sign(self, form: Form) -> bool:
+        """Whether our passkey can answer this page: any creation; an assertion only once the
+        passkey is registered (it knows its site)."""
+        if self.passkey is None:
+            return False
+        return form.data.get("passkey") == "create" or self.passkey.rp_id is not None
+
+    def _passkey(self, form: Form, url: str) -> list[tuple[str, str]]:
+        """What the page's script would post: ``PublicKeyCredential.toJSON()`` in ``credential``."""
+        if self.passkey is None:
+            raise AuthenticatorError(
+                "the provider asks for a passkey, but this HeadlessAuthenticator has none "
+                "(pass passkey=SoftwarePasskey())"
+            )
+        try:
+            options = json.loads(form.data.get("passkey-options", ""))
+        except ValueError as exc:
+            raise AuthenticatorError(f"the passkey page's options are not JSON: {exc}") from exc
+        scheme, host, port = _origin(url)
+        default = {"http": 80, "https": 443}.get(scheme)
+        origin = f"{scheme}://{host}" + (f":{port}" if port != default else "")
+        if form.data["passkey"] == "create":
+            answer = self.passkey.create(options, origin)
+        else:
+            answer = self.passkey.get(options, origin)
+        data = []
+        for f in form.fields:
+            value = json.dumps(answer) if f.name == "credential" else f.value
+            data.append((f.name, value))
+        button = _continue_button(form)
+        if button is not None and button.name:
+            data.append((button.name, button.value))
+        return data
 
     def _fill(
         self, form: Form, login: LoginRequest, url: str, replayed: bool
@@ -255,6 +312,14 @@ def _continue_button(form: Form) -> Button | None:
     buttons = [b for b in form.buttons if b.value.lower() != "cancel"]
     preferred = [b for b in buttons if b.name == "action" and b.value == "continue"]
     return (preferred or buttons)[0] if (preferred or buttons) else None
+
+
+def _password_instead(page: Page) -> Form | None:
+    """The passkey page's "Sign in with your password instead" (a GET form, ``with=password``)."""
+    for form in page.forms:
+        if any(f.name == "with" and f.value == "password" for f in form.fields):
+            return form
+    return None
 
 
 def _login_form(page: Page) -> Form | None:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import login, sandbox_clients, store
+from .. import login, passkey_login, sandbox_clients, store
 from ..app import Provider, current_provider
 from ..authn_policy import (
     Authenticate,
@@ -72,7 +72,7 @@ MESSAGES = {
     login.Outcome.REPLAYED: "That code was already used. Wait for the next code and enter it.",
 }
 PASSWORD_WRONG = "The username or password is incorrect."
-FACTOR_LABELS = {"otp": "a one-time code"}
+FACTOR_LABELS = {"otp": "a one-time code", "passkey": "your passkey"}
 
 
 # --- /authorize ------------------------------------------------------------------------------
@@ -204,20 +204,25 @@ def _decide(
     row, user = _current_login(op)
     state = None
     if row is not None and user is not None:
+        with op.db.session() as s:
+            passkeys = passkey_login.user_passkey_factors(s, user.id)
         state = SessionState(
             subject=user.subject,
             factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
-            user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}),
+            user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}) | passkeys,
         )
     authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
     authn = _resolve_hints(op, authn, interaction.params)
-    decision = decide(
-        authn,
-        state,
-        op.policy,
-        op.clock.now(),
-        allow_enrolment=op.config.provider.allow_totp_enrolment,
-    )
+    settings = op.config.provider
+    enrollable = [
+        name
+        for name, allowed in (
+            ("otp", settings.allow_totp_enrolment),
+            ("passkey", settings.allow_passkey_enrolment),
+        )
+        if allowed
+    ]
+    decision = decide(authn, state, op.policy, op.clock.now(), allow_enrolment=enrollable)
     return decision, row, user
 
 
@@ -369,12 +374,20 @@ def _render_step(
         "essential": parse_authn_request(interaction.params, started_at=0).essential_acr
         is not None,
     }
+    from . import passkeys  # the passkey pages, apart: this module is long enough
+
+    passkey_first = user is None and "pwd" not in decision.factors
+    if passkey_first and request.args.get("with") != "password":
+        # A level without a password, and nobody signed in: a sign-in without a username.
+        return passkeys.assertion_page(op, interaction, decision, None, common, status)
     if "pwd" in decision.factors or user is None:
         hint = (
             username or _hinted_username(op, interaction.params) or (user.username if user else "")
         )
         # The password page asks for the password only; say what comes after it.
-        later = [FACTOR_LABELS.get(f, f) for f in decision.factors if f != "pwd"]
+        later = [FACTOR_LABELS[f] for f in decision.factors if f in FACTOR_LABELS]
+        if passkey_first:
+            common["passkey_url"] = url_for("interaction.page", interaction_id=interaction.id)
         html = render_template("login.html", username=hint, then=" and ".join(later), **common)
     elif "otp" in decision.enrol:
         secret = _pending_secret(op, interaction)
@@ -385,8 +398,12 @@ def _render_step(
         html = render_template(
             "enrol.html", otpauth_uri=uri, secret=secret, qr_svg=qr_svg, user=user, **common
         )
-    else:
+    elif "passkey" in decision.enrol:
+        return passkeys.registration_page(op, interaction, decision, user, common, status)
+    elif "otp" in decision.factors:
         html = render_template("otp.html", user=user, **common)
+    else:
+        return passkeys.assertion_page(op, interaction, decision, user, common, status)
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -436,7 +453,11 @@ def _cancel(op: Provider, interaction: Interaction) -> BaseResponse:
 
 
 def _factor_verified(
-    op: Provider, interaction: Interaction, row: LoginSession | None, user: User, factor: str
+    op: Provider,
+    interaction: Interaction,
+    row: LoginSession | None,
+    user: User,
+    factor: str | tuple[str, ...],
 ) -> BaseResponse:
     """Record the factor (renewing the session id) and go back to the interaction."""
     with op.db.session() as s:

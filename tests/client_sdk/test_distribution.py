@@ -16,7 +16,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "sdk"
 # Import names of the SDK's declared dependencies, and what those bring themselves.
-DECLARED = {"requests": "requests", "httpx": "httpx", "joserfc": "joserfc"}
+DECLARED = {
+    "requests": "requests",
+    "httpx": "httpx",
+    "joserfc": "joserfc",
+    # The software passkey (client_sdk.authenticators.passkey) signs with it.
+    "cryptography": "cryptography",
+}
 CARRIED = {"anyio": "httpx"}  # httpx's own dependency; client_sdk uses it for async logins
 SERVER_SIDE = (
     "flask",

@@ -41,6 +41,7 @@ EXPECTED = [
     "Requirement",
     "ResourceMetadataError",
     "ScopeNotGranted",
+    "SoftwarePasskey",
     "StepUpAuth",
     "StepUpChallenge",
     "StepUpChallenged",

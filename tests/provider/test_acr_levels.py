@@ -34,7 +34,7 @@ def policy() -> AcrPolicy:
 
 
 def test_public_names_are_pinned() -> None:
-    assert acr.__all__ == ["FACTOR_ORDER", "AcrLevel", "AcrPolicy"]
+    assert acr.__all__ == ["FACTOR_ORDER", "PASSKEY_QUALIFIERS", "AcrLevel", "AcrPolicy"]
 
 
 def test_levels_are_ranked_weakest_first_with_their_config(policy: AcrPolicy) -> None:

@@ -81,6 +81,7 @@ def test_public_names_are_pinned() -> None:
         "Need",
         "SessionState",
         "amr_for",
+        "amr_of_factors",
         "decide",
     ]
 
@@ -106,6 +107,7 @@ def test_reason_codes_are_a_fixed_set() -> None:
         "step_up",
         "elevation_expired",
         "session_expired",
+        "confirm_before_enrol",
     }
     assert expected == REASONS
 
