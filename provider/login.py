@@ -21,7 +21,14 @@ from . import store
 from .factors import password, totp
 from .models import User
 
-__all__ = ["Outcome", "Result", "check_enrolment_code", "check_password", "check_totp"]
+__all__ = [
+    "Outcome",
+    "Result",
+    "check_enrolment_code",
+    "check_password",
+    "check_totp",
+    "enrolled_factors",
+]
 
 # How far back a code is recognised as "expired" (rather than simply wrong), for a clearer message.
 EXPIRED_LOOKBACK_STEPS = 10
@@ -45,6 +52,14 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+def enrolled_factors(user: User) -> frozenset[str]:
+    """The factors ``user`` can verify: the password always, the one-time code once set up.
+
+    The one place that says it: the authentication policy (which levels a user can reach) and the
+    sandbox (its users page, its personas) both ask here."""
+    return frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"})
 
 
 def check_password(

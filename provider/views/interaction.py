@@ -201,7 +201,7 @@ def _decide(
         state = SessionState(
             subject=user.subject,
             factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
-            user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}),
+            user_factors=login.enrolled_factors(user),
         )
     authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
     authn = _resolve_hints(op, authn, interaction.params)
@@ -444,6 +444,11 @@ def _factor_verified(
             not_before=interaction.started_at,
         )
     response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    return set_session_cookie(op, response, sid)
+
+
+def set_session_cookie(op: Provider, response: BaseResponse, sid: str) -> BaseResponse:
+    """The provider session's cookie: HttpOnly, SameSite=Lax, Secure on an https issuer."""
     response.set_cookie(
         SESSION_COOKIE,
         sid,
