@@ -182,6 +182,11 @@ def test_the_page_says_who_is_signed_in(sqlite_app: Flask) -> None:
     ) in after
 
 
+def test_the_playground_points_to_the_personas(sqlite_app: Flask) -> None:
+    html = sqlite_app.test_client().get("/sandbox/try").get_data(as_text=True)
+    assert '<a href="/sandbox#personas">persona</a>' in html
+
+
 def test_then_try_continues_to_the_playground_which_issues_without_a_page(
     sqlite_app: Flask,
 ) -> None:
