@@ -54,11 +54,12 @@ class Result:
         return self.outcome is Outcome.OK
 
 
-def enrolled_factors(user: User) -> frozenset[str]:
+def enrolled_factors(session: Session, user: User) -> frozenset[str]:
     """The factors ``user`` can verify: the password always, the one-time code once set up.
 
     The one place that says it: the authentication policy (which levels a user can reach) and the
-    sandbox (its users page, its personas) both ask here."""
+    sandbox (its users page, its personas) both ask here. ``session``: for factors whose
+    enrolment lives in a table of its own."""
     return frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"})
 
 

@@ -198,10 +198,12 @@ def _decide(
     row, user = _current_login(op)
     state = None
     if row is not None and user is not None:
+        with op.db.session() as s:
+            enrolled = login.enrolled_factors(s, user)
         state = SessionState(
             subject=user.subject,
             factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
-            user_factors=login.enrolled_factors(user),
+            user_factors=enrolled,
         )
     authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
     authn = _resolve_hints(op, authn, interaction.params)

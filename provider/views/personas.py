@@ -50,6 +50,8 @@ def signed_in(op: Provider) -> dict[str, Any] | None:
 
 def persona_options(op: Provider, user: User) -> list[dict[str, Any]]:
     """The buttons for one user: each level, or why a persona cannot reach it."""
+    with op.db.session() as s:
+        enrolled = login.enrolled_factors(s, user)
     return [
         {
             "acr": o.level.value,
@@ -58,7 +60,7 @@ def persona_options(op: Provider, user: User) -> list[dict[str, Any]]:
             if o.available
             else refusal(user.username, o, enrolment=op.config.provider.allow_totp_enrolment),
         }
-        for o in options(op.policy.levels, login.enrolled_factors(user))
+        for o in options(op.policy.levels, enrolled)
     ]
 
 
@@ -76,9 +78,10 @@ def sign_in() -> BaseResponse:
         return error_page(400, "Unknown destination", "then is empty or try (the playground).")
     with op.db.session() as s:
         user = s.scalar(select(User).where(func.lower(User.username) == username.lower()))
+        enrolled = login.enrolled_factors(s, user) if username and user else frozenset()
     if not username or user is None:
         return error_page(400, "Unknown user", f"There is no user {username!r} in this sandbox.")
-    option = options([level], login.enrolled_factors(user))[0]
+    option = options([level], enrolled)[0]
     if not option.available:
         enrolment = op.config.provider.allow_totp_enrolment
         why = refusal(user.username, option, enrolment=enrolment)

@@ -130,10 +130,11 @@ def users() -> BaseResponse:
     now = op.clock.now()
     with op.db.session() as s:
         rows = list(s.scalars(select(User).order_by(User.username)))
+        enrolled = {u.id: enrolled_factors(s, u) for u in rows}
     listing: list[dict[str, Any]] = [
         {
             "username": u.username,
-            "factors": [f for f in FACTOR_ORDER if f in enrolled_factors(u)],
+            "factors": sorted(enrolled[u.id], key=_factor_order),
             "code": totp.code_at(u.totp_secret, now) if u.totp_secret else None,
             "seconds_left": totp.PERIOD - now % totp.PERIOD if u.totp_secret else None,
         }
@@ -169,6 +170,12 @@ def users() -> BaseResponse:
     # The one page with a script: it keeps the codes current (static/sandbox.js).
     response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP
     return response
+
+
+def _factor_order(factor: str) -> tuple[int, str]:
+    """The usual order (``pwd`` before ``otp``), factors the order does not know after."""
+    known = FACTOR_ORDER.index(factor) if factor in FACTOR_ORDER else len(FACTOR_ORDER)
+    return known, factor
 
 
 def _error(description: str) -> BaseResponse:

@@ -229,6 +229,7 @@ def test_the_timeline_shows_the_persona_sign_in(sqlite_app: Flask) -> None:
             "amr": ["pwd", "otp", "mfa"],
             "auth_time": T0_EPOCH,
         },
+        "kind": "persona",
     }
     assert [s["text"] for s in steps["steps"][1:]] == [
         f"GET /authorize client_id=bank-cli acr_values={LOA2}",
