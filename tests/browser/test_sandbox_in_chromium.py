@@ -311,6 +311,7 @@ def test_a_persona_signs_in_with_one_click_and_the_playground_asks_nothing(
     result = page.locator("section[aria-labelledby=result] table").first
     assert result.locator("tr").nth(0).locator("td code").inner_text() == LOA2
     assert result.locator("tr").nth(1).locator("td code").inner_text() == "pwd, otp, mfa"
+    both_widths(page, screenshot, "playground-result")
 
     page.goto(f"{sandbox.issuer}/sandbox")
     assert page.inner_text("#signed-in").startswith(
