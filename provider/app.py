@@ -38,8 +38,9 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: "
     "https:; frame-ancestors 'none'; base-uri 'none'"
 )
-# The pages with a script — the passkey pages (the WebAuthn call) and the sandbox's users (codes
-# that refresh): same-origin files only, never inline, and fetch() only to this origin.
+# The pages with a script — the passkey pages (the WebAuthn call), the sandbox's users (codes that
+# refresh) and its timeline (new steps appear): same-origin files only, never inline, and fetch()
+# only to this origin.
 SCRIPTED_PAGE_CSP = f"{PAGE_CSP}; script-src 'self'; connect-src 'self'"
 
 
@@ -158,10 +159,11 @@ def create_app(
     csrf.exempt(logout.end_session)
 
     if settings.sandbox:
-        from .views import playground, sandbox
+        from .views import personas, playground, sandbox
 
         app.register_blueprint(sandbox.bp)
         app.register_blueprint(playground.bp)
+        app.register_blueprint(personas.bp)
 
     register_cors(
         app,

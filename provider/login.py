@@ -17,11 +17,18 @@ from sqlalchemy.orm import Session
 
 from client_sdk.wire import ascii_digits
 
-from . import store
+from . import passkey_login, store
 from .factors import password, totp
 from .models import User
 
-__all__ = ["Outcome", "Result", "check_enrolment_code", "check_password", "check_totp"]
+__all__ = [
+    "Outcome",
+    "Result",
+    "check_enrolment_code",
+    "check_password",
+    "check_totp",
+    "enrolled_factors",
+]
 
 # How far back a code is recognised as "expired" (rather than simply wrong), for a clearer message.
 EXPIRED_LOOKBACK_STEPS = 10
@@ -45,6 +52,17 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+def enrolled_factors(session: Session, user: User) -> frozenset[str]:
+    """The factors ``user`` can verify: the password always, the one-time code once set up, and
+    a passkey once registered (:func:`provider.passkey_login.user_passkey_factors`).
+
+    The one place that says it: the authentication policy (which levels a user can reach) and the
+    sandbox (its users page, its personas) both ask here. ``session``: for factors whose
+    enrolment lives in a table of its own."""
+    own = frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"})
+    return own | passkey_login.user_passkey_factors(session, user.id)
 
 
 def check_password(

@@ -34,25 +34,33 @@ __all__ = [
     "asked",
     "authorization_request",
     "mermaid",
+    "persona_sign_in",
     "redirect_back",
     "token_response",
 ]
 
 MAX_STEPS = 200
 APP, API, OP = "App", "API", "Provider"
+# Not a party to the protocol: a click on /sandbox (a persona sign-in). Mermaid shows it as a note.
+SANDBOX = "Sandbox"
 # RFC 9110 §11.2 auth-param: a token or a quoted-string value.
 _AUTH_PARAM = re.compile(r'([A-Za-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
 
 @dataclass(frozen=True)
 class Step:
-    """One message: ``sender`` to ``receiver`` (``App``, ``API``, ``Provider``) at ``at``."""
+    """One message: ``sender`` to ``receiver`` (``App``, ``API``, ``Provider``) at ``at``.
+
+    ``kind``: what sort of step it is, for the page to set apart the ones a learner looks for:
+    ``challenge`` (the API's RFC 9470 answer), ``authorize``, ``asked`` (what the provider
+    asked the user), ``tokens``, ``retry``, ``persona``, ``error``; ``""`` for the others."""
 
     at: int
     sender: str
     receiver: str
     text: str
     details: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +69,7 @@ class Step:
             "to": self.receiver,
             "text": self.text,
             "details": self.details,
+            "kind": self.kind,
         }
 
 
@@ -77,17 +86,22 @@ def api_exchange(
 ) -> list[Step]:
     """The app's request to the API and the API's answer (its challenge's parameters, if any)."""
     request = Step(
-        at, APP, API, f"{method} {path}" + (" (retry with the new token)" if retry else "")
+        at,
+        APP,
+        API,
+        f"{method} {path}" + (" (retry with the new token)" if retry else ""),
+        kind="retry" if retry else "",
     )
     challenge = {k: q or t for k, q, t in _AUTH_PARAM.findall(www_authenticate or "")}
     details = _params(challenge, ("error", "acr_values", "max_age"))
     text = f"{status}" + (f" challenge: {_joined(details)}" if details else "")
-    return [request, Step(at, API, APP, text, {"status": status, **details})]
+    kind = "challenge" if details else ""
+    return [request, Step(at, API, APP, text, {"status": status, **details}, kind)]
 
 
 def authorization_request(at: int, params: Mapping[str, str]) -> Step:
     details = _params(params, ("client_id", "acr_values", "max_age", "prompt", "login_hint"))
-    return Step(at, APP, OP, f"GET /authorize {_joined(details)}".rstrip(), details)
+    return Step(at, APP, OP, f"GET /authorize {_joined(details)}".rstrip(), details, "authorize")
 
 
 def asked(at: int, factors: tuple[str, ...], level: str, reason: str, *, again: bool) -> Step:
@@ -100,6 +114,7 @@ def asked(at: int, factors: tuple[str, ...], level: str, reason: str, *, again: 
         APP,
         f"{head} {' + '.join(factors)} (level {level}, because {reason})",
         {"factors": list(factors), "level": level, "reason": reason, "again": again},
+        "asked",
     )
 
 
@@ -107,10 +122,26 @@ def redirect_back(at: int, location: str) -> Step | None:
     """The redirect to the client's redirect URI: a code, or an error; ``None`` for others."""
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     if "error" in query:
-        return Step(at, OP, APP, f"redirect: error={query['error']}", {"error": query["error"]})
+        error = query["error"]
+        return Step(at, OP, APP, f"redirect: error={error}", {"error": error}, "error")
     if "code" in query:
         return Step(at, OP, APP, "redirect with an authorization code", {})
     return None
+
+
+def persona_sign_in(at: int, username: str, acr: str, amr: tuple[str, ...], auth_time: int) -> Step:
+    """A persona sign-in on ``/sandbox``: the provider now holds a session at this level, so the
+    next authorization request asking for no more is answered without a login page."""
+    details = {"username": username, "acr": acr, "amr": list(amr), "auth_time": auth_time}
+    return Step(
+        at,
+        SANDBOX,
+        OP,
+        f"persona sign-in: {username} at acr={acr} amr={','.join(amr)} auth_time={auth_time} "
+        "(no login page for requests up to this level)",
+        details,
+        "persona",
+    )
 
 
 def _payload(jwt: Any) -> dict[str, Any]:
@@ -129,7 +160,7 @@ def token_response(at: int, grant_type: str, body: Mapping[str, Any]) -> list[St
     text = _joined({k: ",".join(v) if isinstance(v, list) else v for k, v in details.items()})
     return [
         Step(at, APP, OP, f"POST /token grant_type={grant_type}", {"grant_type": grant_type}),
-        Step(at, OP, APP, f"tokens: {text}".rstrip(": "), details),
+        Step(at, OP, APP, f"tokens: {text}".rstrip(": "), details, "tokens"),
     ]
 
 
@@ -147,6 +178,9 @@ def mermaid(steps: list[Step]) -> str:
         f"    participant {OP}",
     ]
     for s in steps:
+        if s.sender == SANDBOX:
+            lines.append(f"    Note over {s.receiver}: {_mermaid_text(s.text)}")
+            continue
         arrow = "->>" if s.sender == APP else "-->>"
         lines.append(f"    {s.sender}{arrow}{s.receiver}: {_mermaid_text(s.text)}")
     return "\n".join(lines) + "\n"

@@ -330,6 +330,35 @@ def record_factor(
     return sid
 
 
+def start_session(
+    session: Session,
+    current: LoginSession | None,
+    user: User,
+    factors: dict[str, int],
+    now: int,
+    lifetime: int,
+) -> str:
+    """A new session for ``user`` holding exactly ``factors`` (name -> time verified); the
+    browser's ``current`` session, whoever's it was, ends. Returns the new session id.
+
+    For the sandbox's personas (provider/sandbox_personas.py): the session the login pages would
+    have left after the user verified these factors."""
+    sid = new_secret()
+    if current is not None:
+        session.execute(delete(LoginSession).where(LoginSession.id == current.id))
+    session.add(
+        LoginSession(
+            sid_hash=digest(sid),
+            user_id=user.id,
+            factors=dict(factors),
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    session.commit()
+    return sid
+
+
 def end_session(session: Session, sid: str | None) -> None:
     if sid:
         session.execute(delete(LoginSession).where(LoginSession.sid_hash == digest(sid)))

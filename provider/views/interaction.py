@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import login, passkey_login, sandbox_clients, store
+from .. import login, sandbox_clients, store
 from ..app import Provider, current_provider
 from ..authn_policy import (
     Authenticate,
@@ -205,11 +205,11 @@ def _decide(
     state = None
     if row is not None and user is not None:
         with op.db.session() as s:
-            passkeys = passkey_login.user_passkey_factors(s, user.id)
+            enrolled = login.enrolled_factors(s, user)
         state = SessionState(
             subject=user.subject,
             factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
-            user_factors=frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"}) | passkeys,
+            user_factors=enrolled,
         )
     authn = parse_authn_request(interaction.params, started_at=interaction.started_at)
     authn = _resolve_hints(op, authn, interaction.params)
@@ -471,6 +471,11 @@ def _factor_verified(
             not_before=interaction.started_at,
         )
     response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    return set_session_cookie(op, response, sid)
+
+
+def set_session_cookie(op: Provider, response: BaseResponse, sid: str) -> BaseResponse:
+    """The provider session's cookie: HttpOnly, SameSite=Lax, Secure on an https issuer."""
     response.set_cookie(
         SESSION_COOKIE,
         sid,

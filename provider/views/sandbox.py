@@ -4,6 +4,8 @@
   (``Accept: application/json``: the same without the passwords, which the page's script reads to
   keep the codes current), and the sandbox switches that relax a check
   (``sandbox_allow_totp_reuse``, ``sandbox_loopback_clients``).
+- ``POST /sandbox/personas`` (provider/views/personas.py): the page's buttons that sign this
+  browser in as a user at a level, without the login pages.
 - ``POST /sandbox/token``: mint an access token with a chosen ``acr`` and ``auth_time`` (JSON body
   ``{"username": "alice", "acr": "urn:stepup:loa:2", "auth_time": 1700000000, "scope": "..."}``),
   to test an API's step-up rules without the login pages. Tokens are real, signed and recorded,
@@ -43,11 +45,13 @@ from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..acr import FACTOR_ORDER
 from ..app import SCRIPTED_PAGE_CSP, current_provider
 from ..authn_policy import amr_for
 from ..clients import ClientAdapter
 from ..clock import Clock
 from ..factors import totp
+from ..login import enrolled_factors
 from ..models import Client, User
 from ..sandbox_faults import FaultBoard, InvalidFault, UserFault, parse
 from ..sandbox_timeline import (
@@ -58,6 +62,7 @@ from ..sandbox_timeline import (
     token_response,
 )
 from ..tokens import AuthContext
+from .personas import persona_options, signed_in
 
 bp = Blueprint("sandbox", __name__)
 
@@ -86,6 +91,7 @@ def _exempt_from_csrf(state: BlueprintSetupState) -> None:
 SANDBOX_CLIENT = "sandbox-minter"
 FAULTS = "sandbox_faults"
 TIMELINE = "sandbox_timeline"
+TIMELINE_REFRESH = 5  # seconds: how often the timeline page reloads itself without JavaScript
 
 
 def faults() -> FaultBoard:
@@ -124,10 +130,11 @@ def users() -> BaseResponse:
     now = op.clock.now()
     with op.db.session() as s:
         rows = list(s.scalars(select(User).order_by(User.username)))
+        enrolled = {u.id: enrolled_factors(s, u) for u in rows}
     listing: list[dict[str, Any]] = [
         {
             "username": u.username,
-            "factors": ["pwd", "otp"] if u.totp_secret else ["pwd"],
+            "factors": sorted(enrolled[u.id], key=_factor_order),
             "code": totp.code_at(u.totp_secret, now) if u.totp_secret else None,
             "seconds_left": totp.PERIOD - now % totp.PERIOD if u.totp_secret else None,
         }
@@ -142,7 +149,10 @@ def users() -> BaseResponse:
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
         return jsonify(users=listing, settings=settings)
     passwords = {u.username: u.password for u in op.config.users}
-    shown = [{**u, "password": passwords.get(u["username"])} for u in listing]
+    shown = [
+        {**u, "password": passwords.get(u["username"]), "personas": persona_options(op, row)}
+        for u, row in zip(listing, rows, strict=True)
+    ]
     refresh = min((u["seconds_left"] for u in listing if u["seconds_left"]), default=totp.PERIOD)
     html = render_template(
         "sandbox.html",
@@ -154,11 +164,18 @@ def users() -> BaseResponse:
         offset=op.clock.offset,
         faults=faults().listing(now),
         settings=settings,
+        signed_in=signed_in(op),
     )
     response = Response(html, mimetype="text/html")
     # The one page with a script: it keeps the codes current (static/sandbox.js).
     response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP
     return response
+
+
+def _factor_order(factor: str) -> tuple[int, str]:
+    """The usual order (``pwd`` before ``otp``), factors the order does not know after."""
+    known = FACTOR_ORDER.index(factor) if factor in FACTOR_ORDER else len(FACTOR_ORDER)
+    return known, factor
 
 
 def _error(description: str) -> BaseResponse:
@@ -348,11 +365,17 @@ def show_timeline() -> BaseResponse:
         response = jsonify(steps=[s.to_dict() for s in steps])
     else:
         rows = [
-            {**s.to_dict(), "when": time.strftime("%H:%M:%S", time.gmtime(s.at))} for s in steps
+            {
+                **s.to_dict(),
+                "when": time.strftime("%H:%M:%S", time.gmtime(s.at)),
+                "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.at)),
+            }
+            for s in steps
         ]
-        response = Response(
-            render_template("sandbox_timeline.html", steps=rows), mimetype="text/html"
-        )
+        html = render_template("sandbox_timeline.html", steps=rows, refresh=TIMELINE_REFRESH)
+        response = Response(html, mimetype="text/html")
+        # It refreshes itself with a same-origin script (static/timeline.js).
+        response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP
     response.headers["Cache-Control"] = "no-store"
     return response
 

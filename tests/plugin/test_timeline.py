@@ -3,6 +3,8 @@ API of one sandbox (the plugin's fixture runs both in one process)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -57,7 +59,14 @@ def test_a_step_up_reads_in_order(stepup_sandbox: Sandbox) -> None:
     ) in mmd.text
     assert "    App->>API: POST /transfers (retry with the new token)\n" in mmd.text
     html = requests.get(f"{stepup_sandbox.issuer}/sandbox/timeline", timeout=10).text
-    assert f"<td>Provider</td><td>App</td><td>asks the user for otp (level {LOA2}" in html
+    assert (
+        '<tr data-kind="asked">'
+        f'<td class="when"><time datetime="{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t2))}">'
+    ) in html
+    assert (
+        '<td class="from">Provider</td><td class="to">App</td>'
+        f'<td class="what">asks the user for otp (level {LOA2}, because step_up)</td></tr>'
+    ) in html
 
 
 def test_refusals_and_errors_show_too(stepup_sandbox: Sandbox) -> None:

@@ -3,11 +3,13 @@ Mermaid export; and that nothing is recorded outside sandbox mode."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
 
+from provider.app import SCRIPTED_PAGE_CSP
 from provider.sandbox_timeline import Step, Timeline, api_exchange, mermaid
 from stepup.cli import build_sandbox
 from stepup.config import StepupConfig
@@ -91,3 +93,49 @@ def test_sandbox_apps_do_record(config: StepupConfig, sqlite_url: str) -> None:
     provider_app, api_app = build_sandbox(config, sqlite_url)
     assert api_app.test_client().get("/accounts").status_code == 401
     assert steps(provider_app)[-2:] == ["GET /accounts", "401"]  # RFC 6750 §3.1: no error
+
+
+def test_the_page_refreshes_itself_with_a_same_origin_script(sqlite_app: Flask) -> None:
+    http = sqlite_app.test_client()
+    page = http.get("/sandbox/timeline")
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == SCRIPTED_PAGE_CSP
+    html = page.get_data(as_text=True)
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/timeline.js">']
+    # Without JavaScript: a reload every few seconds.
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    # Empty: the table is there for the script to fill, hidden, and the hint shows.
+    assert '<div class="table-scroll" id="timeline-box" hidden>' in html
+    assert '<p id="timeline-empty">Nothing yet.' in html
+    script = http.get("/static/timeline.js")
+    assert script.status_code == 200
+    assert script.mimetype == "text/javascript"
+    assert "innerHTML" not in script.get_data(as_text=True)  # steps become text, never markup
+
+
+def test_each_step_says_its_kind(sqlite_app: Flask) -> None:
+    browser = Browser(sqlite_app)
+    Client(browser).sign_in(acr_values=LOA2)
+    cli = Client(browser)
+    page = cli.authorize(acr_values=LOA2, prompt="none", login_hint="bob")  # another user
+    assert "error=login_required" in page.location
+    answer = sqlite_app.test_client().get(
+        "/sandbox/timeline", headers={"Accept": "application/json"}
+    )
+    assert [(s["kind"], s["text"]) for s in answer.get_json()["steps"]] == [
+        ("authorize", f"GET /authorize client_id=bank-cli acr_values={LOA2}"),
+        ("asked", f"asks the user for pwd + otp (level {LOA2}, because login_required)"),
+        ("asked", f"asks the user for otp (level {LOA2}, because step_up)"),
+        ("", "redirect with an authorization code"),
+        (
+            "authorize",
+            f"GET /authorize client_id=bank-cli acr_values={LOA2} prompt=none login_hint=bob",
+        ),
+        ("error", "redirect: error=login_required"),
+    ]
+    html = sqlite_app.test_client().get("/sandbox/timeline").get_data(as_text=True)
+    assert (
+        '<tr data-kind="error"><td class="when"><time datetime="2026-11-21T12:00:00Z">12:00:00'
+        '</time></td><td class="from">Provider</td><td class="to">App</td>'
+        '<td class="what">redirect: error=login_required</td></tr>'
+    ) in html
