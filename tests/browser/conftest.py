@@ -29,7 +29,10 @@ from .chromium import CHROMIUM_ARGS, chromium_path
 Screenshot = Callable[[Page, str], Path]
 
 
-@pytest.fixture(scope="session")
+# Per test, not per session: Playwright's sync API keeps an asyncio loop running on the thread
+# while it is open, and a later test in the same worker that runs its own loop (anyio.run,
+# asyncio.run) would fail with "Already running asyncio in this thread". A launch costs ~0.3 s.
+@pytest.fixture
 def browser() -> Iterator[Browser]:
     path = chromium_path()
     if path is None:
