@@ -92,7 +92,10 @@ def cmd_sideband(args: argparse.Namespace, out: TextIO) -> int:
 
     config, enforcer = _enforcer(args)
     sock = _bind(args.host, args.port)
-    app = SidebandApp(enforcer, public_url=args.public_url, max_body=args.max_body)
+    app = SidebandApp(
+        enforcer, public_url=args.public_url, max_body=args.max_body,
+        cache_seconds=args.cache_seconds,
+    )  # fmt: skip
     out.write(
         f"Sideband decisions for issuer {config.api_issuer}, audience {config.api.audience}: "
         "/sideband/nginx, /sideband/envoy, /sideband/traefik, /sideband/request\n"
@@ -113,6 +116,18 @@ def _positive(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise argparse.ArgumentTypeError("must be a number of seconds > 0")
+    return number
+
+
+def _seconds(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of seconds, not {value!r}"
+        ) from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be a whole number of seconds >= 0")
     return number
 
 
@@ -159,4 +174,9 @@ def add_commands(sub: Any, host: str, workers: Any) -> None:
 
     p = sub.add_parser("sideband", help="decision service for nginx, Envoy, Traefik and JSON")
     common(p, DEFAULT_SIDEBAND_PORT)
+    p.add_argument(
+        "--cache-seconds", type=_seconds, default=0, metavar="N",
+        help="let nginx cache an allow for up to N seconds (X-Accel-Expires; never past the "
+        "token's exp or the max_age it met; default 0: nothing cached); see docs/gateway.md",
+    )  # fmt: skip
     p.set_defaults(func=cmd_sideband)

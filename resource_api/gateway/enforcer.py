@@ -34,7 +34,7 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from ..bearer import credentials
+from ..bearer import bearer_token, credentials
 from ..challenges import bearer_challenge
 from ..dpop import DPoPVerifier, bound_key
 from ..errors import BearerError, DPoPNonceRequired, KeySetUnavailable
@@ -56,12 +56,14 @@ __all__ = [
     "PolicyResult",
     "RequestInfo",
     "RequestPolicy",
+    "Validated",
     "path_problem",
 ]
 
 decision_log = logging.getLogger("resource_api.decisions")
 
 _JSON = ("Content-Type", "application/json")
+_ALLOWED_SIZE = 10_000  # remembered allows; all forgotten at once when full
 _NO_STORE = ("Cache-Control", "no-store")
 # A dot segment, an empty segment, or an encoded "/", "\" or "." anywhere in the path.
 _NOT_NORMAL = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|//|\\|%2[fF]|%5[cC]|%2[eE]")
@@ -162,8 +164,13 @@ class Deny:
 
 @dataclass(frozen=True)
 class PolicyResult:
+    """The policy's decision and its record. ``stable_until``: until when (epoch seconds) the same
+    token on the same method and request target gets the same decision, or ``None`` when that
+    cannot be promised (see :meth:`resource_api.policy.PolicyDecision.stable_until`)."""
+
     decision: Decision | Deny
     record: Mapping[str, Any] = field(default_factory=dict)
+    stable_until: float | None = None
 
 
 class RequestPolicy(Protocol):
@@ -187,6 +194,9 @@ class Outcome:
     body: bytes = b""
     identity: tuple[tuple[str, str], ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)
+    #: For an allowed request: until when (epoch seconds) the same token on the same method and
+    #: request target is allowed the same way, or ``None``. What a gateway may cache it for.
+    stable_until: float | None = None
 
     @property
     def error(self) -> str | None:
@@ -206,6 +216,15 @@ def _refusal(
         headers.append(("WWW-Authenticate", challenge))
     record = {**record, "decision": "refuse", "status": status, "error": body.get("error")}
     return Outcome(False, status, tuple(headers), json.dumps(body).encode(), (), record)
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """A request's bearer token and the claims the validator just verified for it: what
+    :meth:`Enforcer.remembered` found when it remembered no decision."""
+
+    token: str
+    claims: Mapping[str, Any] = field(repr=False)
 
 
 class Enforcer:
@@ -239,6 +258,12 @@ class Enforcer:
         self.public_paths = frozenset(public_paths)
         self.published = published
         self.dpop = dpop or DPoPVerifier(clock=self.clock)
+        # Allowed decisions, remembered until their stable_until: by the token's verified claims
+        # (their identity — the validator hands out one object per token, held here so that the
+        # id stays theirs), the method and the request target as sent.
+        self._allowed: dict[
+            tuple[int, str, str, str], tuple[Mapping[str, Any], float, Outcome]
+        ] = {}
 
     def metadata_document(self, origin: str) -> dict[str, Any]:
         """The RFC 9728 document of the protected resource at ``origin`` (DESIGN contract 12)."""
@@ -253,22 +278,72 @@ class Enforcer:
         self,
         request: RequestInfo,
         *,
-        resource_metadata: str | None = None,
+        resource_metadata: str | Callable[[], str | None] | None = None,
         body_available: bool = True,
         url: str | None = None,
+        validated: Validated | None = None,
     ) -> Outcome:
-        """Decide on ``request``. ``body_available=False``: the carrier cannot see bodies (nginx
-        ``auth_request``); a request that a body-reading rule may apply to is then refused rather
-        than judged as if it had no body. ``url``: the absolute URL the client used (its origin
-        and the request target), which a DPoP proof's ``htu`` must name (RFC 9449 §4.3);
-        ``None`` when the carrier cannot tell, and then a DPoP request is refused."""
-        outcome = self._check(request, resource_metadata, body_available, url)
+        """Decide on ``request``. ``resource_metadata``: the URL every challenge names, or a
+        function that gives it (called only for a challenge). ``body_available=False``: the
+        carrier cannot see bodies (nginx ``auth_request``); a request that a body-reading rule
+        may apply to is then refused rather than judged as if it had no body. ``url``: the
+        absolute URL the client used (its origin and the request target), which a DPoP proof's
+        ``htu`` must name (RFC 9449 §4.3); ``None`` when the carrier cannot tell, and then a DPoP
+        request is refused. ``validated``: what :meth:`remembered` just said of this request's
+        token (used for that token only)."""
+        outcome = self._check(request, resource_metadata, body_available, url, validated)
         if decision_log.isEnabledFor(logging.INFO):
             decision_log.info(json.dumps(outcome.record, sort_keys=True))
         return outcome
 
+    def remembered(
+        self, method: str, raw_target: str, authorization: Sequence[str]
+    ) -> Outcome | Validated | None:
+        """The allow :meth:`check` gave this token (``authorization``: every value of the
+        request's ``Authorization``) on this method and request target, while it still holds.
+        Otherwise ask :meth:`check`, handing it the :class:`Validated` token this returned, if
+        any (so that it is not validated twice). The token is validated each time (its claims
+        come from the validator's cache), so nothing outlives the token's ``exp``, its signing
+        key, or the decision's :attr:`Outcome.stable_until`."""
+        method = method.upper()
+        if method == "OPTIONS":  # a CORS preflight is decided without a token
+            return None
+        raw_path, _, query = raw_target.partition("?")
+        try:
+            token = bearer_token(authorization, query)
+            if token is None:
+                return None
+            claims = self.validator.validate(token)
+        except (BearerError, KeySetUnavailable):
+            return None
+        hit = self._allowed.get((id(claims), method, raw_path, query))
+        if bound_key(claims) is not None:
+            # RFC 9449: a DPoP-bound token needs a fresh proof on every request; no allow is
+            # remembered for it (and presented as Bearer, check refuses it).
+            return Validated(token, claims)
+        if hit is None or hit[0] is not claims or self.clock() >= hit[1]:
+            return Validated(token, claims)
+        outcome = hit[2]
+        if decision_log.isEnabledFor(logging.INFO):
+            decision_log.info(json.dumps(outcome.record, sort_keys=True))
+        return outcome
+
+    def _remember(self, request: RequestInfo, claims: Mapping[str, Any], outcome: Outcome) -> None:
+        until = outcome.stable_until
+        if until is None or request.method == "OPTIONS" or bound_key(claims) is not None:
+            return  # a DPoP-bound token's proof is checked on every request, never remembered
+        if len(self._allowed) >= _ALLOWED_SIZE:
+            self._allowed.clear()
+        key = (id(claims), request.method, request.raw_path, request.query_string)
+        self._allowed[key] = (claims, until, outcome)
+
     def _check(
-        self, request: RequestInfo, metadata: str | None, body_available: bool, url: str | None
+        self,
+        request: RequestInfo,
+        metadata: str | Callable[[], str | None] | None,
+        body_available: bool,
+        url: str | None = None,
+        validated: Validated | None = None,
     ) -> Outcome:
         record: dict[str, Any] = {"method": request.method, "path": request.path}
         problem = path_problem(request.raw_path)
@@ -282,9 +357,11 @@ class Enforcer:
         scheme = "Bearer"  # RFC 9449 §7.1: "DPoP" for a DPoP request or a DPoP-bound token
 
         def challenge(**params: Any) -> str:
+            url_of_metadata = metadata() if callable(metadata) else metadata
             algs = self.dpop.algorithms if scheme == "DPoP" else ()
-            return bearer_challenge(scheme=scheme, realm=self.realm, resource_metadata=metadata,
-                                    algs=algs, **params)  # fmt: skip
+            return bearer_challenge(scheme=scheme, realm=self.realm,
+                                    resource_metadata=url_of_metadata, algs=algs,
+                                    **params)  # fmt: skip
 
         try:
             found = credentials(request.header_values("authorization"), request.query_string)
@@ -294,7 +371,10 @@ class Enforcer:
                 )
                 return _refusal(401, {"error_description": description}, record, challenge())
             scheme = "DPoP" if found.is_dpop else scheme
-            claims = self.validator.validate(found.token)
+            if validated is not None and validated.token == found.token and not found.is_dpop:
+                claims = validated.claims
+            else:
+                claims = self.validator.validate(found.token)
             scheme = "DPoP" if bound_key(claims) is not None else scheme
             self.dpop.check(found, claims, proofs=request.header_values("dpop"),
                             method=request.method, url=url)  # fmt: skip
@@ -315,7 +395,12 @@ class Enforcer:
             }
             return _refusal(503, body, record, extra=[("Retry-After", "30")])
 
-        context = AuthContext.from_claims(claims, self.clock())
+        now = self.clock()
+        key = (id(claims), request.method, request.raw_path, request.query_string)
+        hit = self._allowed.get(key)
+        if hit is not None and hit[0] is claims and now < hit[1]:
+            return hit[2]
+        context = AuthContext.from_claims(claims, now)
         record.update(sub=context.sub or None, client_id=context.client_id,
                       acr=context.authentication_policy)  # fmt: skip
         if not body_available and self.policy.needs_body(request.method, request.path):
@@ -352,7 +437,10 @@ class Enforcer:
                 challenge(error=decision.error, error_description=decision.description,
                           acr_values=decision.acr_values, max_age=decision.max_age),
             )  # fmt: skip
-        return Outcome(
+        allowed = Outcome(
             True, 200, identity=tuple(identity_headers(claims)),
             record={**record, "decision": "allow", "status": 200},
+            stable_until=result.stable_until,
         )  # fmt: skip
+        self._remember(request, claims, allowed)
+        return allowed

@@ -69,4 +69,4 @@ class RulePolicy:
         outcome = decision.outcome
         if isinstance(outcome, Denied | Refused):
             return PolicyResult(Deny(outcome.description), _record(decision))
-        return PolicyResult(outcome, _record(decision))
+        return PolicyResult(outcome, _record(decision), decision.stable_until())

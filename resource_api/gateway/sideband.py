@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,7 +62,7 @@ from .asgi import (
     request_headers,
     send_response,
 )
-from .enforcer import Enforcer, Outcome, RequestInfo
+from .enforcer import Enforcer, Outcome, RequestInfo, Validated
 from .identity import IDENTITY_HEADERS
 
 __all__ = ["ENVOY_PREFIX", "SidebandApp"]
@@ -95,7 +96,10 @@ class SidebandApp:
     ``public_url``: the protected resource's origin as clients see it (``https://api.example``),
     for ``resource_metadata``; without it, the origin is read from ``X-Forwarded-Proto`` and
     ``X-Forwarded-Host`` (or ``Host``) of each request. ``max_body``: the most body bytes read
-    for a policy (a longer one is refused with ``413``).
+    for a policy (a longer one is refused with ``413``). ``cache_seconds``: an nginx allow says
+    how long nginx may cache it (``X-Accel-Expires``), at most this long and never past the
+    decision's :attr:`~.enforcer.Outcome.stable_until`; ``0`` (the default) says nothing, and
+    nginx caches nothing (docs/gateway.md, "Caching decisions in nginx").
     """
 
     def __init__(
@@ -104,10 +108,12 @@ class SidebandApp:
         *,
         public_url: str | None = None,
         max_body: int = 1024 * 1024,
+        cache_seconds: int = 0,
     ) -> None:
         self.enforcer = enforcer
         self.public_url = public_url.rstrip("/") if public_url else None
         self.max_body = max_body
+        self.cache_seconds = cache_seconds
 
     # -- the resource's origin ----------------------------------------------------------------
 
@@ -120,6 +126,10 @@ class SidebandApp:
             return None
         scheme = found.get("x-forwarded-proto") or default_scheme
         return origin_of(scheme.split(",")[0].strip(), host.split(",")[0].strip())
+
+    def _metadata_url(self, headers: Sequence[tuple[str, str]], scheme: str) -> str | None:
+        origin = self._origin(headers, scheme)
+        return None if origin is None else metadata_url(origin)
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -163,16 +173,19 @@ class SidebandApp:
 
     def _decide(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None,
-        scheme: str, *, body_available: bool = True,
+        scheme: str, *, body_available: bool = True, validated: Validated | None = None,
     ) -> Outcome:  # fmt: skip
         request = RequestInfo.build(method, target, headers, body)
-        origin = self._origin(headers, scheme)
-        return self.enforcer.check(
-            request, resource_metadata=None if origin is None else metadata_url(origin),
-            body_available=body_available,
+        url = None
+        if any(v[:5].lower() == "dpop " for v in request.header_values("authorization")):
             # RFC 9449 §4.3: a DPoP proof's htu is the URL the client used: the origin the
             # gateway in front says (public_url, X-Forwarded-Proto/-Host, Host) and the target.
-            url=None if origin is None else origin + target,
+            # Worked out for DPoP requests only: a Bearer request never needs it.
+            origin = self._origin(headers, scheme)
+            url = None if origin is None else origin + target
+        return self.enforcer.check(
+            request, resource_metadata=lambda: self._metadata_url(headers, scheme),
+            body_available=body_available, url=url, validated=validated,
         )  # fmt: skip
 
     async def _body(self, receive: Receive, send: Send) -> bytes | None:
@@ -187,7 +200,37 @@ class SidebandApp:
 
     # -- nginx --------------------------------------------------------------------------------
 
+    def _nginx_allow(self, outcome: Outcome) -> list[tuple[str, str]]:
+        headers = list(outcome.identity)
+        until = outcome.stable_until
+        if self.cache_seconds > 0 and until is not None:
+            # X-Accel-Expires: seconds nginx may cache this answer (https://nginx.org/r/
+            # proxy_cache_valid); whole seconds, rounded down, so never past stable_until.
+            seconds = min(self.cache_seconds, math.floor(until - self.enforcer.clock()))
+            if seconds >= 1:
+                headers.append(("X-Accel-Expires", str(seconds)))
+        return headers
+
     async def _nginx(self, scope: Scope, send: Send) -> None:
+        # A token and request target allowed before, and still allowed: answered from the
+        # enforcer's memory, before the request is described for the policy.
+        method = target = None
+        authorization: list[str] = []
+        for k, v in scope["headers"]:
+            name = k.lower()
+            if name == b"authorization":
+                authorization.append(v.decode("latin-1"))
+            elif name == b"x-original-method":
+                method = method or v.decode("latin-1")
+            elif name == b"x-original-uri":
+                target = target or v.decode("latin-1")
+        validated = None
+        if method and target:
+            remembered = self.enforcer.remembered(method, target, authorization)
+            if isinstance(remembered, Outcome):
+                await send_response(send, 200, self._nginx_allow(remembered))
+                return
+            validated = remembered
         headers = request_headers(scope)
         original = _pick(headers, _NGINX_HEADERS)
         method = original.get("x-original-method")
@@ -199,13 +242,13 @@ class SidebandApp:
         client = [(k, v) for k, v in headers if k.lower() not in _NGINX_HEADERS]
         try:
             outcome = self._decide(method, target, client, None, scope.get("scheme", "http"),
-                                   body_available=False)  # fmt: skip
+                                   body_available=False, validated=validated)  # fmt: skip
         except Exception:
             log.exception("the decision failed; refusing the request")
             await send_response(send, 403, [("X-Stepup-Status", "500")])
             return
         if outcome.allowed:
-            await send_response(send, 200, outcome.identity)
+            await send_response(send, 200, self._nginx_allow(outcome))
             return
         status = outcome.status
         challenge = _first(outcome.headers, "www-authenticate")

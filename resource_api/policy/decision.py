@@ -5,13 +5,22 @@ Pure: no Flask. :mod:`.engine` makes these; :mod:`.explain` puts them in words.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple, TypeAlias
 
 from ..step_up import AcrOrder, Allow, AuthContext, Challenge, InsufficientScope, Requirement
 from .rules import Deny, Rule
 
-__all__ = ["Denied", "Outcome", "PolicyDecision", "Refused", "RuleOutcome", "Status"]
+__all__ = [
+    "KEYED_ATTRIBUTES",
+    "Denied",
+    "Outcome",
+    "PolicyDecision",
+    "Refused",
+    "RuleOutcome",
+    "Status",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,14 @@ class Refused:
 
 
 Outcome: TypeAlias = Allow | InsufficientScope | Challenge | Denied | Refused
+
+#: The attributes that depend on nothing but the token and the request's method, path and query:
+#: a condition reading only these gives the same result for the same token on the same request
+#: target, at any time.
+KEYED_ATTRIBUTES = frozenset({
+    "request.method", "request.path", "request.query", "token", "authentication_time",
+    "authentication_policy", "amr", "sub", "scope", "client_id",
+})  # fmt: skip
 
 #: How one rule fared: its match did not hold, its condition was false, it applied, or it failed.
 Status = Literal["not_matched", "false", "applied", "failed"]
@@ -76,6 +93,33 @@ class PolicyDecision:
     def applied(self) -> tuple[Rule, ...]:
         return tuple(o.rule for o in self.rules if o.status == "applied")
 
+    def stable_until(self) -> float | None:
+        """Until when (epoch seconds, exclusive) the same token on the same method, path and
+        query gets this same decision; ``None`` when nothing can be promised: a rule whose match
+        held is Python code or has a condition reading anything but :data:`KEYED_ATTRIBUTES` (the
+        headers, the body, ``authentication_age``), a rule failed, or the token has no usable
+        ``exp``. Never later than the token's ``exp``; for an allowed request with a ``max_age``,
+        never later than ``auth_time + max_age`` (the check is on whole seconds, so the decision
+        holds a little longer than that, never shorter). For those who cache decisions."""
+        for o in self.rules:
+            if o.status == "not_matched":
+                continue  # its match reads the method and the path only
+            rule = o.rule
+            if o.status == "failed" or rule.compute is not None:
+                return None
+            if rule.condition is not None and not rule.condition.needs <= KEYED_ATTRIBUTES:
+                return None
+        until = _finite(self.context.claims.get("exp"))
+        if until is None:
+            return None
+        max_age = self.requirement.max_age
+        if max_age is not None and isinstance(self.outcome, Allow):
+            auth_time = self.context.authentication_time
+            if auth_time is None:
+                return None
+            until = min(until, auth_time + max_age)
+        return until
+
     def all_outcomes(self) -> list[RuleOutcome]:
         """How every rule fared, in order; a rule left out for this route says why its match
         does not hold."""
@@ -85,3 +129,9 @@ class PolicyDecision:
             or RuleOutcome(r, "not_matched", error=r.mismatch(self.method, self.path))
             for r in self.sequence or tuple(o.rule for o in self.rules)
         ]
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None

@@ -145,6 +145,17 @@ def published_nginx_config() -> str:
     return match.group(1)
 
 
+def published_nginx_cache() -> tuple[str, str]:
+    """The two blocks of docs/gateway.md's "Caching decisions in nginx": (http, location)."""
+    text = GATEWAY_DOC.read_text(encoding="utf-8")
+    blocks = []
+    for mark in ("nginx-cache-http", "nginx-cache-location"):
+        match = re.search(rf"<!-- {mark} -->\n```nginx\n(.*?)^```", text, re.S | re.M)
+        assert match, f"docs/gateway.md has no nginx block after <!-- {mark} -->"
+        blocks.append(match.group(1))
+    return blocks[0], blocks[1]
+
+
 def nginx_binary() -> str:
     """nginx, or a skip when it is absent outside CI (in CI, .ci/run installs it: a failure)."""
     sbin = Path("/usr/sbin/nginx")

@@ -8,19 +8,19 @@ from dataclasses import replace
 import pytest
 
 from client_sdk import parse_www_authenticate
+from client_sdk.dpop import DPoPKey
 from resource_api import JwtAccessTokenValidator
-from resource_api.gateway import Enforcer, RequestInfo, build_enforcer
-from resource_api.gateway.enforcer import path_problem
+from resource_api.gateway import Enforcer, Outcome, RequestInfo, build_enforcer
+from resource_api.gateway.enforcer import Validated, path_problem
 from resource_api.settings import RouteConfig, RuleConfig
-from stepup.cli import sandbox_config
 
-from ..resource_api.support import DROP, LOA1, LOA2, Clock, FakeIssuer
+from ..resource_api.support import DROP, LOA1, LOA2, Clock, FakeIssuer, rsa_key, sandbox_config
 
 METADATA = "https://api.example/.well-known/oauth-protected-resource"
 
 
 def check(enforcer: Enforcer, method: str, target: str, token: str | None = None,
-          **headers: str) -> object:  # fmt: skip
+          **headers: str) -> Outcome:  # fmt: skip
     sent = list(headers.items())
     if token is not None:
         sent.append(("Authorization", f"Bearer {token}"))
@@ -186,3 +186,129 @@ def test_every_bearer_error_and_step_up_challenge_names_the_metadata(
     assert document["stepup_route_requirements"][-1] == {
         "methods": ["GET"], "path": "/reports", "scope": ["reports:read"],
     }  # fmt: skip
+
+
+# --- remembered allows ---------------------------------------------------------------------------
+
+
+def remembered(enforcer: Enforcer, method: str, target: str, token: str) -> Outcome | None:
+    """The remembered allow, or ``None``."""
+    found = enforcer.remembered(method, target, [f"Bearer {token}"])
+    return found if isinstance(found, Outcome) else None
+
+
+def test_an_allow_for_a_dpop_bound_token_is_never_remembered(
+    enforcer: Enforcer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    # RFC 9449 §7: every request with a DPoP-bound token needs its own proof. Were the allow
+    # remembered, the same token sent as Bearer (stolen, without the key) would pass.
+    key = DPoPKey.generate()
+    token = issuer.mint(cnf={"jkt": key.jkt})
+    url = "https://api.example/accounts"
+    sent = [("Authorization", f"DPoP {token}"),
+            ("DPoP", key.proof("GET", url, now=clock(), access_token=token))]  # fmt: skip
+    allowed = enforcer.check(RequestInfo.build("GET", "/accounts", sent), url=url)
+    assert allowed.allowed
+    assert not isinstance(enforcer.remembered("GET", "/accounts", [f"Bearer {token}"]), Outcome)
+    as_bearer = check(enforcer, "GET", "/accounts", token)
+    assert as_bearer.status == 401
+    [value] = [v for k, v in as_bearer.headers if k == "WWW-Authenticate"]
+    [challenge] = parse_www_authenticate(value)
+    assert challenge.scheme == "dpop"  # RFC 9449 §7.1: challenges about a bound token
+    assert challenge.params["error"] == "invalid_token"
+
+
+def test_an_allow_is_remembered_for_that_token_method_and_target_only(
+    enforcer: Enforcer, issuer: FakeIssuer
+) -> None:
+    token, other = issuer.mint(), issuer.mint()
+    assert remembered(enforcer, "GET", "/accounts", token) is None  # nothing decided yet
+    validated = enforcer.remembered("GET", "/accounts", [f"Bearer {token}"])
+    assert isinstance(validated, Validated)
+    assert validated.token == token
+    assert validated.claims["sub"] == "alice"
+    allowed = check(enforcer, "GET", "/accounts?page=2", token)
+    assert allowed.allowed
+    assert remembered(enforcer, "GET", "/accounts?page=2", token) is allowed
+    assert remembered(enforcer, "get", "/accounts?page=2", token) is allowed
+    # another token, method, path or query: decided afresh
+    assert remembered(enforcer, "GET", "/accounts?page=2", other) is None
+    assert remembered(enforcer, "HEAD", "/accounts?page=2", token) is None
+    assert remembered(enforcer, "GET", "/accounts", token) is None
+    assert remembered(enforcer, "GET", "/accounts?page=3", token) is None
+    assert remembered(enforcer, "GET", "/Accounts?page=2", token) is None
+    # another scheme, two Authorization headers, a token in the query, an OPTIONS: nothing
+    # remembered, nothing validated (check() gives the error)
+    assert enforcer.remembered("GET", "/accounts?page=2", [f"Basic {token}"]) is None
+    assert enforcer.remembered("GET", "/accounts?page=2", [f"Bearer {token}"] * 2) is None
+    assert enforcer.remembered("GET", f"/a?access_token={token}", [f"Bearer {token}"]) is None
+    assert enforcer.remembered("OPTIONS", "/accounts?page=2", [f"Bearer {token}"]) is None
+    assert enforcer.remembered("GET", "/accounts?page=2", ["Bearer not-a-jwt"]) is None
+
+
+def test_a_remembered_allow_never_outlives_exp_nor_the_max_age_it_met(
+    enforcer: Enforcer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    now = int(clock())
+    # PUT /profile/email needs loa2 within 120 s: logged in 100 s ago, good for 20 s more
+    fresh = issuer.mint(auth_time=now - 100, exp=now + 600)
+    allowed = check(enforcer, "PUT", "/profile/email", fresh)
+    assert allowed.stable_until == now + 20
+    clock.advance(19.5)
+    assert remembered(enforcer, "PUT", "/profile/email", fresh) is allowed
+    clock.advance(0.5)
+    assert remembered(enforcer, "PUT", "/profile/email", fresh) is None
+    clock.advance(1)  # whole seconds: 121 s since the login is more than max_age 120
+    assert params(check(enforcer, "PUT", "/profile/email", fresh))["max_age"] == "120"
+    # GET /accounts has no max_age: good until exp, not a second more
+    short = issuer.mint(exp=int(clock()) + 30)
+    assert check(enforcer, "GET", "/accounts", short).stable_until == int(clock()) + 30
+    clock.advance(29)
+    assert remembered(enforcer, "GET", "/accounts", short) is not None
+    clock.advance(1)
+    assert remembered(enforcer, "GET", "/accounts", short) is None
+
+
+def test_refusals_and_header_dependent_allows_are_never_remembered(
+    validator: JwtAccessTokenValidator, issuer: FakeIssuer, clock: Clock
+) -> None:
+    rules = (RuleConfig("risky", when="request.headers[?'x-risk'].orValue('') == 'high'",
+                        deny="too risky"),)  # fmt: skip
+    enforcer = build_enforcer(sandbox_config(rules=rules), validator=validator, clock=clock)
+    token, weak = issuer.mint(), issuer.mint(acr=LOA1)
+    calm = check(enforcer, "GET", "/accounts", token, **{"X-Risk": "low"})
+    assert calm.allowed
+    assert calm.stable_until is None
+    assert remembered(enforcer, "GET", "/accounts", token) is None
+    assert check(enforcer, "GET", "/accounts", token, **{"X-Risk": "high"}).status == 403
+    assert check(enforcer, "POST", "/transfers", weak).status == 401
+    assert remembered(enforcer, "POST", "/transfers", weak) is None
+
+
+def test_a_key_withdrawn_from_the_jwks_ends_the_remembered_allow(
+    enforcer: Enforcer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    token = issuer.mint(exp=int(clock()) + 3600)
+    assert check(enforcer, "GET", "/accounts", token).allowed
+    assert remembered(enforcer, "GET", "/accounts", token) is not None
+    clock.advance(60)
+    issuer.signing = rsa_key("k2")
+    issuer.published = [issuer.signing]  # k1 withdrawn (compromised, say)
+    assert check(enforcer, "GET", "/accounts", issuer.mint()).allowed
+    assert remembered(enforcer, "GET", "/accounts", token) is None
+    assert check(enforcer, "GET", "/accounts", token).status == 401
+
+
+def test_check_uses_what_remembered_validated_for_that_token_only(
+    enforcer: Enforcer, issuer: FakeIssuer
+) -> None:
+    token, other = issuer.mint(), issuer.mint(sub="bob")
+    validated = enforcer.remembered("GET", "/accounts", [f"Bearer {token}"])
+    assert isinstance(validated, Validated)
+    request = RequestInfo.build("GET", "/accounts", [("Authorization", f"Bearer {other}")])
+    outcome = enforcer.check(request, validated=validated)  # another token: validated afresh
+    assert dict(outcome.identity)["X-Stepup-Subject"] == "bob"
+    request = RequestInfo.build("GET", "/accounts", [("Authorization", f"Bearer {token}")])
+    assert (
+        dict(enforcer.check(request, validated=validated).identity)["X-Stepup-Subject"] == "alice"
+    )

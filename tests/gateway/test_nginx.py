@@ -38,6 +38,7 @@ from .support import (
     echo_upstream,
     free_port,
     nginx_binary,
+    published_nginx_cache,
     published_nginx_config,
     running_command,
     running_nginx,
@@ -73,6 +74,26 @@ def site(sideband: str, upstream: str) -> str:
     )
 
 
+DOC_CACHE_PATH = "/dev/shm/stepup-decisions"
+
+
+def cached_site(sideband: str, upstream: str, cache: Path) -> str:
+    """The published site with the published cache blocks, where the docs say to put them; and,
+    for the test only, the cache status of each auth subrequest passed to the upstream."""
+    http, location = published_nginx_cache()
+    assert http.count(DOC_CACHE_PATH) == 1
+    text = http.replace(DOC_CACHE_PATH, str(cache)) + site(sideband, upstream)
+    internal = "    location = /_stepup {\n        internal;\n"
+    assert text.count(internal) == 1
+    text = text.replace(internal, internal + location)
+    main = "        auth_request /_stepup;\n"
+    status = (
+        "        auth_request_set $test_cache $upstream_cache_status;\n"
+        "        proxy_set_header X-Test-Cache $test_cache;\n"
+    )
+    return text.replace(main, main + status)
+
+
 def _config(issuer: str) -> StepupConfig:
     config = sandbox_config(issuer)
     reports = RouteConfig("GET", "/reports", scope=("reports:read",))
@@ -102,6 +123,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         with ExitStack() as stack:
             _, sideband = stack.enter_context(running_command(*command))
             url = stack.enter_context(running_nginx(site(sideband, echo.url), tmp_path))
+            yield Stack(issuer, url, echo)
+
+
+@pytest.fixture
+def cached_stack(tmp_path: Path) -> Iterator[Stack]:
+    """The stack with nginx caching decisions (docs/gateway.md) for at most 30 seconds."""
+    nginx_binary()
+    slot = Slot()
+    with serving(slot) as issuer, echo_upstream() as echo:
+        slot.app = create_provider(_config(issuer), database_url=f"sqlite:///{tmp_path}/op.db")
+        command = ("sideband", "--config", str(_config_file(issuer, tmp_path)), "--port", "0",
+                   "--workers", "1", "--cache-seconds", "30")  # fmt: skip
+        (tmp_path / "cache").mkdir()
+        with ExitStack() as stack:
+            _, sideband = stack.enter_context(running_command(*command))
+            text = cached_site(sideband, echo.url, tmp_path / "cache")
+            url = stack.enter_context(running_nginx(text, tmp_path))
             yield Stack(issuer, url, echo)
 
 
@@ -314,3 +352,39 @@ def test_a_dpop_token_passes_nginx_with_its_proof_and_is_challenged_on_the_dpop_
     assert (as_bearer.status_code, parsed.scheme, parsed.params["error"]) == (
         401, "dpop", "invalid_token")  # fmt: skip
     assert len(stack.echo.received) == 1
+
+
+def test_nginx_caches_an_allow_for_that_token_method_and_target_only(cached_stack: Stack) -> None:
+    stack = cached_stack
+    strong, weak = stack.mint(acr=LOA2), stack.mint(acr=LOA1)
+
+    def get(path: str, token: str, method: str = "GET") -> requests.Response:
+        return requests.request(method, f"{stack.nginx}{path}", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+
+    assert get("/accounts", strong).status_code == 200
+    assert get("/accounts", strong).status_code == 200
+    assert get("/accounts?page=2", strong).status_code == 200
+    assert get("/accounts", weak).status_code == 200  # allowed too, by its own decision
+    caches = [(r.target, r.header("X-Test-Cache")) for r in stack.echo.received]
+    assert caches == [("/accounts", ["MISS"]), ("/accounts", ["HIT"]),
+                      ("/accounts?page=2", ["MISS"]), ("/accounts", ["MISS"])]  # fmt: skip
+    # The identity of a cached allow is its own token's
+    assert [r.header("X-Stepup-Acr") for r in stack.echo.received] == [[LOA2]] * 3 + [[LOA1]]
+    # A strong token's cached allow never lets a weak one through to a loa2 route, nor another
+    # method on the same path.
+    transfer = '{"amount": "10.00", "to": "acc_2"}'
+    for _ in range(2):
+        allowed = requests.post(f"{stack.nginx}/transfers", data=transfer, timeout=10, headers={
+            "Authorization": f"Bearer {strong}", "Content-Type": "application/json"})  # fmt: skip
+        assert allowed.status_code == 403  # the body rule: nginx cannot send bodies (fail closed)
+    assert get("/transfers", weak, "POST").status_code == 403
+    stale = stack.mint(acr=LOA2, auth_time=int(time.time()) - 200)
+    for _ in range(2):  # a challenge is never cached
+        email = get("/profile/email", stale, "PUT")
+        assert (email.status_code, challenge(email)["max_age"]) == (401, "120")
+    fresh = stack.mint(acr=LOA2)
+    assert get("/profile/email", fresh, "PUT").status_code == 200
+    assert get("/profile/email", weak, "PUT").status_code == 401
+    assert get("/profile/email", fresh, "PUT").status_code == 200
+    assert [r.header("X-Test-Cache") for r in stack.echo.received[4:]] == [["MISS"], ["HIT"]]

@@ -58,6 +58,32 @@ def test_nginx_allow_is_200_with_identity_headers(sideband: str, issuer: FakeIss
     assert response.content == b""
 
 
+def test_nginx_allow_says_how_long_nginx_may_cache_it_only_when_told(
+    enforcer: Enforcer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    now = int(clock())
+    # PUT /profile/email: loa2 within 120 s. Logged in 100 s ago: 20 s left, whatever the cap.
+    fresh, token = issuer.mint(auth_time=now - 100), issuer.mint(exp=now + 45)
+    with serving_asgi(SidebandApp(enforcer)) as url:  # --cache-seconds 0: nothing said
+        for _ in range(2):  # decided, then remembered: the same answer
+            response = nginx(url, "GET", "/accounts", token)
+            assert response.status_code == 200
+            assert "X-Accel-Expires" not in response.headers
+    with serving_asgi(SidebandApp(enforcer, cache_seconds=30)) as url:
+        for _ in range(2):
+            assert nginx(url, "GET", "/accounts", token).headers["X-Accel-Expires"] == "30"
+            assert nginx(url, "PUT", "/profile/email", fresh).headers["X-Accel-Expires"] == "20"
+        clock.advance(19.5)  # rounded down: never past the decision's end
+        assert "X-Accel-Expires" not in nginx(url, "PUT", "/profile/email", fresh).headers
+        assert nginx(url, "GET", "/accounts", token).headers["X-Accel-Expires"] == "25"
+        clock.advance(25)  # 44.5 s: less than a second to exp
+        assert "X-Accel-Expires" not in nginx(url, "GET", "/accounts", token).headers
+        # refusals carry none
+        weak = nginx(url, "PUT", "/profile/email", issuer.mint(acr=LOA1))
+        assert weak.status_code == 401
+        assert "X-Accel-Expires" not in weak.headers
+
+
 def test_nginx_challenge_is_401_with_the_header_nginx_passes_on(
     sideband: str, issuer: FakeIssuer
 ) -> None:

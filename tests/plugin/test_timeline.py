@@ -69,7 +69,8 @@ def test_a_step_up_reads_in_order(stepup_sandbox: Sandbox) -> None:
     asked = re.search(
         r'<tr data-kind="asked"><td class="when"><time datetime="([0-9T:-]+Z)">.*?</time></td>'
         r'<td class="from">Provider</td><td class="to">App</td>'
-        rf'<td class="what">asks the user for otp \(level {re.escape(LOA2)}, because step_up\)</td></tr>',
+        r'<td class="what">asks the user for otp '
+        rf"\(level {re.escape(LOA2)}, because step_up\)</td></tr>",
         html,
     )
     assert asked is not None

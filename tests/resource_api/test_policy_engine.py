@@ -543,3 +543,63 @@ def test_remembered_results_never_cross_header_sets_whatever_their_order() -> No
         assert outcome({"a": "1", "b": "3"}) == "allowed"
         assert outcome({"b": "2", "a": "2"}) == "allowed"
         assert outcome({"a": "1"}) == "allowed"
+
+
+# --- stable_until: how long a decision may be reused ------------------------------------------
+
+
+def test_a_decision_is_stable_until_the_tokens_exp_when_it_reads_token_and_target_only() -> None:
+    p = policy(
+        RuleConfig("cli", when="client_id == 'bank-cli' && request.query[?'x'].orValue('') == ''",
+                   acr_values=(LOA2,)),
+        RuleConfig("admins", when="'admin' in scope && sub == 'root'", deny="no"),
+    )  # fmt: skip
+    decision = p.evaluate(HttpRequest("GET", "/accounts"), claims(exp=NOW + 600), NOW)
+    assert isinstance(decision.outcome, Allow)
+    assert decision.stable_until() == NOW + 600
+
+
+def test_a_max_age_bounds_an_allowed_decision_by_auth_time_plus_max_age() -> None:
+    p = policy(RuleConfig("fresh", methods=("POST",), path="/transfers", max_age=300))
+    token = claims(exp=NOW + 3600, auth_time=NOW - 100)
+    decision = p.evaluate(HttpRequest("POST", "/transfers"), token, NOW)
+    assert isinstance(decision.outcome, Allow)
+    assert decision.stable_until() == NOW - 100 + 300
+    # exp first when it comes first
+    early = p.evaluate(HttpRequest("POST", "/transfers"), {**token, "exp": NOW + 50}, NOW)
+    assert early.stable_until() == NOW + 50
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "request.headers[?'x-risk'].orValue('') == 'high'",  # another header: not in the key
+        "type(request.body) == map",  # the body: not in the key
+        "authentication_age > 60",  # changes with the clock, any second
+    ],
+)
+def test_a_decision_reading_what_a_cache_key_lacks_promises_nothing(when: str) -> None:
+    p = policy(RuleConfig("r", when=when, max_age=3600))
+    decision = p.evaluate(HttpRequest("GET", "/accounts", body=None), claims(exp=NOW + 600), NOW)
+    assert decision.stable_until() is None
+
+
+def test_a_rule_whose_match_fails_does_not_count_but_python_code_or_a_failure_does() -> None:
+    risky = "request.headers[?'x-risk'].orValue('') == 'high'"
+    elsewhere = RuleConfig("headers elsewhere", path="/transfers", when=risky, deny="no")
+    p = policy(elsewhere)
+    decision = p.evaluate(HttpRequest("GET", "/accounts"), claims(exp=NOW + 600), NOW)
+    assert [o.status for o in decision.rules] == ["not_matched"]
+    assert decision.stable_until() == NOW + 600
+    code = Policy.build([Rule.computed("code", lambda request: None)], ORDER)
+    assert code.evaluate(HttpRequest("GET", "/"), claims(), NOW).stable_until() is None
+    failing = policy(RuleConfig("bad", when="token.nope == 'x'", deny="no"))
+    refused = failing.evaluate(HttpRequest("GET", "/"), claims(exp=NOW + 600), NOW)
+    assert isinstance(refused.outcome, Refused)
+    assert refused.stable_until() is None
+
+
+@pytest.mark.parametrize("exp", [None, "soon", True, float("inf")])
+def test_a_token_without_a_usable_exp_promises_nothing(exp: Any) -> None:
+    decision = policy().evaluate(HttpRequest("GET", "/"), claims(exp=exp), NOW)
+    assert decision.stable_until() is None
