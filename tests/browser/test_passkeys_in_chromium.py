@@ -69,6 +69,9 @@ def password(page: Page, username: str = "bob", pw: str = "builder") -> None:
 
 def result(page: Page, sandbox: Sandbox) -> tuple[str, str]:
     """The playground's result: the ``acr`` and ``amr`` the tokens carry."""
+    # The passkey page's script posts its form after the authenticator answers: wait for that
+    # navigation to land rather than read the URL while it is still under way.
+    page.wait_for_url(f"{sandbox.issuer}/sandbox/callback?**")
     assert page.url.startswith(f"{sandbox.issuer}/sandbox/callback?"), page.url
     table = page.locator("section[aria-labelledby=result] table").first
     acr = table.locator("tr").nth(0).locator("td code").inner_text()
