@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -376,3 +377,22 @@ def test_a_client_registered_for_dpop_only_refuses_the_sdk_without_it(
     assert (caught.value.status_code, caught.value.error) == (400, "invalid_dpop_proof")
     # With DPoP on, the same client gets its token.
     assert requests.get(stack.api + "/accounts", auth=alice(stack, [], dpop=True)).ok
+
+
+def test_parallel_calls_through_one_auth_object_each_sign_their_own_proof(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(api_nonces=True)
+    auth = alice(stack, [], dpop=True)
+    auth.login()
+
+    def call(_: int) -> int:
+        return requests.get(stack.api + "/accounts", auth=auth).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(call, range(16)))
+    # Each is served (after at most one nonce resend): no proof was refused as a replay.
+    assert statuses == [200] * 16
+    proofs = [s.dpop for s in stack.bank.seen if s.path == "/accounts"]
+    assert 16 <= len(proofs) <= 32
+    assert len({decode(p or "")["jti"] for p in proofs}) == len(proofs)
