@@ -18,8 +18,9 @@ Nonces:
   response": the signer remembers the latest nonce each server (origin) gave, from any answer,
   and puts it in the next proof to that server.
 
-The retry on ``use_dpop_nonce`` (once, then :class:`~client_sdk.errors.DPoPNonceRejected`) is
-the caller's: :mod:`client_sdk.oidc` at the token endpoint, :mod:`client_sdk.flow` at an API.
+The retry on ``use_dpop_nonce`` is made once, then :class:`~client_sdk.errors.DPoPNonceRejected`:
+at the token endpoint by :meth:`DPoPSigner.token_request`, at an API by :mod:`client_sdk.flow`
+(whose sends the HTTP adapters make).
 
 Key lifetime: the key lives as long as the signer (one ``StepUpAuth`` or ``StepUpHTTPXAuth``).
 Tokens bound to it are useless without it, so an application that keeps tokens across runs
@@ -35,8 +36,8 @@ from urllib.parse import urlsplit
 
 from client_sdk.challenges import parse_www_authenticate
 from client_sdk.dpop import DPoPKey
-from client_sdk.errors import ChallengeParseError
-from client_sdk.protocol import HttpResponse
+from client_sdk.errors import ChallengeParseError, DPoPNonceRejected
+from client_sdk.protocol import HttpRequest, HttpResponse
 
 __all__ = [
     "USE_DPOP_NONCE",
@@ -146,3 +147,29 @@ class DPoPSigner:
             access_token=access_token,
             nonce=self.nonce_for(url),
         )
+
+    def token_request(
+        self, request: HttpRequest, send: Callable[[HttpRequest], HttpResponse]
+    ) -> HttpResponse:
+        """Send a token request (§5) with ``send``, with a new proof, and answer the provider's
+        ``use_dpop_nonce`` once (§8); the provider's final answer, whatever it is."""
+        response = send(self._with_proof(request))
+        self.remember_from(request.url, response.headers)
+        if provider_nonce_request(response) is None:
+            return response
+        # §8: the client retries "with a new DPoP proof containing the supplied nonce value"; a
+        # second use_dpop_nonce is final, never a loop.
+        response = send(self._with_proof(request))
+        self.remember_from(request.url, response.headers)
+        if provider_nonce_request(response) is not None:
+            raise DPoPNonceRejected(
+                "the provider asked again for a DPoP nonce after the proof carried the one it had "
+                "just given (RFC 9449 §8); not retrying again",
+                url=request.url,
+                status_code=response.status,
+            )
+        return response
+
+    def _with_proof(self, request: HttpRequest) -> HttpRequest:
+        headers = {**request.headers, "DPoP": self.proof(request.method, request.url)}
+        return HttpRequest(request.method, request.url, headers, request.body)

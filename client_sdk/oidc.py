@@ -32,7 +32,7 @@ from typing import Any
 from client_sdk.authenticators.base import Authenticator, LoginRequest
 from client_sdk.challenges import StepUpChallenge
 from client_sdk.dpop import DPoPKey
-from client_sdk.dpop_client import DPoPSigner, provider_nonce_request
+from client_sdk.dpop_client import DPoPSigner
 from client_sdk.errors import (
     AuthenticatorError,
     ConfigurationError,
@@ -454,31 +454,11 @@ class OIDCClient:
         return tokens
 
     def _token_request(self, request: HttpRequest, purpose: str) -> TokenResponse:
-        """Send a token request and read its answer; with DPoP, each send with a new proof
-        (RFC 9449 §5), and ``use_dpop_nonce`` answered once with the provider's nonce (§8)."""
-        signer = self.dpop
-        if signer is None:
+        """Send a token request and read its answer; with DPoP, with proofs (RFC 9449 §5, §8)."""
+        if self.dpop is None:
             return parse_token_response(self._send(request, purpose))
-        response = self._send(self._with_proof(signer, request), purpose)
-        signer.remember_from(request.url, response.headers)
-        if provider_nonce_request(response) is not None:
-            # §8: "the client ... retries the request with a new DPoP proof containing the
-            # supplied nonce value"; a second use_dpop_nonce is final, never a loop.
-            response = self._send(self._with_proof(signer, request), purpose)
-            signer.remember_from(request.url, response.headers)
-            if provider_nonce_request(response) is not None:
-                raise DPoPNonceRejected(
-                    "the provider asked again for a DPoP nonce after the proof carried the one "
-                    "it had just given (RFC 9449 §8); not retrying again",
-                    url=request.url,
-                    status_code=response.status,
-                )
+        response = self.dpop.token_request(request, lambda r: self._send(r, purpose))
         return parse_token_response(response, token_type="DPoP")
-
-    @staticmethod
-    def _with_proof(signer: DPoPSigner, request: HttpRequest) -> HttpRequest:
-        headers = {**request.headers, "DPoP": signer.proof(request.method, request.url)}
-        return HttpRequest(request.method, request.url, headers, request.body)
 
     def _refresh(self, current: TokenSet) -> TokenSet | None:
         if current.refresh_token is None:
