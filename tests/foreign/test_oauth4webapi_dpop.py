@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import select
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -110,6 +111,9 @@ def test_oauth4webapi_gets_a_dpop_bound_token_and_calls_the_bank_with_proofs(
     try:
         assert process.stdout is not None
         assert process.stdin is not None
+        # Bounded: a node program stuck on a request fails the test instead of hanging it.
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the node program printed no authorization request within 60 s"
         first = process.stdout.readline()
         assert first, process.stderr.read() if process.stderr else ""
         request = json.loads(first)
