@@ -21,6 +21,9 @@ EXPECTED = [
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPError",
+    "DPoPKey",
+    "DPoPNonceRejected",
     "Event",
     "FactorsRequested",
     "HeadlessAuthenticator",
@@ -53,6 +56,7 @@ EXPECTED = [
     "TokenCache",
     "TokenReused",
     "TokenSet",
+    "TokenTypeMismatch",
     "TokensIssued",
     "UnmetAuthenticationRequirements",
     "WaitingForNextCode",
@@ -119,8 +123,15 @@ def test_error_hierarchy() -> None:
         sdk.InvalidClaimsChallenge,
         sdk.ResourceMetadataError,
         sdk.IssuerNotListed,
+        sdk.DPoPError,
+        sdk.DPoPNonceRejected,
+        sdk.TokenTypeMismatch,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
+    # A token_type the client did not ask for is a provider's answer and a DPoP failure alike.
+    assert issubclass(sdk.TokenTypeMismatch, sdk.ProviderError)
+    assert issubclass(sdk.TokenTypeMismatch, sdk.DPoPError)
+    assert issubclass(sdk.DPoPNonceRejected, sdk.DPoPError)
     # A claims value that cannot be decoded is also a malformed challenge.
     assert issubclass(sdk.InvalidClaimsChallenge, sdk.ChallengeParseError)
     assert issubclass(sdk.IssuerNotListed, sdk.ResourceMetadataError)
@@ -141,6 +152,8 @@ def test_pure_modules_import_no_http_library() -> None:
         "challenges.py",
         "dialects.py",
         "resource_metadata.py",
+        "dpop.py",
+        "dpop_client.py",
     ):
         source = (root / name).read_text()
         for library in ("requests", "httpx", "flask"):
