@@ -66,9 +66,12 @@ def presented_token() -> tuple[str, str] | BaseResponse | None:
     return found[0] if found else None
 
 
-def sender_check(scheme: str, token: str, claims: dict[str, Any]) -> BaseResponse | None:
+def sender_check(
+    scheme: str, token: str, claims: dict[str, Any], *, url: str | None = None
+) -> BaseResponse | None:
     """RFC 9449 §7: a DPoP-bound token comes with the ``DPoP`` scheme and a proof signed by its
-    key; a token without ``cnf`` is a bearer token and comes as one."""
+    key; a token without ``cnf`` is a bearer token and comes as one. ``url``: the proof's
+    ``htu`` (default: userinfo's)."""
     cnf = claims.get("cnf")
     bound = isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str)
     if scheme == "bearer":
@@ -82,7 +85,9 @@ def sender_check(scheme: str, token: str, claims: dict[str, Any]) -> BaseRespons
         return dpop_error("invalid_token", "This access token is not DPoP-bound: send it as Bearer")
     op = current_provider()
     try:
-        proof = op.dpop.resource_request(request.headers.getlist("DPoP"), request.method, token)
+        proof = op.dpop.resource_request(
+            request.headers.getlist("DPoP"), request.method, token, url
+        )
     except InvalidDPoPProof as exc:
         return dpop_error("invalid_dpop_proof", str(exc))
     if proof.jkt != cnf["jkt"]:  # type: ignore[index]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
@@ -86,7 +87,10 @@ def _admin(op: Provider) -> str | BaseResponse:
     claims = op.signer.verify_access_token(token, now=op.clock.now())
     if claims is None or not op.issuance.grant_is_active(claims):
         return invalid("The access token is invalid or expired")
-    refused = sender_check(scheme, token, claims)
+    # RFC 9449 §4.2 htu: this request's URI, the path in RFC 3986 pchar form (as a client
+    # sends it; client_sdk.dpop.htu_of normalises both sides before they are compared).
+    url = op.issuer.rstrip("/") + quote(request.path, safe="/!$&'()*+,;=:@~")
+    refused = sender_check(scheme, token, claims, url=url)
     if refused is not None:
         return refused
     # RFC 8707 §2: the token must be for this resource, not for the bank API or another one.

@@ -10,8 +10,10 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
+from werkzeug.test import TestResponse
 
 from client_sdk import parse_www_authenticate
+from client_sdk.dpop import DPoPKey
 from provider import create_app
 from provider.factor_api import SCOPE
 from provider.settings import ClientConfig, SettingsError
@@ -19,6 +21,7 @@ from stepup.config import ConfigError, StepupConfig, parse_config
 
 from .factor_api_support import BACK_OFFICE, FactorApi, admin_token, audit, op_of, resource
 from .flow import WEB_REDIRECT, Browser, Client, claims
+from .test_rfc9449_dpop import proof_for, with_nonce
 
 REPORTS = ("reports-job", "reports-job-secret-for-the-local-sandbox")
 INVALID = 'Bearer error="invalid_token", error_description="The access token is invalid or expired"'
@@ -190,3 +193,30 @@ def test_only_a_confidential_client_credentials_client_may_hold_the_scope() -> N
     assert str(in_file.value).startswith(
         "stepup.toml: clients[0]: client 'spa': the stepup:factors"
     )
+
+
+def test_a_dpop_bound_admin_token_comes_with_its_proof_for_this_uri(app: Flask) -> None:
+    """RFC 9449 §7: the proof's ``htu`` is the factor API's URI (not userinfo's), and the bound
+    token is refused as a bearer token."""
+    key = DPoPKey.generate()
+    http = app.test_client()
+    data = {"grant_type": "client_credentials", "scope": SCOPE, "resource": resource(app)}
+    body = with_nonce(app, http, data, key, auth=BACK_OFFICE).json
+    assert body is not None
+    assert body["token_type"] == "DPoP"
+    token = body["access_token"]
+    path = "/api/v1/users/alice/factors"
+
+    def call(scheme: str, proofs: list[str]) -> TestResponse:
+        headers = [("Authorization", f"{scheme} {token}"), *(("DPoP", p) for p in proofs)]
+        return http.get(path, headers=headers)
+
+    good = proof_for(app, key, path=path, method="GET", access_token=token)
+    assert call("DPoP", [good]).status_code == 200
+    for_userinfo = proof_for(app, key, path="/userinfo", method="GET", access_token=token)
+    refused = call("DPoP", [for_userinfo])
+    assert (refused.status_code, refused.json["error"]) == (401, "invalid_dpop_proof")  # type: ignore[index]
+    assert refused.headers["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    as_bearer = call("Bearer", [])
+    assert (as_bearer.status_code, as_bearer.json["error"]) == (401, "invalid_token")  # type: ignore[index]
+    assert as_bearer.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
