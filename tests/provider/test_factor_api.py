@@ -9,9 +9,12 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
+from sqlalchemy import select
 
+from provider import create_app
 from provider.factor_api import SCOPE, TRANSACTION_LIFETIME, Reason
 from provider.factor_audit import AuditEntry
+from provider.models import Passkey, User
 from provider.settings import ClientConfig, UserConfig
 from stepup.config import StepupConfig
 
@@ -22,6 +25,7 @@ from .factor_api_support import (
     audit,
     code_now,
     error_of,
+    op_of,
     subject_of,
 )
 from .flow import LOA2, Client
@@ -239,3 +243,45 @@ def test_audit_entries_say_success_only_for_a_verification() -> None:
     assert entry.result == "success"
     others = [r for r in Reason if r is not Reason.VERIFIED]
     assert {AuditEntry(1, "c", "u", None, "otp", r).result for r in others} == {"failure"}
+
+
+def test_a_passkey_is_listed_but_not_challenged(app: Flask) -> None:
+    """A passkey answers only the provider's own origin (its RP ID): the API says the user has
+    one, with whether it is a hardware key, and refuses to challenge it."""
+    with op_of(app).db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == "alice"))
+        s.add(
+            Passkey(
+                user_id=user_id,
+                credential_id="Y3JlZGVudGlhbA",
+                public_key=b"cose",
+                sign_count=0,
+                aaguid="00000000-0000-0000-0000-000000000000",
+                attestation_format="none",
+                hardware=True,
+                backup_eligible=False,
+                transports=["usb"],
+                created_at=T0_EPOCH,
+            )
+        )
+        s.commit()
+    api = FactorApi(app)
+    assert api.factors("alice").json["factors"][-1] == {  # type: ignore[index]
+        "id": "passkey",
+        "type": "webauthn",
+        "verify": False,
+        "hardware": True,
+    }
+    refused = api.challenge("alice", "passkey")
+    assert error_of(refused) == (400, "unsupported_factor")
+    assert "a passkey answers only the provider's own pages" in refused.json["error_description"]  # type: ignore[index]
+
+
+def test_the_sandboxs_reuse_switch_applies_here_as_on_the_login_pages(
+    config: StepupConfig, sqlite_url: str, frozen: FrozenDateTimeFactory
+) -> None:
+    relaxed = replace(config.provider, sandbox_allow_totp_reuse=True)
+    app = create_app(replace(config, provider=relaxed), database_url=sqlite_url)
+    api = FactorApi(app)
+    code = code_now(app)
+    assert [api.verify("alice", code).status_code for _ in range(2)] == [200, 200]
