@@ -107,12 +107,13 @@ def _admin(op: Provider) -> str | BaseResponse:
         or client is None
         or SCOPE not in client.row.scope.split()
     ):
-        return bearer_error(
-            403,
-            "insufficient_scope",
-            f"The factor API needs a client_credentials token with the {SCOPE} scope",
-            scope=SCOPE,
-        )
+        description = f"The factor API needs a client_credentials token with the {SCOPE} scope"
+        if scheme == "dpop":  # RFC 9449 §7.1: the challenge is on the scheme the request used
+            algs = " ".join(op.dpop.algorithms)
+            return bearer_error(
+                403, "insufficient_scope", description, "DPoP", scope=SCOPE, algs=algs
+            )
+        return bearer_error(403, "insufficient_scope", description, scope=SCOPE)
     return client_id
 
 

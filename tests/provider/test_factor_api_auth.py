@@ -220,3 +220,22 @@ def test_a_dpop_bound_admin_token_comes_with_its_proof_for_this_uri(app: Flask) 
     as_bearer = call("Bearer", [])
     assert (as_bearer.status_code, as_bearer.json["error"]) == (401, "invalid_token")  # type: ignore[index]
     assert as_bearer.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+
+
+def test_a_dpop_token_without_the_scope_gets_a_dpop_challenge(app: Flask) -> None:
+    key = DPoPKey.generate()
+    http = app.test_client()
+    data = {"grant_type": "client_credentials", "resource": resource(app)}
+    body = with_nonce(app, http, data, key, auth=REPORTS).json
+    assert body is not None
+    token = body["access_token"]
+    path = "/api/v1/users/alice/factors"
+    proof = proof_for(app, key, path=path, method="GET", access_token=token)
+    response = http.get(path, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    algs = " ".join(op_of(app).dpop.algorithms)
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == (
+        'DPoP error="insufficient_scope", error_description="The factor API needs a '
+        'client_credentials token with the stepup:factors scope", scope="stepup:factors", '
+        f'algs="{algs}"'
+    )
