@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from . import store
+from . import factor_api, store
 from .clients import ClientAdapter
 from .clock import Clock
 from .db import Database
@@ -60,8 +60,11 @@ class Issuance:
         self.signer = signer
         self.settings = settings
         self.clock = clock
-        # RFC 8707: the [api] audience (the default) and the [provider] resources.
-        self.resources = Resources.of(signer.audience, settings.resources)
+        # RFC 8707: the [api] audience (the default), the [provider] resources and the factor
+        # API (provider.factor_api), which only an admin client's token may call.
+        self.resources = Resources.of(
+            signer.audience, (*settings.resources, factor_api.resource_for(signer.issuer))
+        )
         # Seeded from the config before this is built; every process seeds the same file.
         with db.session() as s:
             self.clients = {c.client_id: ClientAdapter(c) for c in s.scalars(select(Client))}
