@@ -103,7 +103,7 @@ def _requests(app: Any, grant: str, n: int) -> list[Callable[[], None]]:
             method="POST",
             data=body.encode(),
             content_type="application/x-www-form-urlencoded",
-            headers={"Authorization": peer_bench.BASIC},
+            headers=[("Authorization", peer_bench.BASIC)],
         ).get_environ()
         calls.append(_caller(app, environ))
     return calls
