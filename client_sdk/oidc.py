@@ -94,7 +94,9 @@ class OIDCClient:
     given. ``resource``: sent on every authorization, code and refresh request.
 
     ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.dpop.DPoPKey` to sign every
-    proof with, or ``True`` for a new ES256 key that lives as long as this client. Off by default.
+    proof with, or ``True`` for a new key that lives as long as this client, made when the
+    discovery document is read: ES256 if the provider lists it, else the first listed algorithm
+    the SDK can make (RFC 9449 §5.1). Off by default.
     """
 
     def __init__(

@@ -10,7 +10,9 @@ it followed, credentials included, and calls no auth object for it. So the respo
 redirect prepares the next hop in that request before ``requests`` copies it: to the same origin,
 the token for the hop's route and a new DPoP proof for its method and URL, with a hook of its own
 (a hop is challenged and stepped up like any call); to another origin, no ``Authorization``, no
-``DPoP`` and no hook of ours.
+``DPoP`` and no hook of ours. (So the ``request`` of a redirect in ``response.history`` shows the
+headers prepared for the hop after it; with ``allow_redirects=False``, ``response.next`` is that
+prepared hop.)
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ class StepUpAuth(ClientFacade, AuthBase):
     with every request to the provider. ``resource``: the RFC 8707 resource indicator to send
     (default: none when the issuer is given). See docs/sdk.md, "Other challenge dialects".
 
-    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.DPoPKey`, or ``True`` for a new
-    key that lives as long as this object. Every token request and every API call then carries a
-    proof signed with it, stepped-up tokens included. See docs/sdk.md, "DPoP".
+    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.DPoPKey` (of an algorithm the
+    provider lists), or ``True`` for a new key, made with the discovery document, that lives as
+    long as this object. Every token request and every API call then carries a proof signed with
+    it, stepped-up tokens and redirect hops included. See docs/sdk.md, "DPoP".
     """
 
     def __init__(

@@ -110,6 +110,14 @@ def test_requests_a_same_origin_redirect_gets_a_fresh_proof_for_each_hop(stack: 
     assert [(s.method, s.path) for s in stack.bank.seen[-2:]] == [
         ("POST", "/old/lookup"), ("GET", "/accounts")]  # fmt: skip
     assert_own_proofs(stack, ["/old/lookup", "/accounts"])
+    # Not followed: the redirect comes back, and its next request is the prepared hop.
+    moved = session.get(stack.api + "/old/accounts", auth=auth, allow_redirects=False)
+    assert moved.status_code == 302
+    assert moved.next is not None
+    assert session.send(moved.next).status_code == 200
+    assert [(s.method, s.path) for s in stack.bank.seen[-2:]] == [
+        ("GET", "/old/accounts"), ("GET", "/accounts")]  # fmt: skip
+    assert_own_proofs(stack, ["/old/lookup", "/old/accounts", "/accounts"])
 
 
 def test_requests_a_307_hop_is_stepped_up_with_its_body_and_the_same_key(stack: Stack) -> None:
