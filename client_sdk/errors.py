@@ -19,7 +19,8 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
         ├── ProviderError                  discovery, JWKS or the token endpoint answered wrongly
         │   └── TokenTypeMismatch (DPoPError)  token_type is not the one asked for (RFC 9449 §5)
         ├── DPoPError                      DPoP could not be used with a server
-        │   └── DPoPNonceRejected          a server asked again for the nonce the proof carried
+        │   ├── DPoPNonceRejected          a server asked again for the nonce the proof carried
+        │   └── DPoPAlgorithmNotSupported  the provider does not list the key's algorithm
         ├── AuthorizationError             the authorization endpoint answered with an error
         │   └── UnmetAuthenticationRequirements
         ├── InvalidCallback                state / iss / code of the callback do not check out
@@ -47,6 +48,7 @@ __all__ = [
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPAlgorithmNotSupported",
     "DPoPError",
     "DPoPNonceRejected",
     "InvalidCallback",
@@ -209,6 +211,18 @@ class DPoPNonceRejected(DPoPError):
         super().__init__(message)
         self.url = url
         self.status_code = status_code
+
+
+class DPoPAlgorithmNotSupported(DPoPError):
+    """The provider's ``dpop_signing_alg_values_supported`` (RFC 9449 §5.1) does not list the
+    algorithm of the client's :class:`~client_sdk.DPoPKey` (:attr:`alg`), or — for a key the SDK
+    makes — lists none it can make. Its proofs would be refused ``invalid_dpop_proof``, so the
+    SDK stops before the login. :attr:`supported` is the provider's list."""
+
+    def __init__(self, message: str, *, alg: str | None, supported: Sequence[str]) -> None:
+        super().__init__(message)
+        self.alg = alg
+        self.supported = tuple(supported)
 
 
 class TokenTypeMismatch(ProviderError, DPoPError):

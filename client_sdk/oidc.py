@@ -32,7 +32,7 @@ from typing import Any
 from client_sdk.authenticators.base import Authenticator, LoginRequest
 from client_sdk.challenges import StepUpChallenge
 from client_sdk.dpop import DPoPKey
-from client_sdk.dpop_client import DPoPSigner
+from client_sdk.dpop_client import DPoPSigner, key_for_provider
 from client_sdk.errors import (
     AuthenticatorError,
     ConfigurationError,
@@ -94,7 +94,9 @@ class OIDCClient:
     given. ``resource``: sent on every authorization, code and refresh request.
 
     ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.dpop.DPoPKey` to sign every
-    proof with, or ``True`` for a new ES256 key that lives as long as this client. Off by default.
+    proof with, or ``True`` for a new key that lives as long as this client, made when the
+    discovery document is read: ES256 if the provider lists it, else the first listed algorithm
+    the SDK can make (RFC 9449 §5.1). Off by default.
     """
 
     def __init__(
@@ -141,16 +143,15 @@ class OIDCClient:
         # The resource of the API the issuer was discovered from (None: issuer or resource given).
         self._discovered_resource: str | None = None
         self._resource_documents: dict[str, ProtectedResourceMetadata] = {}
-        if isinstance(dpop, DPoPKey):
-            key: DPoPKey | None = dpop
-        elif dpop is True:
-            key = DPoPKey.generate()
-        elif dpop is False or dpop is None:
-            key = None
-        else:
+        if not (isinstance(dpop, DPoPKey) or dpop is True or dpop is False or dpop is None):
             raise ConfigurationError("dpop must be a DPoPKey, True (make one) or False")
-        #: The DPoP signer (one key for every token of this client), or ``None``: Bearer tokens.
-        self.dpop = DPoPSigner(key, self.now) if key is not None else None
+        #: DPoP is on (a key given, or one to make once the provider's algorithms are known).
+        self.dpop_enabled = dpop is not False and dpop is not None
+        self._dpop_key = dpop if isinstance(dpop, DPoPKey) else None
+        #: The DPoP signer (one key for every token of this client), made with the discovery
+        #: document (RFC 9449 §5.1: the key's algorithm must be one the provider lists);
+        #: ``None`` before it, and for Bearer tokens.
+        self.dpop: DPoPSigner | None = None
 
     def __repr__(self) -> str:
         return f"OIDCClient(issuer={self.issuer!r}, client_id={self.client_id!r})"
@@ -160,14 +161,17 @@ class OIDCClient:
 
     @property
     def dpop_key(self) -> DPoPKey | None:
-        """The key DPoP proofs are signed with (keep it to keep using its tokens), or ``None``."""
-        return self.dpop.key if self.dpop is not None else None
+        """The key DPoP proofs are signed with (keep it to keep using its tokens), or ``None``:
+        DPoP off, or (``dpop=True``) the provider's discovery document not read yet."""
+        return self.dpop.key if self.dpop is not None else self._dpop_key
 
     def dpop_proof(self, method: str, url: str, token: TokenSet | None) -> str | None:
         """The ``DPoP`` header of an API request sent with ``token`` (RFC 9449 §7): a new proof
         with ``ath`` and the API's latest nonce; ``None`` for a Bearer token or none."""
         if token is None or not token.is_dpop:
             return None
+        if self.dpop is None and self.dpop_enabled:
+            self.metadata()  # a token from a shared cache: the key is made with discovery
         if self.dpop is None:
             raise ConfigurationError(
                 "this token is DPoP-bound, but the client has no DPoP key: pass dpop= to sign "
@@ -214,7 +218,13 @@ class OIDCClient:
                         "learns it from the API's resource_metadata (RFC 9728)"
                     )
                 url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-                self._metadata = parse_provider_metadata(self._get_json(url, "discovery"), issuer)
+                metadata = parse_provider_metadata(self._get_json(url, "discovery"), issuer)
+                if self.dpop_enabled:
+                    # RFC 9449 §5.1: proofs signed with an algorithm the provider does not list
+                    # would be refused: refuse the key now (or make one it lists).
+                    key = key_for_provider(self._dpop_key, metadata.dpop_signing_algs)
+                    self.dpop = DPoPSigner(key, self.now)
+                self._metadata = metadata
             return self._metadata
 
     def resource_metadata(self, route: Route, url: str) -> None:

@@ -131,6 +131,8 @@ class ProviderMetadata:
     iss_parameter_supported: bool = False
     token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic",)
     id_token_signing_algs: tuple[str, ...] = ("RS256",)
+    #: RFC 9449 §5.1 ``dpop_signing_alg_values_supported``; ``None`` when not advertised.
+    dpop_signing_algs: tuple[str, ...] | None = None
 
 
 def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> ProviderMetadata:
@@ -152,6 +154,7 @@ def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> Provide
         raise ProviderError("the provider does not support PKCE S256 (code_challenge_methods)")
     auth_methods = document.get("token_endpoint_auth_methods_supported")
     algs = document.get("id_token_signing_alg_values_supported")
+    dpop_algs = document.get("dpop_signing_alg_values_supported")
     return ProviderMetadata(
         issuer=issuer,
         authorization_endpoint=document["authorization_endpoint"],
@@ -167,6 +170,9 @@ def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> Provide
         id_token_signing_algs=tuple(a for a in algs if a != "none")
         if isinstance(algs, list)
         else ("RS256",),
+        dpop_signing_algs=tuple(a for a in dpop_algs if isinstance(a, str))
+        if isinstance(dpop_algs, list)
+        else None,
     )
 
 

@@ -437,10 +437,14 @@ class Enforcer:
                 challenge(error=decision.error, error_description=decision.description,
                           acr_values=decision.acr_values, max_age=decision.max_age),
             )  # fmt: skip
+        # RFC 9449 §11.1: a proof is good for one request. An allow that rests on one is not
+        # stable at all: no cache in front (nginx's, keyed by the token) may repeat it for a
+        # request whose proof nobody checked.
+        stable = None if bound_key(claims) is not None else result.stable_until
         allowed = Outcome(
             True, 200, identity=tuple(identity_headers(claims)),
             record={**record, "decision": "allow", "status": 200},
-            stable_until=result.stable_until,
+            stable_until=stable,
         )  # fmt: skip
         self._remember(request, claims, allowed)
         return allowed

@@ -21,6 +21,7 @@ EXPECTED = [
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPAlgorithmNotSupported",
     "DPoPError",
     "DPoPKey",
     "DPoPNonceRejected",
@@ -125,6 +126,7 @@ def test_error_hierarchy() -> None:
         sdk.IssuerNotListed,
         sdk.DPoPError,
         sdk.DPoPNonceRejected,
+        sdk.DPoPAlgorithmNotSupported,
         sdk.TokenTypeMismatch,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
@@ -132,6 +134,7 @@ def test_error_hierarchy() -> None:
     assert issubclass(sdk.TokenTypeMismatch, sdk.ProviderError)
     assert issubclass(sdk.TokenTypeMismatch, sdk.DPoPError)
     assert issubclass(sdk.DPoPNonceRejected, sdk.DPoPError)
+    assert issubclass(sdk.DPoPAlgorithmNotSupported, sdk.DPoPError)
     # A claims value that cannot be decoded is also a malformed challenge.
     assert issubclass(sdk.InvalidClaimsChallenge, sdk.ChallengeParseError)
     assert issubclass(sdk.IssuerNotListed, sdk.ResourceMetadataError)
