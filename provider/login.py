@@ -10,6 +10,7 @@ guesses sent at the same moment, across browser sessions and provider processes
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ from .models import User
 
 __all__ = [
     "Outcome",
+    "Recorder",
     "Result",
     "check_enrolment_code",
     "check_password",
@@ -87,6 +89,11 @@ def _throttle_key(factor: str, account: str) -> str:
     return f"{factor}:{store.digest(account)}"
 
 
+#: Writes what a verification came to (the factor API's audit row), in the transaction
+#: :func:`check_totp` gives it; it must not commit.
+Recorder = Callable[[Session, Outcome], None]
+
+
 def check_totp(
     session: Session,
     throttling: store.Throttling,
@@ -95,24 +102,60 @@ def check_totp(
     now: int,
     *,
     allow_reuse: bool = False,
+    record: Recorder | None = None,
 ) -> Result:
     """``allow_reuse`` (``[provider] sandbox_allow_totp_reuse``, sandbox mode only) accepts a
-    code whose step was used already instead of refusing it as a replay."""
+    code whose step was used already instead of refusing it as a replay.
+
+    ``record(session, outcome)``, when given, is called once per call, in the transaction that
+    settles the outcome, before it commits: for a code whose step is valid, the transaction of
+    the conditional ``UPDATE`` that spends the step (:func:`provider.store.consume_totp_step`) —
+    so a spent step and what ``record`` writes commit together or not at all, and a replay is
+    recorded by the statement that found the step spent; for a wrong, expired or locked-out
+    code, whose only write (the attempt counted by :meth:`~provider.store.Throttling.admit`) is
+    committed before the code is checked, a transaction of its own right after. If ``record``
+    raises, that transaction is rolled back (the step stays unspent) and the exception
+    propagates: the caller answers with an error, never with the outcome. The login pages pass
+    none."""
     if user.totp_secret is None:
-        return Result(Outcome.WRONG)  # nothing to verify a guess against
+        return _settled(session, record, Result(Outcome.WRONG))  # nothing to verify against
     key = _throttle_key("otp", str(user.id))
     wait = throttling.admit(session, key, now)
     if wait:
-        return Result(Outcome.THROTTLED, retry_after=wait)
+        return _settled(session, record, Result(Outcome.THROTTLED, retry_after=wait))
     step = totp.verify(user.totp_secret, code, now)
-    if step is not None and (store.consume_totp_step(session, user.id, step) or allow_reuse):
-        throttling.success(session, key)
-        return Result(Outcome.OK, user=user, step=step)
     if step is not None:
+
+        def spent_or_replayed(spent: bool) -> Outcome:
+            return Outcome.OK if spent or allow_reuse else Outcome.REPLAYED
+
+        then: Callable[[Session, bool], None] | None = None
+        if record is not None:
+            recorder = record
+
+            def then(s: Session, spent: bool) -> None:
+                recorder(s, spent_or_replayed(spent))
+
+        outcome = spent_or_replayed(store.consume_totp_step(session, user.id, step, then=then))
+        if outcome is Outcome.OK:
+            throttling.success(session, key)
+            return Result(Outcome.OK, user=user, step=step)
         return Result(Outcome.REPLAYED)
     if _recently_valid(user.totp_secret, code, now):
-        return Result(Outcome.EXPIRED)
-    return Result(Outcome.WRONG)
+        return _settled(session, record, Result(Outcome.EXPIRED))
+    return _settled(session, record, Result(Outcome.WRONG))
+
+
+def _settled(session: Session, record: Recorder | None, result: Result) -> Result:
+    """``result``, once ``record`` has written it in a transaction of its own."""
+    if record is not None:
+        try:
+            record(session, result.outcome)
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+    return result
 
 
 def check_enrolment_code(

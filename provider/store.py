@@ -174,18 +174,36 @@ def shared_secret(session: Session, name: str) -> str:
 # --- TOTP replay ---------------------------------------------------------------------------------
 
 
-def consume_totp_step(session: Session, user_id: int, step: int) -> bool:
+def consume_totp_step(
+    session: Session,
+    user_id: int,
+    step: int,
+    *,
+    then: Callable[[Session, bool], None] | None = None,
+) -> bool:
     """RFC 6238 §5.2: the verifier MUST NOT accept the second attempt of the same OTP after the
     successful validation has been issued for the first OTP. One atomic statement records the step
-    and fails if this step (or a later one) was already used."""
+    and fails if this step (or a later one) was already used.
+
+    ``then(session, spent)`` runs in the same transaction, after that statement and before the
+    commit (the factor API writes its audit row there): the step is spent together with what
+    ``then`` writes, or, if ``then`` raises, neither is — the transaction is rolled back and the
+    exception propagates, the step still unspent."""
     result = session.execute(
         update(User)
         .where(User.id == user_id)
         .where((User.totp_last_step.is_(None)) | (User.totp_last_step < step))
         .values(totp_last_step=step)
     )
+    spent = _rowcount(result) == 1
+    if then is not None:
+        try:
+            then(session, spent)
+        except BaseException:
+            session.rollback()
+            raise
     session.commit()
-    return _rowcount(result) == 1
+    return spent
 
 
 def enrol_totp(session: Session, user_id: int, secret: str, step: int) -> bool:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -141,6 +142,19 @@ def _refusal(reason: Reason, description: str = "", retry_after: int = 0) -> Bas
         # RFC 9110 §10.2.3: the seconds until the lock ends, as the login page says them.
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _unrecorded() -> BaseResponse:
+    """The audit row could not be written, so the verification did not take place: its
+    transaction was rolled back — no TOTP step spent — and no outcome is told (an answer nobody
+    audited would be a verification that left no trace)."""
+    current_app.logger.exception("factor API: the verification's audit row was not written")
+    return _error(
+        503,
+        "temporarily_unavailable",
+        "The verification could not be recorded, so it did not take place and the passcode "
+        "was not spent: try again.",
+    )
 
 
 def _printable(value: str, longest: int) -> str:
@@ -262,8 +276,8 @@ def verify(user_ref: str, factor: str) -> BaseResponse:
         user = _user(s, user_ref)
         subject = user.subject if user is not None else None
 
-        def audit(reason: Reason, transaction_id: str | None = None) -> None:
-            entry = factor_audit.AuditEntry(
+        def entry(reason: Reason, transaction_id: str | None = None) -> factor_audit.AuditEntry:
+            return factor_audit.AuditEntry(
                 at=now,
                 client_id=admin,
                 user_ref=_printable(user_ref, _LONGEST_REF),
@@ -272,27 +286,47 @@ def verify(user_ref: str, factor: str) -> BaseResponse:
                 reason=reason,
                 transaction_id=transaction_id,
             )
-            factor_audit.record(s, entry)
+
+        def audited(reason: Reason, description: str = "") -> BaseResponse:
+            """A refusal decided before any code is checked: it writes nothing else."""
+            try:
+                factor_audit.record(s, entry(reason))
+                s.commit()
+            except SQLAlchemyError:
+                s.rollback()
+                return _unrecorded()
+            return _refusal(reason, description)
 
         problem = Reason.UNKNOWN_USER if user is None else _factor_problem(s, user, factor)
         if problem is not None or user is None or subject is None:
-            reason = problem or Reason.UNKNOWN_USER
-            audit(reason)
-            return _refusal(reason)
+            return audited(problem or Reason.UNKNOWN_USER)
         try:
             transaction = _transactions().check(
                 token, client_id=admin, subject=subject, factor=factor, now=now
             )
         except TransactionRefused as refused:
-            audit(refused.reason)
-            return _refusal(refused.reason, refused.description)
+            return audited(refused.reason, refused.description)
+
+        def record(session: Session, outcome: login.Outcome) -> None:
+            factor_audit.record(session, entry(_OUTCOMES[outcome], transaction.id))
+
         # The login pages' own check: the attempt is counted (and the lock applied) before the
         # code is verified, and a TOTP step is spent by one atomic statement (provider.login).
-        result = login.check_totp(
-            s, op.throttling, user, passcode, now, allow_reuse=op.config.provider.totp_reuse
-        )
+        # The audit row is written in the transaction that settles the outcome: a step is
+        # never spent without its row, and no outcome is answered without one.
+        try:
+            result = login.check_totp(
+                s,
+                op.throttling,
+                user,
+                passcode,
+                now,
+                allow_reuse=op.config.provider.totp_reuse,
+                record=record,
+            )
+        except SQLAlchemyError:
+            return _unrecorded()
         reason = _OUTCOMES[result.outcome]
-        audit(reason, transaction.id)
     if reason is not Reason.VERIFIED:
         return _refusal(reason, retry_after=result.retry_after)
     body = {
