@@ -87,6 +87,14 @@ def entries(session: Session) -> list[AuditEntry]:
 # --- the admin's read: newest first, a page at a time --------------------------------------------
 
 
+def parse_limit(value: str) -> int | None:
+    """The page size ``value`` asks for, or ``None`` unless it is a whole number from 1 to
+    :data:`MAX_LIMIT`."""
+    if not (ascii_digits(value) and len(value) <= 3 and 1 <= int(value) <= MAX_LIMIT):
+        return None
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where the next page starts: just older than the row ``(at, id)``. Rows are ordered by

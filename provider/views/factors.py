@@ -6,7 +6,10 @@
 - ``POST /api/v1/users/<user>/factors/otp/verify`` with ``{"transaction_id", "passcode"}`` —
   checks the code with the login pages' own code (:func:`provider.login.check_totp`): the same
   attempt counter and lock, and the same single use of each TOTP step, shared with the pages.
-  Every verification leaves an ``op_factor_audit`` row (:mod:`provider.factor_audit`).
+  Every verification leaves an ``op_factor_audit`` row (:mod:`provider.factor_audit`), written
+  in the transaction that settles its outcome.
+- ``GET  /api/v1/users/<user>/factors/audit?limit=&cursor=`` — the user's audit rows, newest
+  first, a page at a time.
 
 ``<user>`` is the user's ``sub`` or, failing that, their username. The rules — who may call, what
 a factor is, what a transaction binds — are :mod:`provider.factor_api`'s; this module translates
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
@@ -239,6 +242,71 @@ def challenge(user_ref: str, factor: str) -> BaseResponse:
         "expires_in": opened.expires_at - now,
     }
     return _json(body, 201)
+
+
+def _page_query() -> tuple[int, factor_audit.Cursor | None] | BaseResponse:
+    """``limit`` and ``cursor`` from the query string, or ``400 invalid_request``."""
+    limits, cursors = request.args.getlist("limit"), request.args.getlist("cursor")
+    if len(limits) > 1 or len(cursors) > 1:
+        return _error(400, "invalid_request", "Send limit and cursor at most once each.")
+    limit = factor_audit.parse_limit(limits[0]) if limits else factor_audit.DEFAULT_LIMIT
+    if limit is None:
+        most = factor_audit.MAX_LIMIT
+        return _error(400, "invalid_request", f"limit must be a whole number from 1 to {most}.")
+    cursor = None
+    if cursors:
+        cursor = factor_audit.Cursor.parse(cursors[0])
+        if cursor is None:
+            return _error(
+                400,
+                "invalid_request",
+                "cursor must be the next_cursor of a previous page, as it was given.",
+            )
+    return limit, cursor
+
+
+@bp.get("/users/<user_ref>/factors/audit")
+def audit(user_ref: str) -> BaseResponse:
+    """The user's verifications, newest first: ``limit`` rows (default 20, at most 100) from
+    ``cursor`` (a previous page's ``next_cursor``). The next page's URL is also in a
+    ``Link: <…>; rel="next"`` header (RFC 8288), as Okta's list endpoints give it."""
+    op = current_provider()
+    admin = _admin(op)
+    if isinstance(admin, BaseResponse):
+        return admin
+    query = _page_query()
+    if isinstance(query, BaseResponse):
+        return query
+    limit, cursor = query
+    with op.db.session() as s:
+        user = _user(s, user_ref)
+        if user is None:
+            return _refusal(Reason.UNKNOWN_USER)
+        subject, username = user.subject, user.username
+        page = factor_audit.page(s, subject, limit=limit, after=cursor)
+    body = {
+        "sub": subject,
+        "username": username,
+        "entries": [
+            {
+                "at": e.at,
+                "client_id": e.client_id,
+                "user_ref": e.user_ref,
+                "factor": e.factor,
+                "result": e.result,
+                "reason": e.reason.value,
+                "transaction_id": e.transaction_id,
+            }
+            for e in page.entries
+        ],
+        "next_cursor": None if page.next is None else str(page.next),
+    }
+    response = _json(body)
+    if page.next is not None:
+        path = quote(request.path, safe="/!$&'()*+,;=:@~")
+        query_string = urlencode({"limit": limit, "cursor": str(page.next)})
+        response.headers["Link"] = f'<{op.issuer.rstrip("/")}{path}?{query_string}>; rel="next"'
+    return response
 
 
 def _verify_body() -> tuple[str, str] | BaseResponse:

@@ -89,6 +89,12 @@ class FactorApi:
             f"/api/v1/users/{user}/factors/{factor}/verify", json=body, headers=self.headers
         )
 
+    def audit_page(self, user: str, **query: str) -> TestResponse:
+        """``GET …/factors/audit`` with ``query`` (``limit``, ``cursor``) as given."""
+        return self.http.get(
+            f"/api/v1/users/{user}/factors/audit", query_string=query, headers=self.headers
+        )
+
 
 def error_of(response: TestResponse) -> tuple[int, str]:
     return response.status_code, response.json["error"]  # type: ignore[index]

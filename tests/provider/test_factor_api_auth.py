@@ -38,6 +38,7 @@ def calls(api: FactorApi, user: str) -> list[tuple[int, str, object]]:
         api.factors(user),
         api.challenge(user),
         api.verify(user, "123456", "tid"),
+        api.audit_page(user),
     ):
         out.append(
             (response.status_code, response.headers.get("WWW-Authenticate", ""), response.json)
@@ -61,6 +62,7 @@ def test_without_a_token_every_call_gets_the_bare_challenge(app: Flask) -> None:
             (f"/api/v1/users/{user}/factors", "GET"),
             (f"/api/v1/users/{user}/factors/otp/challenge", "POST"),
             (f"/api/v1/users/{user}/factors/otp/verify", "POST"),
+            (f"/api/v1/users/{user}/factors/audit", "GET"),
         ):
             response = api.http.open(path, method=method)
             assert (response.status_code, response.json) == (401, body)
