@@ -1,7 +1,8 @@
 """One valid code sent several times at the same moment: to the factor API, and to the API and the
 login page together. Each request runs on its own thread and database connection, lined up at a
 barrier, on SQLite and PostgreSQL; the TOTP step is spent by one atomic statement, so exactly one
-request succeeds, and every one of them leaves its audit row."""
+request succeeds, and every one of them leaves exactly one audit row: the winner's written in the
+transaction that spends the step."""
 
 from __future__ import annotations
 
@@ -72,18 +73,23 @@ def test_parallel_verifications_of_one_code_succeed_exactly_once(
             for r in responses
         )
         assert outcomes == [(200, "verified")] + [(422, "replayed_passcode")] * (N - 1)
-        rows = audit(app)[round_ * (N + 1) :][:N]
+        # Exactly one row per verification: the winner's written with its spend, each loser's
+        # by the statement that found the step spent.
+        rows = audit(app)[round_ * (N + 1) :]
         assert sorted(r.reason.value for r in rows) == sorted(
             [Reason.VERIFIED.value] + [Reason.REPLAYED.value] * (N - 1)
         )
-        assert {r.transaction_id for r in rows} == {t.split(".")[0] for t in transactions}
+        assert sorted(r.transaction_id or "" for r in rows) == sorted(
+            t.split(".")[0] for t in transactions
+        )
         settle(app, frozen)
+        assert len(audit(app)) == (round_ + 1) * (N + 1)  # and one for settle's verification
 
 
 def test_the_api_and_the_login_page_racing_for_one_code(
     app: Flask, frozen: FrozenDateTimeFactory
 ) -> None:
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         pages = []
         for _ in range(2):  # two browsers, each signed in with the password, on the OTP page
             cli = Client(Browser(app))
@@ -111,4 +117,13 @@ def test_the_api_and_the_login_page_racing_for_one_code(
         for r in (api_a, api_b):
             if r not in won:
                 assert (r.status_code, r.json["error"]) == (422, "replayed_passcode")  # type: ignore[index]
+        # One row per API verification (the login pages keep no such audit), a success only for
+        # the API's winner, if it won.
+        rows = audit(app)[round_ * 3 :]
+        expected = [Reason.VERIFIED if r in won else Reason.REPLAYED for r in (api_a, api_b)]
+        assert sorted(r.reason.value for r in rows) == sorted(r.value for r in expected)
+        assert sorted(r.transaction_id or "" for r in rows) == sorted(
+            t.split(".")[0] for t in transactions
+        )
         settle(app, frozen)
+        assert len(audit(app)) == (round_ + 1) * 3
