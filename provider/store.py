@@ -97,14 +97,14 @@ class PasswordWork:
         #: Each user's hash as the database had it (absent: a new user).
         self.stored = stored
         self._futures: dict[str, Future[str | None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
         if not users:
             return
-        pool = ThreadPoolExecutor(
+        self._pool = ThreadPoolExecutor(
             max_workers=min(len(users), os.cpu_count() or 1), thread_name_prefix="argon2"
         )
         for u in users:
-            self._futures[u.username] = pool.submit(self._new_hash, stored.get(u.username), u)
-        pool.shutdown(wait=False)  # its threads end with the last job
+            self._futures[u.username] = self._pool.submit(self._new_hash, stored.get(u.username), u)
 
     @staticmethod
     def _new_hash(stored_hash: str | None, user: UserConfig) -> str | None:
@@ -115,6 +115,12 @@ class PasswordWork:
     def new_hash(self, username: str) -> str | None:
         """The hash to store for ``username`` (waits for it); ``None``: the stored one is right."""
         return self._futures[username].result()
+
+    def join(self) -> None:
+        """Wait for the work and for its threads to end: the server forks its workers next, and
+        a process should not fork while threads of its own may hold locks."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def start_seed(session: Session, users: Sequence[UserConfig]) -> PasswordWork:
@@ -150,6 +156,7 @@ def seed(
 
 def seed_users(session: Session, users: Sequence[UserConfig], passwords: PasswordWork) -> None:
     """The users part of :func:`seed`, once ``passwords`` (from :func:`start_seed`) is done."""
+    passwords.join()
     insert = _insert_for(session)
     writes: list[Any] = []
     for u in users:

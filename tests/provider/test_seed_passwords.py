@@ -67,3 +67,5 @@ def test_the_argon2_work_runs_off_the_calling_thread(
     _hashes(create_app(replace(config, users=users), database_url=sqlite_url))
     assert len(seen) == 2
     assert all(name.startswith("argon2") for name in seen)
+    # Ended when create_app returns: the server forks its workers next.
+    assert [t.name for t in threading.enumerate() if t.name.startswith("argon2")] == []
