@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
 
+from .authorization_details import decode
 from .bearer import is_b64token
 from .challenges import bearer_challenge
 from .dpop import Credentials, DPoPVerifier, bound_key
@@ -395,11 +396,14 @@ class StepUp:
                 body["acr_values"] = " ".join(outcome.acr_values)
             if outcome.max_age is not None:
                 body["max_age"] = outcome.max_age
+            if outcome.authorization_details:
+                body["authorization_details"] = decode(outcome.authorization_details)
             return self._response(
                 401,
                 self._challenge(req, error=outcome.error,
                                 error_description=outcome.description,
-                                acr_values=outcome.acr_values, max_age=outcome.max_age),
+                                acr_values=outcome.acr_values, max_age=outcome.max_age,
+                                authorization_details=outcome.authorization_details),
                 body,
             )  # fmt: skip
         # Denied or Refused. Not an RFC 6750 error: no new token helps, so no WWW-Authenticate
