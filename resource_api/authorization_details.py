@@ -126,8 +126,11 @@ def _amount_text(value: Any) -> Any:
         exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
         return value
-    if not exact.is_finite() or exact != exact.quantize(Decimal("0.01")):
-        return value  # refused below, with the provider's message
+    try:
+        if not exact.is_finite() or exact != exact.quantize(Decimal("0.01")):
+            return value  # refused by the caller, with its message
+    except InvalidOperation:  # too large to quantize
+        return value
     return f"{exact:.2f}"
 
 

@@ -378,6 +378,11 @@ class StepUp:
         setattr(real_g, _G_DECISION, decision)
         return None
 
+    def challenge_response(self, outcome: Challenge) -> Response:
+        """The ``401`` for a challenge a view decides on after the policy let the request in (the
+        demo bank's spent approval): the same header and body as the policy's challenges."""
+        return self._refuse(request._get_current_object(), outcome)  # type: ignore[attr-defined]
+
     def _refuse(
         self, req: Request, outcome: InsufficientScope | Challenge | Denied | Refused
     ) -> Response:
