@@ -17,8 +17,12 @@ EXPECTED = [
     "AuthenticatorError",
     "AuthorizationError",
     "AuthorizationRequested",
+    "BackchannelDenied",
+    "BackchannelError",
+    "BackchannelExpired",
     "Challenge",
     "ChallengeParseError",
+    "CibaAuthenticator",
     "ClaimsNotSatisfied",
     "ConfigurationError",
     "Event",
@@ -118,6 +122,9 @@ def test_error_hierarchy() -> None:
         sdk.ClaimsNotSatisfied,
         sdk.InvalidClaimsChallenge,
         sdk.ResourceMetadataError,
+        sdk.BackchannelError,
+        sdk.BackchannelDenied,
+        sdk.BackchannelExpired,
         sdk.IssuerNotListed,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
