@@ -1,10 +1,10 @@
 """RFC 9396 ``authorization_details`` at the resource server: what a request needs approved, whether
 a token's grant covers it, and how the challenge carries it.
 
-RFC 9396 §9.1 puts the approved ``authorization_details`` in the JWT access token (the same claim
-name, the same JSON array); the resource server "MUST" check them: §9 says the resource server
-uses them "to determine whether the access token is sufficient for the request". This module is
-that check, for the types this stack defines (``payment``, docs/transactional.md). A policy rule
+RFC 9396 §9 is about resource servers: the approved ``authorization_details`` travel in the JWT
+access token (§9.1, the same claim name and JSON array) or in introspection (§9.2), for the
+resource server to decide whether the token allows the request at hand. This module is that
+decision, for the type this stack defines (``payment``, docs/transactional.md). A policy rule
 computes what a request needs (:mod:`resource_api.policy`, ``authorization_details = '…'``, a CEL
 expression over the request); :func:`covers` answers whether the token's grant covers it.
 

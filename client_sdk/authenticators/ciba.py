@@ -131,7 +131,8 @@ class CibaAuthenticator:
             login.metadata, login.client_id, login.client_secret, started.auth_req_id
         )
         while True:
-            # §7.3: "the Client MUST wait at least [interval] seconds between polling requests".
+            # §7.3 interval: "The minimum amount of time in seconds that the Client MUST wait
+            # between polling requests to the token endpoint."
             self.waits.append(interval)
             self._sleep(interval)
             answer = read_poll(login.send(poll, "ciba_poll"))
