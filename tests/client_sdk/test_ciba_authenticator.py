@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from joserfc.jwk import RSAKey
 
 from client_sdk import (
     BackchannelDenied,
@@ -18,14 +20,18 @@ from client_sdk import (
     ChallengeParseError,
     CibaAuthenticator,
     ConfigurationError,
+    OIDCClient,
     ProviderError,
     Requirement,
+    StepUpFailed,
     find_step_up_challenge,
 )
 from client_sdk.authenticators import BackchannelLogin
 from client_sdk.ciba import CIBA_GRANT_TYPE, parse_backchannel_response
-from client_sdk.flow import requirement_for
+from client_sdk.flow import ApiReply, Driver, requirement_for
 from client_sdk.protocol import HttpRequest, HttpResponse, ProviderMetadata
+
+from .sdk_fakes import CLIENT_ID, ISSUER, Clock, FakeProvider, discovery_document
 
 METADATA = ProviderMetadata(
     issuer="https://op.example",
@@ -236,3 +242,69 @@ def test_the_challenge_names_the_transaction_and_the_new_requirement_holds_it() 
 def test_a_malformed_authorization_details_value_is_a_parse_error(value: str) -> None:
     with pytest.raises(ChallengeParseError, match="authorization_details"):
         find_step_up_challenge(header(value))
+
+
+# --- StepUpAuth's core with CIBA: one step-up, one retry, never a loop ----------------------------
+
+
+@dataclass
+class CibaProvider(FakeProvider):
+    """The fake provider with a backchannel endpoint whose user approves at once, at loa:2."""
+
+    backchannel_forms: list[dict[str, str]] = field(default_factory=list)
+    _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = urlsplit(request.url).path
+        form = {k: v[0] for k, v in parse_qs((request.body or b"").decode()).items()}
+        if path == "/.well-known/openid-configuration":
+            document = {**discovery_document(),
+                        "backchannel_authentication_endpoint": f"{ISSUER}/backchannel",
+                        "backchannel_token_delivery_modes_supported": ["poll"]}  # fmt: skip
+            return answer(200, document)
+        if path == "/backchannel":
+            self.backchannel_forms.append(form)
+            auth_req_id = f"req-{len(self.backchannel_forms)}"
+            self._pending[auth_req_id] = {
+                "sub": "alice-sub", "acr": "urn:stepup:loa:2", "scope": form["scope"],
+                "auth_time": int(self.clock()),
+            }  # fmt: skip
+            return answer(200, {"auth_req_id": auth_req_id, "expires_in": 120, "interval": 5})
+        if path == "/token" and form.get("grant_type") == CIBA_GRANT_TYPE:
+            grant = self._pending.pop(form["auth_req_id"], None)
+            if grant is None:
+                return answer(400, {"error": "invalid_grant"})
+            return answer(200, self._issue(grant, None))
+        return super().__call__(request)
+
+
+def test_a_transaction_challenged_again_after_the_approval_fails_typed_without_a_loop(
+    signing_key: RSAKey, clock: Clock
+) -> None:
+    provider = CibaProvider(key=signing_key, clock=clock)
+    time = Time()
+    client = OIDCClient(
+        ISSUER, CLIENT_ID, client_secret="s3cret", transport=provider,
+        authenticator=CibaAuthenticator(login_hint="alice", sleep=time.sleep,
+                                        clock=lambda: time.now),
+        clock=clock,
+    )  # fmt: skip
+    challenge = header(b64(PAYMENT))
+    driver = Driver(client, "POST", "https://api.example/transfers")
+    first = driver.start()  # the everyday token: a first approval
+    assert first.attempt == 1
+    second = driver.feed(ApiReply(401, (challenge,)))
+    assert second is not None
+    assert second.attempt == 2
+    assert second.reason == "after_step_up"
+    with pytest.raises(StepUpFailed) as caught:
+        driver.feed(ApiReply(401, (challenge,)))
+    assert [c.authorization_details for c in caught.value.challenges] == [PAYMENT, PAYMENT]
+    # Two backchannel requests — the sign-in, then the payment — and no third.
+    assert len(provider.backchannel_forms) == 2
+    asked = provider.backchannel_forms[1]
+    assert asked["authorization_details"] == json.dumps(
+        PAYMENT, sort_keys=True, separators=(",", ":")
+    )
+    assert asked["acr_values"] == "urn:stepup:loa:2"
+    assert "authorization_details" not in provider.backchannel_forms[0]
