@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--logins", type=int, default=10, help="logins (and hashes) per round")
     parser.add_argument("--profile", action="store_true", help="profile the logins instead")
+    parser.add_argument("--sort", default="tottime", help="with --profile: pstats sort key")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the instructions of the login's own work (the argon2id verification left "
+        "out) under callgrind: steady on a busy machine, for comparing two versions",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--top", type=int, default=25, help="with --profile: lines to print")
     args = parser.parse_args()
+    if args.instructions and not args.child:
+        import instructions
+
+        totals, _ = instructions.run(__file__, ["--instructions", "--child", "--logins",
+                                                str(args.logins)])  # fmt: skip
+        per_login = totals[0] / args.logins
+        print(f"instructions per login, the argon2id verification left out: {per_login:,.0f}")
+        return
+
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Response
 
     from provider import create_app
     from provider.factors.password import verify_password
@@ -77,15 +98,44 @@ def main() -> None:
             }  # fmt: skip
             return http, action.group(1), data
 
+        def request(http: Any, method: str, path: str, data: dict[str, str] | None) -> Any:
+            """The environ of a browser's request, built and given its cookies untimed: what
+            is timed is the provider's own work, the WSGI call, as a server would make it."""
+            environ = EnvironBuilder(path=path, method=method, data=data).get_environ()
+            http._add_cookies_to_wsgi(environ)
+            return environ
+
+        def served(http: Any, environ: Any) -> tuple[float, str]:
+            """CPU seconds of one WSGI call and the ``Location`` it answered."""
+            status_headers: list[Any] = []
+
+            def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+                status_headers.append(headers)
+                return lambda data: None
+
+            t0 = time.process_time()
+            body = app(environ, start_response)
+            b"".join(body)
+            elapsed = time.process_time() - t0
+            headers = dict(status_headers[0])
+            if "Set-Cookie" in headers:  # keep the session, as the browser would
+                response = Response(status=303, headers=status_headers[0])
+                http._update_cookies_from_response(
+                    "localhost", "/", response.headers.getlist("Set-Cookie")
+                )
+            return elapsed, headers.get("Location", "")
+
         def logins(n: int) -> float:
             pages = [password_page() for _ in range(n)]  # not timed: the login page itself
-            t0 = time.process_time()
+            total = 0.0
             for http, action, data in pages:
-                response = http.post(action, data=data)  # type: ignore[attr-defined]
-                while response.location.startswith("/"):  # back to the interaction, then out
-                    response = http.get(response.location)  # type: ignore[attr-defined]
-                assert response.location.startswith(f"{REDIRECT}?code="), response.location
-            return (time.process_time() - t0) / n
+                elapsed, location = served(http, request(http, "POST", action, data))
+                total += elapsed
+                while location.startswith("/"):  # back to the interaction, then out
+                    elapsed, location = served(http, request(http, "GET", location, None))
+                    total += elapsed
+                assert location.startswith(f"{REDIRECT}?code="), location
+            return total / n
 
         def hashes(n: int) -> float:
             t0 = time.process_time()
@@ -95,13 +145,26 @@ def main() -> None:
 
         logins(2)  # warm-up
         hashes(2)
+        if args.child:  # under callgrind: the login's own work, argon2id replaced by a no-op
+            import instructions
+
+            from provider.factors import password
+
+            password.verify_password = lambda stored_hash, password: True
+            logins(3)
+            pages = [password_page() for _ in range(args.logins)]
+            environs = [(http, request(http, "POST", action, data)) for http, action, data in pages]
+            with instructions.region():
+                for http, environ in environs:
+                    served(http, environ)
+            return
         if args.profile:
             import cProfile
             import pstats
 
             profile = cProfile.Profile()
             profile.runcall(logins, args.logins)
-            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
             return
         login_ms, hash_ms, ratios = [], [], []
         for i in range(args.rounds):

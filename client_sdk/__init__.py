@@ -4,7 +4,8 @@ The transports (:class:`StepUpAuth` for ``requests``, :class:`StepUpHTTPXAuth` f
 attach the token, and on ``insufficient_user_authentication`` step up with the challenge's
 ``acr_values`` and ``max_age`` and retry the request once; ``insufficient_scope`` and Entra's
 ``insufficient_claims`` are answered the same way, and the issuer may be learnt from the API's
-RFC 9728 metadata. Authenticators decide how the user logs in. See ``docs/sdk.md``.
+RFC 9728 metadata. With ``dpop=`` every token is DPoP-bound (RFC 9449) to one key.
+Authenticators decide how the user logs in. See ``docs/sdk.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         parse_www_authenticate,
     )
     from client_sdk.dialects import find_authorization_challenge
+    from client_sdk.dpop import DPoPKey
     from client_sdk.errors import (
         AuthenticationTimeout,
         AuthenticatorError,
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
         ChallengeParseError,
         ClaimsNotSatisfied,
         ConfigurationError,
+        DPoPError,
+        DPoPNonceRejected,
         InvalidCallback,
         InvalidClaimsChallenge,
         InvalidIDToken,
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
         StepUpFailed,
         StepUpRequired,
         SubjectMismatch,
+        TokenTypeMismatch,
         UnmetAuthenticationRequirements,
     )
     from client_sdk.hooks import (
@@ -92,6 +97,9 @@ _WHERE = {
     "CibaAuthenticator": "client_sdk.authenticators",
     "ClaimsNotSatisfied": "client_sdk.errors",
     "ConfigurationError": "client_sdk.errors",
+    "DPoPError": "client_sdk.errors",
+    "DPoPKey": "client_sdk.dpop",
+    "DPoPNonceRejected": "client_sdk.errors",
     "Event": "client_sdk.hooks",
     "FactorsRequested": "client_sdk.hooks",
     "HeadlessAuthenticator": "client_sdk.authenticators",
@@ -124,6 +132,7 @@ _WHERE = {
     "TokenCache": "client_sdk.tokens",
     "TokenReused": "client_sdk.hooks",
     "TokenSet": "client_sdk.tokens",
+    "TokenTypeMismatch": "client_sdk.errors",
     "TokensIssued": "client_sdk.hooks",
     "UnmetAuthenticationRequirements": "client_sdk.errors",
     "WaitingForNextCode": "client_sdk.hooks",
@@ -162,6 +171,9 @@ __all__ = [
     "CibaAuthenticator",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPError",
+    "DPoPKey",
+    "DPoPNonceRejected",
     "Event",
     "FactorsRequested",
     "HeadlessAuthenticator",
@@ -194,6 +206,7 @@ __all__ = [
     "TokenCache",
     "TokenReused",
     "TokenSet",
+    "TokenTypeMismatch",
     "TokensIssued",
     "UnmetAuthenticationRequirements",
     "WaitingForNextCode",

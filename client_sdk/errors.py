@@ -17,6 +17,9 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
         ├── ResourceMetadataError          RFC 9728 metadata missing, invalid, or for another API
         │   └── IssuerNotListed            the issuer is not one of its authorization_servers
         ├── ProviderError                  discovery, JWKS or the token endpoint answered wrongly
+        │   └── TokenTypeMismatch (DPoPError)  token_type is not the one asked for (RFC 9449 §5)
+        ├── DPoPError                      DPoP could not be used with a server
+        │   └── DPoPNonceRejected          a server asked again for the nonce the proof carried
         ├── AuthorizationError             the authorization endpoint answered with an error
         │   └── UnmetAuthenticationRequirements
         ├── InvalidCallback                state / iss / code of the callback do not check out
@@ -50,6 +53,8 @@ __all__ = [
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPError",
+    "DPoPNonceRejected",
     "InvalidCallback",
     "InvalidClaimsChallenge",
     "InvalidDPoPProof",
@@ -64,6 +69,7 @@ __all__ = [
     "StepUpFailed",
     "StepUpRequired",
     "SubjectMismatch",
+    "TokenTypeMismatch",
     "UnmetAuthenticationRequirements",
 ]
 
@@ -192,6 +198,35 @@ class ProviderError(StepUpFailed):
         self.status_code = status_code
         self.error = error
         self.error_description = error_description
+
+
+class DPoPError(StepUpFailed):
+    """RFC 9449: a DPoP exchange with the provider or an API could not be completed. The
+    subclasses say which rule failed."""
+
+
+class DPoPNonceRejected(DPoPError):
+    """RFC 9449 §8 (provider) or §9 (API): the server answered ``use_dpop_nonce`` to a proof that
+    already carried the nonce it had just given. The SDK retries once with a server's new nonce;
+    a second refusal is this error, never a loop. :attr:`url` is where the request went,
+    :attr:`status_code` the server's answer (``400`` at a provider, ``401`` at an API)."""
+
+    def __init__(self, message: str, *, url: str, status_code: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code
+
+
+class TokenTypeMismatch(ProviderError, DPoPError):
+    """The token response's ``token_type`` is not the one the client asked for (RFC 9449 §5):
+    ``Bearer`` to a client that sent a DPoP proof (the provider did not bind the token; sending
+    it would give up the protection the client was configured for), or ``DPoP`` to one that
+    did not. :attr:`expected` and :attr:`received` name both."""
+
+    def __init__(self, message: str, *, expected: str, received: str | None) -> None:
+        super().__init__(message, status_code=200)
+        self.expected = expected
+        self.received = received
 
 
 class AuthorizationError(StepUpFailed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from client_sdk.dpop import DPoPKey
 from client_sdk.hooks import Hook
 from client_sdk.oidc import OIDCClient
 from client_sdk.protocol import PendingAuthorization, Requirement
@@ -23,6 +24,12 @@ class ClientFacade:
     @property
     def token_cache(self) -> TokenCache:
         return self.client.cache
+
+    @property
+    def dpop_key(self) -> DPoPKey | None:
+        """The DPoP key every proof is signed with (``dpop=``), or ``None`` without DPoP. Its
+        :meth:`~client_sdk.DPoPKey.private_jwk` is what to store to keep using the tokens."""
+        return self.client.dpop_key
 
     def login(self, requirement: Requirement | None = None) -> TokenSet:
         """Log in now (e.g. a CLI ``login`` command) instead of on the first call."""

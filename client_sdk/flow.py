@@ -10,7 +10,9 @@ actions and receives their results:
 - :class:`ResourceMetadata` — read the API's RFC 9728 metadata at this URL: learn the issuer from
   it, or check that the issuer is one it lists; the result is ``None``;
 - :class:`Refresh` — refresh this rejected token; the result is a :class:`TokenSet` or ``None``;
-- :class:`StepUp` — obtain a token for this requirement (a new authorization); a :class:`TokenSet`.
+- :class:`StepUp` — obtain a token for this requirement (a new authorization); a :class:`TokenSet`;
+- :class:`DPoPNonce` — remember the nonce this API gave (RFC 9449 §9, ``DPoP-Nonce``) for the
+  next proof to it; the result is ``None``.
 
 Its rules (DESIGN "semantics"; RFC 9470 §4-5; RFC 6750 §3.1; RFC 9728 §5):
 
@@ -27,9 +29,16 @@ Its rules (DESIGN "semantics"; RFC 9470 §4-5; RFC 6750 §3.1; RFC 9728 §5):
    subclass of the second challenge's dialect (:class:`ScopeNotGranted`,
    :class:`ClaimsNotSatisfied`).
 
+4. DPoP (RFC 9449 §9): a ``401`` whose ``DPoP`` challenge is ``use_dpop_nonce``, to a request
+   with a DPoP-bound token, is answered by sending the same request once more with the nonce of
+   its ``DPoP-Nonce`` (a new proof). That retry belongs to the send it answers: it consumes
+   neither the refresh nor the step-up, and a second ``use_dpop_nonce`` right after it raises
+   :class:`DPoPNonceRejected`. The new token of a step-up is bound to the same key.
+
 So a request is sent at most four times (without credentials, initial, after refresh, after the
-new authorization): never a loop. :class:`Driver` runs the machine against a :class:`TokenSource`
-and leaves only :class:`Send` to the adapter.
+new authorization), plus at most one nonce retry for each of the last three: never a loop.
+:class:`Driver` runs the machine against a :class:`TokenSource` and leaves only :class:`Send` to
+the adapter.
 """
 
 from __future__ import annotations
@@ -48,9 +57,11 @@ from client_sdk.dialects import (
     canonical_claims,
     resource_metadata_url,
 )
+from client_sdk.dpop_client import resource_nonce_request, valid_nonce
 from client_sdk.errors import (
     ChallengeParseError,
     ClaimsNotSatisfied,
+    DPoPNonceRejected,
     InvalidClaimsChallenge,
     ResourceMetadataError,
     ScopeNotGranted,
@@ -63,6 +74,7 @@ from client_sdk.tokens import TokenSet
 __all__ = [
     "Action",
     "ApiReply",
+    "DPoPNonce",
     "Driver",
     "GetToken",
     "Reading",
@@ -96,10 +108,12 @@ class Route:
 
 @dataclass(frozen=True)
 class ApiReply:
-    """What the core needs of an API response: its status and ``WWW-Authenticate`` values."""
+    """What the core needs of an API response: its status, ``WWW-Authenticate`` values and
+    ``DPoP-Nonce`` (RFC 9449 §9), if any."""
 
     status: int
     www_authenticate: tuple[str, ...] = ()
+    dpop_nonce: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,13 +130,21 @@ class Send:
         return None if self.token is None else self.token.authorization()
 
 
-def set_authorization(headers: MutableMapping[str, str], send: Send) -> None:
-    """Put ``send``'s credentials in ``headers`` (an adapter's request headers), or none."""
+def set_authorization(
+    headers: MutableMapping[str, str], send: Send, dpop: str | None = None
+) -> None:
+    """Put ``send``'s credentials in ``headers`` (an adapter's request headers), or none; with
+    ``dpop``, the proof for this very send (RFC 9449 §7.1: ``Authorization: DPoP <token>`` and
+    a ``DPoP`` header), which replaces the proof of an earlier send of the same request."""
     value = send.authorization
     if value is None:
         headers.pop("Authorization", None)
     else:
         headers["Authorization"] = value
+    if dpop is None:
+        headers.pop("DPoP", None)
+    else:
+        headers["DPoP"] = dpop
 
 
 @dataclass(frozen=True)
@@ -151,7 +173,15 @@ class StepUp:
     rejected: TokenSet
 
 
-Action = Send | GetToken | ResourceMetadata | Refresh | StepUp
+@dataclass(frozen=True)
+class DPoPNonce:
+    """Remember ``nonce``, which the API of ``route`` gave in ``DPoP-Nonce`` (RFC 9449 §9)."""
+
+    route: Route
+    nonce: str
+
+
+Action = Send | GetToken | ResourceMetadata | Refresh | StepUp | DPoPNonce
 Flow = Generator[Action, "TokenSet | ApiReply | None", None]
 
 
@@ -232,6 +262,37 @@ def _reply(value: TokenSet | ApiReply | None) -> ApiReply:
     return value
 
 
+def _exchange(
+    route: Route, token: TokenSet, attempt: int, reason: str
+) -> Generator[Action, TokenSet | ApiReply | None, tuple[ApiReply, int]]:
+    """Send with ``token`` and return the reply and the attempt number it had; for a DPoP-bound
+    token, remember the API's nonce and answer its ``use_dpop_nonce`` once (RFC 9449 §9)."""
+    reply = _reply((yield Send(token, attempt, reason)))
+    if not token.is_dpop:
+        return reply, attempt
+    if (nonce := valid_nonce(reply.dpop_nonce)) is not None:
+        # §9: "the resource server MAY supply a new nonce value ... in the DPoP-Nonce header";
+        # the next proof to this API carries the latest one.
+        yield DPoPNonce(route, nonce)
+    if resource_nonce_request(reply.status, reply.www_authenticate, reply.dpop_nonce) is None:
+        return reply, attempt
+    # §9: the resource server "responds to requests that do not include a nonce with an HTTP 401
+    # (Unauthorized) response ... with use_dpop_nonce": the request again, once, with a new
+    # proof carrying that nonce.
+    attempt += 1
+    reply = _reply((yield Send(token, attempt, "dpop_nonce")))
+    if (nonce := valid_nonce(reply.dpop_nonce)) is not None:
+        yield DPoPNonce(route, nonce)
+    if resource_nonce_request(reply.status, reply.www_authenticate, reply.dpop_nonce) is not None:
+        raise DPoPNonceRejected(
+            f"the API at {route.origin}{route.path} asked again for a DPoP nonce after the proof "
+            "carried the one it had just given (RFC 9449 §9); not retrying again",
+            url=f"{route.origin}{route.path}",
+            status_code=reply.status,
+        )
+    return reply, attempt
+
+
 def step_up_flow(route: Route) -> Flow:
     """The step machine for one API request. Returns when the last reply is final."""
     attempt = 1
@@ -251,18 +312,17 @@ def step_up_flow(route: Route) -> Flow:
         found = yield GetToken(route)
         attempt += 1
         token = _token(found)
-        reply = _reply((yield Send(token, attempt, "after_discovery")))
+        reply, attempt = yield from _exchange(route, token, attempt, "after_discovery")
     else:
         token = _token(found)
-        reply = _reply((yield Send(token, attempt, "initial")))
+        reply, attempt = yield from _exchange(route, token, attempt, "initial")
     reading = read_reply(reply)
 
     if reading.invalid_token and token.refresh_token is not None:
         refreshed = yield Refresh(token)
         if refreshed is not None:
             token = _token(refreshed)
-            attempt += 1
-            reply = _reply((yield Send(token, attempt, "after_refresh")))
+            reply, attempt = yield from _exchange(route, token, attempt + 1, "after_refresh")
             reading = read_reply(reply)
 
     first = reading.challenge
@@ -274,8 +334,7 @@ def step_up_flow(route: Route) -> Flow:
         yield ResourceMetadata(route, first.resource_metadata)
     requirement = requirement_for(first, token.requirement)
     token = _token((yield StepUp(route, first, requirement, token)))
-    attempt += 1
-    reply = _reply((yield Send(token, attempt, "after_step_up")))
+    reply, attempt = yield from _exchange(route, token, attempt + 1, "after_step_up")
 
     second = read_reply(reply).challenge
     if second is not None:
@@ -313,10 +372,15 @@ class TokenSource(Protocol):
         self, route: Route, challenge: StepUpChallenge, requirement: Requirement, rejected: TokenSet
     ) -> TokenSet: ...
 
+    def remember_dpop_nonce(self, route: Route, nonce: str) -> None: ...
+
 
 def resolve(
-    source: TokenSource, action: GetToken | ResourceMetadata | Refresh | StepUp
+    source: TokenSource, action: GetToken | ResourceMetadata | Refresh | StepUp | DPoPNonce
 ) -> TokenSet | None:
+    if isinstance(action, DPoPNonce):
+        source.remember_dpop_nonce(action.route, action.nonce)
+        return None
     if isinstance(action, GetToken):
         return source.token_for(action.route)
     if isinstance(action, ResourceMetadata):

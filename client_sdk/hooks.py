@@ -33,11 +33,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ApiRequestSent:
-    """A request to the API is about to be sent. ``attempt`` is 1 to 4 (never more).
+    """A request to the API is about to be sent. ``attempt`` is 1 to 4 (never more), or up to 7
+    with DPoP, whose nonce retries count too.
 
     ``reason`` is ``"initial"``, ``"after_discovery"`` (the issuer was just learnt from the API's
     RFC 9728 metadata; the initial request went without a token, ``acr`` ``None``),
-    ``"after_refresh"`` or ``"after_step_up"``.
+    ``"after_refresh"``, ``"after_step_up"``, or ``"dpop_nonce"`` (the API answered
+    ``use_dpop_nonce``: the same token, a new proof with its nonce; RFC 9449 §9).
     """
 
     method: str

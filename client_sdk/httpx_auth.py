@@ -17,9 +17,11 @@ import anyio.to_thread
 import httpx
 
 from client_sdk.authenticators.base import Authenticator
+from client_sdk.dpop import DPoPKey
 from client_sdk.facade import ClientFacade
 from client_sdk.flow import (
     ApiReply,
+    DPoPNonce,
     Driver,
     Route,
     Send,
@@ -37,14 +39,19 @@ __all__ = ["StepUpHTTPXAuth"]
 
 
 def _reply(response: httpx.Response) -> ApiReply:
-    return ApiReply(response.status_code, tuple(response.headers.get_list("www-authenticate")))
+    return ApiReply(
+        response.status_code,
+        tuple(response.headers.get_list("www-authenticate")),
+        response.headers.get("dpop-nonce"),
+    )
 
 
 class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
     """The ``httpx`` twin of :class:`~client_sdk.StepUpAuth`: same arguments, same behaviour.
 
     ``httpx.Client(auth=StepUpHTTPXAuth(issuer, client_id, authenticator=…))``. ``client`` is the
-    ``httpx.Client`` used to talk to the provider (its own by default).
+    ``httpx.Client`` used to talk to the provider (its own by default). ``dpop``: as for
+    :class:`~client_sdk.StepUpAuth`, one key for every proof of this object.
     """
 
     requires_request_body = True
@@ -66,6 +73,7 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
         clock: Callable[[], float] | None = None,
         client: httpx.Client | None = None,
         resource: str | None = None,
+        dpop: DPoPKey | bool = False,
     ) -> None:
         self.client = OIDCClient(
             issuer,
@@ -82,15 +90,18 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
             leeway=leeway,
             clock=clock,
             resource=resource,
+            dpop=dpop,
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         # httpx's sync_auth_flow reads the request body first (requires_request_body), then
         # drives this generator.
-        driver = Driver(self.client, request.method, str(request.url), self.client.emit)
+        method, url = request.method, str(request.url)
+        driver = Driver(self.client, method, url, self.client.emit)
         send: Send | None = driver.start()
         while send is not None:
-            set_authorization(request.headers, send)
+            proof = self.client.dpop_proof(method, url, send.token)
+            set_authorization(request.headers, send, proof)
             response = yield request
             send = driver.feed(_reply(response))
 
@@ -105,13 +116,17 @@ class StepUpHTTPXAuth(ClientFacade, httpx.Auth):
             action = next(flow)
             while True:
                 if isinstance(action, Send):
-                    set_authorization(request.headers, action)
+                    # A proof is one signature (no I/O): made on the loop.
+                    proof = self.client.dpop_proof(method, url, action.token)
+                    set_authorization(request.headers, action, proof)
                     acr = None if action.token is None else action.token.acr
                     emit(ApiRequestSent(method, url, action.attempt, action.reason, acr))
                     response = yield request
                     reply = _reply(response)
                     emit(ApiResponseReceived(method, url, reply.status, reply.www_authenticate))
                     action = flow.send(reply)
+                elif isinstance(action, DPoPNonce):
+                    action = flow.send(resolve(self.client, action))
                 else:
                     # Discovery, the login and the code exchange block: keep them off the loop.
                     result = await anyio.to_thread.run_sync(resolve, self.client, action)

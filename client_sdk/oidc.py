@@ -12,6 +12,12 @@ Without a configured issuer it learns one from the API's RFC 9728 protected reso
 (:meth:`OIDCClient.resource_metadata`), and then also sends that metadata's ``resource`` as the
 RFC 8707 resource indicator. With an issuer, metadata that does not list it is refused
 (:class:`~client_sdk.errors.IssuerNotListed`).
+
+With DPoP on (``dpop=``, RFC 9449) it holds one :class:`~client_sdk.dpop_client.DPoPSigner`:
+every token request carries a proof (§5) and every authorization request the key's
+``dpop_jkt`` (§10); the token response must then say ``token_type`` ``DPoP``; a ``400
+use_dpop_nonce`` is answered once with the provider's nonce (§8). The adapters ask
+:meth:`OIDCClient.dpop_proof` for the proof of each API call.
 """
 
 from __future__ import annotations
@@ -26,13 +32,17 @@ from typing import Any
 from client_sdk.authenticators.base import Authenticator, LoginRequest
 from client_sdk.authenticators.ciba import BackchannelLogin, CibaAuthenticator
 from client_sdk.challenges import StepUpChallenge
+from client_sdk.dpop import DPoPKey
+from client_sdk.dpop_client import DPoPSigner
 from client_sdk.errors import (
     AuthenticatorError,
     ConfigurationError,
+    DPoPNonceRejected,
     IssuerNotListed,
     ProviderError,
     ResourceMetadataError,
     ScopeNotGranted,
+    TokenTypeMismatch,
 )
 from client_sdk.flow import Route
 from client_sdk.hooks import (
@@ -52,6 +62,7 @@ from client_sdk.protocol import (
     PendingAuthorization,
     ProviderMetadata,
     Requirement,
+    TokenResponse,
     authorization_params,
     authorization_url,
     code_token_request,
@@ -82,6 +93,9 @@ class OIDCClient:
     ``issuer=None``: learn it from the first API that challenges (RFC 9728); the client then
     stays with that issuer, and with that API's ``resource`` (RFC 8707), unless ``resource`` is
     given. ``resource``: sent on every authorization, code and refresh request.
+
+    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.dpop.DPoPKey` to sign every
+    proof with, or ``True`` for a new ES256 key that lives as long as this client. Off by default.
     """
 
     def __init__(
@@ -101,6 +115,7 @@ class OIDCClient:
         leeway: int = DEFAULT_LEEWAY,
         clock: Callable[[], float] | None = None,
         resource: str | None = None,
+        dpop: DPoPKey | bool = False,
     ) -> None:
         if not client_id:
             raise ConfigurationError("client_id is required: the client registered at the provider")
@@ -127,12 +142,44 @@ class OIDCClient:
         # The resource of the API the issuer was discovered from (None: issuer or resource given).
         self._discovered_resource: str | None = None
         self._resource_documents: dict[str, ProtectedResourceMetadata] = {}
+        if isinstance(dpop, DPoPKey):
+            key: DPoPKey | None = dpop
+        elif dpop is True:
+            key = DPoPKey.generate()
+        elif dpop is False or dpop is None:
+            key = None
+        else:
+            raise ConfigurationError("dpop must be a DPoPKey, True (make one) or False")
+        #: The DPoP signer (one key for every token of this client), or ``None``: Bearer tokens.
+        self.dpop = DPoPSigner(key, self.now) if key is not None else None
 
     def __repr__(self) -> str:
         return f"OIDCClient(issuer={self.issuer!r}, client_id={self.client_id!r})"
 
     def now(self) -> float:
         return self._clock()
+
+    @property
+    def dpop_key(self) -> DPoPKey | None:
+        """The key DPoP proofs are signed with (keep it to keep using its tokens), or ``None``."""
+        return self.dpop.key if self.dpop is not None else None
+
+    def dpop_proof(self, method: str, url: str, token: TokenSet | None) -> str | None:
+        """The ``DPoP`` header of an API request sent with ``token`` (RFC 9449 §7): a new proof
+        with ``ath`` and the API's latest nonce; ``None`` for a Bearer token or none."""
+        if token is None or not token.is_dpop:
+            return None
+        if self.dpop is None:
+            raise ConfigurationError(
+                "this token is DPoP-bound, but the client has no DPoP key: pass dpop= to sign "
+                "its proofs"
+            )
+        return self.dpop.proof(method, url, access_token=token.access_token)
+
+    def remember_dpop_nonce(self, route: Route, nonce: str) -> None:
+        """Keep the nonce an API gave (RFC 9449 §9) for the next proof to it."""
+        if self.dpop is not None:
+            self.dpop.remember(route.origin, nonce)
 
     def emit(self, event: Event) -> None:
         emit_all(self.hooks, event)
@@ -336,6 +383,7 @@ class OIDCClient:
             essential_acr=self.essential_acr,
             previous_sub=previous_sub,
             resource=self.resource,
+            dpop_jkt=self.dpop.jkt if self.dpop is not None else None,
         )
         url = authorization_url(metadata, pending)
         params = authorization_params(pending)
@@ -408,7 +456,7 @@ class OIDCClient:
         metadata = self.metadata()
         code = parse_callback(callback_url, pending, metadata)
         request = code_token_request(metadata, pending, code, self._client_secret)
-        response = parse_token_response(self._send(request, "token"))
+        response = self._token_request(request, "token")
         if response.id_token is None:
             raise ProviderError("the token response has no id_token", status_code=200)
         claims = self._validate(
@@ -431,6 +479,7 @@ class OIDCClient:
         now = self.now()
         tokens = TokenSet(
             access_token=response.access_token,
+            token_type=response.token_type,
             expires_at=None if response.expires_in is None else now + response.expires_in,
             refresh_token=response.refresh_token,
             id_token=response.id_token,
@@ -450,6 +499,13 @@ class OIDCClient:
         )
         return tokens
 
+    def _token_request(self, request: HttpRequest, purpose: str) -> TokenResponse:
+        """Send a token request and read its answer; with DPoP, with proofs (RFC 9449 §5, §8)."""
+        if self.dpop is None:
+            return parse_token_response(self._send(request, purpose))
+        response = self.dpop.token_request(request, lambda r: self._send(r, purpose))
+        return parse_token_response(response, token_type="DPoP")
+
     def _refresh(self, current: TokenSet) -> TokenSet | None:
         if current.refresh_token is None:
             return None
@@ -458,7 +514,9 @@ class OIDCClient:
             metadata, self.client_id, current.refresh_token, self._client_secret, self.resource
         )
         try:
-            response = parse_token_response(self._send(request, "refresh"))
+            response = self._token_request(request, "refresh")
+        except (TokenTypeMismatch, DPoPNonceRejected):
+            raise  # not a spent refresh token: a login would meet the same answer
         except ProviderError:
             # invalid_grant and friends: this refresh token is spent; a login will be needed.
             self.cache.discard(current.requirement, current)
@@ -477,6 +535,7 @@ class OIDCClient:
         now = self.now()
         tokens = TokenSet(
             access_token=response.access_token,
+            token_type=response.token_type,
             expires_at=None if response.expires_in is None else now + response.expires_in,
             # RFC 6749 §6: "The authorization server MAY issue a new refresh token, in which case
             # the client MUST discard the old refresh token and replace it with the new refresh

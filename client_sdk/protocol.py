@@ -31,6 +31,7 @@ from client_sdk.errors import (
     AuthorizationError,
     InvalidCallback,
     ProviderError,
+    TokenTypeMismatch,
     UnmetAuthenticationRequirements,
 )
 
@@ -217,6 +218,7 @@ class PendingAuthorization:
     previous_sub: str | None = None
     created_at: float = 0.0
     resource: str | None = None
+    dpop_jkt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "requirement"}
@@ -253,12 +255,14 @@ def new_authorization(
     essential_acr: bool = False,
     previous_sub: str | None = None,
     resource: str | None = None,
+    dpop_jkt: str | None = None,
     random: Callable[[], str] = lambda: secrets.token_urlsafe(32),
 ) -> PendingAuthorization:
     """Create fresh ``state``, ``nonce`` and PKCE verifier for one authorization request.
 
     The request's ``scope`` is ``scope`` and the requirement's scope values together (an
-    ``insufficient_scope`` answer asks for both); ``resource`` is sent as RFC 8707 §2 asks.
+    ``insufficient_scope`` answer asks for both); ``resource`` is sent as RFC 8707 §2 asks;
+    ``dpop_jkt`` (RFC 9449 §10) binds the code to the client's DPoP key.
     """
     if essential_acr and not requirement.acr_values:
         essential_acr = False  # nothing to make essential
@@ -277,6 +281,7 @@ def new_authorization(
         previous_sub=previous_sub,
         created_at=now,
         resource=resource,
+        dpop_jkt=dpop_jkt,
     )
 
 
@@ -314,6 +319,11 @@ def authorization_params(pending: PendingAuthorization) -> dict[str, str]:
         # RFC 8707 §2: "resource ... the target service or resource to which access is being
         # requested"; the access token's audience.
         params["resource"] = pending.resource
+    if pending.dpop_jkt is not None:
+        # RFC 9449 §10: "dpop_jkt: JWK Thumbprint [RFC7638] of the proof-of-possession public
+        # key using the SHA-256 hash function"; the code can then be redeemed only with a proof
+        # signed by that key, so a stolen code is of no use to another client.
+        params["dpop_jkt"] = pending.dpop_jkt
     if pending.prompt is not None:
         params["prompt"] = pending.prompt
     if pending.login_hint is not None:
@@ -449,8 +459,13 @@ class TokenResponse:
     scope: str | None
 
 
-def parse_token_response(response: HttpResponse) -> TokenResponse:
-    """RFC 6749 §5.1 (success) and §5.2 (error)."""
+def parse_token_response(
+    response: HttpResponse,
+    *,
+    token_type: str = "Bearer",  # noqa: S107 - a token type, not a secret
+) -> TokenResponse:
+    """RFC 6749 §5.1 (success) and §5.2 (error). ``token_type``: the type asked for —
+    ``Bearer``, or ``DPoP`` when the request carried a DPoP proof (RFC 9449 §5)."""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
@@ -468,15 +483,31 @@ def parse_token_response(response: HttpResponse) -> TokenResponse:
         )
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ProviderError("the token response has no access_token", status_code=200)
-    token_type = body.get("token_type")
+    received = body.get("token_type")
     # RFC 6749 §7.1: "The client MUST NOT use an access token if it does not understand the token
-    # type." This SDK speaks Bearer (RFC 6750); the comparison is case-insensitive (§5.1).
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise ProviderError(f"unsupported token_type {token_type!r}", status_code=200)
+    # type." This SDK speaks Bearer (RFC 6750) and DPoP (RFC 9449); the comparison is
+    # case-insensitive (§5.1).
+    if not isinstance(received, str) or received.lower() not in ("bearer", "dpop"):
+        raise ProviderError(f"unsupported token_type {received!r}", status_code=200)
+    # RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response to signal
+    # to the client that the access token was bound to its DPoP key". A client that sent a proof
+    # and gets a Bearer token refuses it rather than fall back to a token anyone who steals it
+    # can use (the protection it was configured for); one that sent none cannot use a DPoP token.
+    if received.lower() != token_type.lower():
+        raise TokenTypeMismatch(
+            f"the provider issued a token of type {received!r}, but {token_type} was asked for"
+            + (
+                ": it did not bind the token to the DPoP key (is DPoP supported there?)"
+                if token_type.lower() == "dpop"
+                else ""
+            ),
+            expected=token_type,
+            received=received,
+        )
     expires_in = body.get("expires_in")
     return TokenResponse(
         access_token=body["access_token"],
-        token_type="Bearer",
+        token_type="DPoP" if received.lower() == "dpop" else "Bearer",
         expires_in=expires_in if isinstance(expires_in, int) and expires_in >= 0 else None,
         refresh_token=body.get("refresh_token")
         if isinstance(body.get("refresh_token"), str)

@@ -16,6 +16,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from client_sdk.authenticators.base import Authenticator
+from client_sdk.dpop import DPoPKey
 from client_sdk.errors import ConfigurationError
 from client_sdk.facade import ClientFacade
 from client_sdk.flow import ApiReply, Driver, Send, set_authorization
@@ -28,11 +29,13 @@ from client_sdk.transport import RequestsTransport
 __all__ = ["StepUpAuth"]
 
 
-def _www_authenticate(response: requests.Response) -> tuple[str, ...]:
+def _reply(response: requests.Response) -> ApiReply:
     # requests folds repeated fields into one comma-joined value; RFC 9110 §5.3 makes that
     # equivalent, and the challenge parser reads the combined list.
     value = response.headers.get("WWW-Authenticate")
-    return (value,) if value else ()
+    return ApiReply(
+        response.status_code, (value,) if value else (), response.headers.get("DPoP-Nonce")
+    )
 
 
 class StepUpAuth(ClientFacade, AuthBase):
@@ -51,6 +54,10 @@ class StepUpAuth(ClientFacade, AuthBase):
     metadata (``resource_metadata`` in its ``401``), sending that API's ``resource`` (RFC 8707)
     with every request to the provider. ``resource``: the RFC 8707 resource indicator to send
     (default: none when the issuer is given). See docs/sdk.md, "Other challenge dialects".
+
+    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.DPoPKey`, or ``True`` for a new
+    key that lives as long as this object. Every token request and every API call then carries a
+    proof signed with it, stepped-up tokens included. See docs/sdk.md, "DPoP".
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class StepUpAuth(ClientFacade, AuthBase):
         clock: Callable[[], float] | None = None,
         session: requests.Session | None = None,
         resource: str | None = None,
+        dpop: DPoPKey | bool = False,
     ) -> None:
         self.client = OIDCClient(
             issuer,
@@ -86,6 +94,7 @@ class StepUpAuth(ClientFacade, AuthBase):
             leeway=leeway,
             clock=clock,
             resource=resource,
+            dpop=dpop,
         )
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -93,19 +102,21 @@ class StepUpAuth(ClientFacade, AuthBase):
         assert r.url is not None
         driver = Driver(self.client, r.method, r.url, self.client.emit)
         send = driver.start()
-        set_authorization(r.headers, send)
+        set_authorization(r.headers, send, self.client.dpop_proof(r.method, r.url, send.token))
         position = _body_position(r)
-        r.register_hook("response", self._on_response(driver, position))  # type: ignore[no-untyped-call]
+        hook = self._on_response(driver, r.method, r.url, position)
+        r.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return r
 
     def _on_response(
-        self, driver: Driver, position: int | None
+        self, driver: Driver, method: str, url: str, position: int | None
     ) -> Callable[..., requests.Response]:
         def hook(response: requests.Response, **kwargs: Any) -> requests.Response:
-            send = driver.feed(ApiReply(response.status_code, _www_authenticate(response)))
+            send = driver.feed(_reply(response))
             while send is not None:
-                response = _resend(response, send, position, kwargs)
-                send = driver.feed(ApiReply(response.status_code, _www_authenticate(response)))
+                proof = self.client.dpop_proof(method, url, send.token)
+                response = _resend(response, send, proof, position, kwargs)
+                send = driver.feed(_reply(response))
             return response
 
         return hook
@@ -126,7 +137,11 @@ def _body_position(r: requests.PreparedRequest) -> int | None:
 
 
 def _resend(
-    response: requests.Response, send: Send, position: int | None, kwargs: dict[str, Any]
+    response: requests.Response,
+    send: Send,
+    proof: str | None,
+    position: int | None,
+    kwargs: dict[str, Any],
 ) -> requests.Response:
     request = response.request
     if position == -1:
@@ -143,7 +158,7 @@ def _resend(
     jar = retry._cookies  # type: ignore[attr-defined]
     extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
     retry.prepare_cookies(jar)
-    set_authorization(retry.headers, send)
+    set_authorization(retry.headers, send, proof)
     connection = response.connection
     new: requests.Response = connection.send(retry, **kwargs)
     # Every earlier answer of this call, oldest first (as requests lists redirects).

@@ -57,9 +57,15 @@ class TokenSet:
     def auth_time(self) -> float | None:
         return numeric_date(self.claims.get("auth_time"))
 
+    @property
+    def is_dpop(self) -> bool:
+        """Whether the token is DPoP-bound (RFC 9449 §5: ``token_type`` ``DPoP``)."""
+        return self.token_type.lower() == "dpop"
+
     def authorization(self) -> str:
-        """The ``Authorization`` header value (RFC 6750 §2.1)."""
-        return f"Bearer {self.access_token}"
+        """The ``Authorization`` header value: ``Bearer <token>`` (RFC 6750 §2.1), or
+        ``DPoP <token>`` for a DPoP-bound one (RFC 9449 §7.1), sent with a proof."""
+        return f"{'DPoP' if self.is_dpop else 'Bearer'} {self.access_token}"
 
     def is_expired(self, now: float, margin: float = EXPIRY_MARGIN) -> bool:
         return self.expires_at is not None and now >= self.expires_at - margin

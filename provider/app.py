@@ -143,7 +143,16 @@ def create_app(
     app.extensions["stepup_provider"] = provider
     csrf = CSRFProtect(app)
 
-    from .views import assets, ciba, discovery, endpoints, interaction, logout, passkeys
+    from .views import (
+        assets,
+        ciba,
+        discovery,
+        endpoints,
+        factors,
+        interaction,
+        logout,
+        passkeys,
+    )
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(discovery.bp)
@@ -152,9 +161,11 @@ def create_app(
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(logout.bp)
     app.register_blueprint(ciba.bp)
+    app.register_blueprint(factors.bp)
     # Endpoints that clients (not the provider's own pages) post to authenticate in other ways:
     # client credentials, bearer tokens, or the authorization request itself.
     csrf.exempt(endpoints.bp)
+    csrf.exempt(factors.bp)
     csrf.exempt(interaction.authorize)
     csrf.exempt(logout.end_session)
 

@@ -133,15 +133,22 @@ class ProviderDPoP:
         self._remember(proof)
         return proof.jkt
 
-    def resource_request(self, proofs: Sequence[str], method: str, access_token: str) -> Proof:
-        """Check the proof sent to userinfo (a protected resource, §7) with a DPoP token; the
-        caller compares its key with the token's ``cnf.jkt``. Raises :class:`InvalidDPoPProof`
-        (userinfo answers it with a ``DPoP`` challenge)."""
+    def resource_request(
+        self, proofs: Sequence[str], method: str, access_token: str, url: str | None = None
+    ) -> Proof:
+        """Check the proof sent to one of the provider's protected resources (§7) with a DPoP
+        token — userinfo, or the factor API at ``url``; the caller compares its key with the
+        token's ``cnf.jkt``. Raises :class:`InvalidDPoPProof` (answered with a ``DPoP``
+        challenge)."""
         if len(proofs) != 1:
             raise InvalidDPoPProof("send exactly one DPoP header with a DPoP-bound access token")
         now = self.clock.now()
         proof = self.checker.check(
-            proofs[0], method=method, url=self.userinfo_url, now=now, access_token=access_token
+            proofs[0],
+            method=method,
+            url=url or self.userinfo_url,
+            now=now,
+            access_token=access_token,
         )
         if proof.nonce is not None and not self.nonces.accepts(proof.nonce, now):
             raise InvalidDPoPProof("the DPoP proof's nonce is not one this provider gave out")

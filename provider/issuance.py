@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
-from . import store
+from . import factor_api, store
 from .clients import ClientAdapter
 from .clock import Clock
 from .db import Database
@@ -32,6 +32,8 @@ from .resource_indicators import Resources
 from .sandbox_clients import sandbox_client
 from .settings import ProviderSettings
 from .tokens import AuthContext, TokenSigner
+
+_INSERT_CODE = insert(AuthorizationCode)
 
 __all__ = ["Issuance", "user_claims"]
 
@@ -58,8 +60,11 @@ class Issuance:
         self.signer = signer
         self.settings = settings
         self.clock = clock
-        # RFC 8707: the [api] audience (the default) and the [provider] resources.
-        self.resources = Resources.of(signer.audience, settings.resources)
+        # RFC 8707: the [api] audience (the default), the [provider] resources and the factor
+        # API (provider.factor_api), which only an admin client's token may call.
+        self.resources = Resources.of(
+            signer.audience, (*settings.resources, factor_api.resource_for(signer.issuer))
+        )
         # Seeded from the config before this is built; every process seeds the same file.
         with db.session() as s:
             self.clients = {c.client_id: ClientAdapter(c) for c in s.scalars(select(Client))}
@@ -97,27 +102,27 @@ class Issuance:
         dpop_jkt: str | None = None,
     ) -> None:
         now = self.clock.now()
-        with self.db.session() as s:
-            s.add(
-                AuthorizationCode(
-                    code_hash=store.digest(code),
-                    client_id=client.client_id,
-                    user_id=granted.user.id,
-                    redirect_uri=redirect_uri,
-                    scope=scope,
-                    nonce=nonce,
-                    code_challenge=code_challenge or "",
-                    code_challenge_method=code_challenge_method or "",
-                    acr=granted.context.acr,
-                    amr=list(granted.context.amr),
-                    auth_time=granted.context.auth_time,
-                    session_id=granted.session_id,
-                    expires_at=now + self.settings.authorization_code_lifetime,
-                    resources=list(resources) or None,
-                    dpop_jkt=dpop_jkt,
-                )
-            )
-            s.commit()
+        row = {
+            "code_hash": store.digest(code),
+            "client_id": client.client_id,
+            "user_id": granted.user.id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "nonce": nonce,
+            "code_challenge": code_challenge or "",
+            "code_challenge_method": code_challenge_method or "",
+            "acr": granted.context.acr,
+            "amr": list(granted.context.amr),
+            "auth_time": granted.context.auth_time,
+            "session_id": granted.session_id,
+            "expires_at": now + self.settings.authorization_code_lifetime,
+            "resources": list(resources) or None,
+            "dpop_jkt": dpop_jkt,
+        }
+        # A plain INSERT: the ORM's unit of work costs more than the statement, on the path
+        # that ends every login (docs/benchmarks.md, "A password login").
+        with self.db.engine.begin() as conn:
+            conn.execute(_INSERT_CODE, row)
 
     def find_code(self, code: str, client_id: str) -> CodeRecord | None:
         """An unused, unexpired code of this client, with its user; not consumed yet — that is

@@ -272,3 +272,26 @@ class CibaRequest(Base):
     amr: Mapped[list[str] | None] = mapped_column(JSON)
     auth_time: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[int | None] = mapped_column(Integer)
+
+
+class FactorAudit(Base):
+    """One verification asked of the factor API (provider.views.factors): who asked (the admin
+    client), for whom, which factor, and what came of it. Written for every verification, kept:
+    nothing deletes these rows."""
+
+    __tablename__ = "op_factor_audit"
+    __table_args__ = (Index("ix_op_factor_audit_subject_at", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(Integer)
+    # The admin client whose client_credentials token made the call.
+    client_id: Mapped[str] = mapped_column(String(255))
+    # The user as the call named them (a sub or a username); subject is null when none matched.
+    user_ref: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    factor: Mapped[str] = mapped_column(String(32))
+    # "success" or "failure"; reason says why (provider.factor_api.Reason).
+    result: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    # The id of the challenge's transaction, when the call named a valid one.
+    transaction_id: Mapped[str | None] = mapped_column(String(64))

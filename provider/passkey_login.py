@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -89,10 +89,14 @@ def credentials_of(session: Session, user_id: int, *, hardware_only: bool = Fals
     return rows
 
 
+# Built once and run on the session's connection: the login path asks this at every step.
+_PASSKEY_KINDS = select(Passkey.hardware).where(Passkey.user_id == bindparam("user_id"))
+
+
 def user_passkey_factors(session: Session, user_id: int) -> frozenset[str]:
     """The passkey factors the user can prove: none, or ``passkey`` and ``uv`` (and ``hwk``
     when one of their passkeys showed a trusted hardware attestation)."""
-    kinds = set(session.scalars(select(Passkey.hardware).where(Passkey.user_id == user_id)))
+    kinds = set(session.connection().scalars(_PASSKEY_KINDS, {"user_id": user_id}))
     session.commit()
     if not kinds:
         return frozenset()

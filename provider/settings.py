@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .factor_api import admin_client_problem
 from .resource_indicators import check_resource_uri
 
 __all__ = [
@@ -94,6 +95,11 @@ class ClientConfig:
                 f"client {self.client_id!r}: require_pkce = false needs a client_secret; a "
                 "public client must always use PKCE (RFC 9700 §2.1.1)"
             )
+        problem = admin_client_problem(
+            scope=self.scope, grant_types=self.grant_types, confidential=self.is_confidential
+        )
+        if problem is not None:
+            raise SettingsError(f"client {self.client_id!r}: {problem} (docs/transactional.md)")
 
     @property
     def is_confidential(self) -> bool:

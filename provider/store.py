@@ -7,6 +7,7 @@ authorization code, TOTP step or refresh token cannot both succeed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -17,6 +18,8 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     CursorResult,
+    Integer,
+    String,
     Table,
     bindparam,
     case,
@@ -238,24 +241,9 @@ class Throttling:
     def admit(self, session: Session, key: str, now: int) -> int:
         """Reserve one guess: 0 when it may be verified (it counts as a failure until
         :meth:`success` clears it), else the seconds until the lock ends."""
-        failures = Throttle.failures + 1
-        ladder = self._ladder()
-        whens: list[tuple[Any, Any]] = [(failures < self.free_failures, 0)]
-        whens += [(failures == self.free_failures + i, now + s) for i, s in enumerate(ladder)]
-        insert = _insert_for(session)
-        first = self.lock_after(1)
-        stmt = insert(Throttle).values(
-            key=key, failures=1, locked_until=now + first if first else 0
-        )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[Throttle.key],
-            set_={
-                "failures": failures,
-                "locked_until": case(*whens, else_=now + self.max_lock),
-            },
-            where=Throttle.locked_until <= now,
-        ).returning(Throttle.failures)
-        admitted = session.execute(upsert).first() is not None
+        upsert = _admit_statement(session.get_bind().dialect.name, self)
+        params = {"key": key, "now": now}
+        admitted = session.connection().execute(upsert, params).first() is not None
         session.commit()
         if admitted:
             return 0
@@ -265,8 +253,33 @@ class Throttling:
         return max(1, (locked_until or now) - now)
 
     def success(self, session: Session, key: str) -> None:
-        session.execute(delete(Throttle).where(Throttle.key == key))
+        session.connection().execute(_CLEAR_THROTTLE, {"key": key})
         session.commit()
+
+
+_CLEAR_THROTTLE = delete(Throttle).where(Throttle.key == bindparam("key", type_=String))
+
+
+@functools.cache
+def _admit_statement(dialect: str, throttling: Throttling) -> Any:
+    """:meth:`Throttling.admit`'s upsert, built once per dialect and policy, with ``key`` and
+    ``now`` as bound parameters: built per call, it cost more than the statement itself."""
+    now = bindparam("now", type_=Integer)
+    failures = Throttle.failures + 1
+    whens: list[tuple[Any, Any]] = [(failures < throttling.free_failures, 0)]
+    whens += [
+        (failures == throttling.free_failures + i, now + lock)
+        for i, lock in enumerate(throttling._ladder())
+    ]
+    first = throttling.lock_after(1)
+    stmt = _insert_for_dialect(dialect)(Throttle).values(
+        key=bindparam("key", type_=String), failures=1, locked_until=now + first if first else 0
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[Throttle.key],
+        set_={"failures": failures, "locked_until": case(*whens, else_=now + throttling.max_lock)},
+        where=Throttle.locked_until <= now,
+    ).returning(Throttle.failures)
 
 
 # --- login sessions ------------------------------------------------------------------------------
@@ -290,8 +303,9 @@ def record_factor(
     lifetime: int,
     *,
     not_before: int = 0,
-) -> str:
-    """Record a verified factor and return a NEW session id (the old one stops working).
+) -> tuple[str, LoginSession]:
+    """Record a verified factor; return a NEW session id (the old one stops working) and the
+    session's row.
 
     ``factor`` may be several names verified by one act, recorded with one time: a passkey with
     the ``uv`` and ``hwk`` that say how it was used (``provider.acr``).
@@ -314,20 +328,20 @@ def record_factor(
         current.factors = factors
         current.sid_hash = digest(sid)
         current.expires_at = now + lifetime
+        row = current
     else:
         if current is not None:
             session.delete(current)
-        session.add(
-            LoginSession(
-                sid_hash=digest(sid),
-                user_id=user.id,
-                factors=dict.fromkeys(names, max(now, not_before)),
-                created_at=now,
-                expires_at=now + lifetime,
-            )
+        row = LoginSession(
+            sid_hash=digest(sid),
+            user_id=user.id,
+            factors=dict.fromkeys(names, max(now, not_before)),
+            created_at=now,
+            expires_at=now + lifetime,
         )
+        session.add(row)
     session.commit()
-    return sid
+    return sid, row
 
 
 def start_session(
@@ -413,9 +427,12 @@ def find_interaction(
 
 def finish_interaction(session: Session, interaction_id: str) -> bool:
     """Delete the interaction; False when another request finished it first (double submit)."""
-    result = session.execute(delete(Interaction).where(Interaction.id == interaction_id))
+    result = session.connection().execute(_FINISH_INTERACTION, {"id": interaction_id})
     session.commit()
     return _rowcount(result) == 1
+
+
+_FINISH_INTERACTION = delete(Interaction).where(Interaction.id == bindparam("id", type_=String))
 
 
 # --- codes and refresh tokens at the token endpoint ----------------------------------------------

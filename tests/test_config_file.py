@@ -156,6 +156,6 @@ def test_sandbox_client_secrets_are_at_least_32_characters() -> None:
     from stepup.cli import sandbox_config
 
     secrets = {c.client_id: c.client_secret for c in sandbox_config().clients if c.client_secret}
-    confidential = {"bank-payments", "bank-web", "reports-job"}
+    confidential = {"back-office", "bank-payments", "bank-web", "reports-job"}
     assert set(secrets) == confidential
     assert {k: len(v) >= 32 for k, v in secrets.items()} == dict.fromkeys(confidential, True)

@@ -9,15 +9,12 @@ be accepted as a bearer token" would otherwise be a way round the proof.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from client_sdk.errors import InvalidDPoPProof
-
 from ..app import current_provider
+from ..bearer import bearer_error, dpop_error, presented_token, sender_check
 from ..issuance import user_claims
 from ..models import User
 
@@ -43,56 +40,10 @@ def revoke() -> BaseResponse:
     return response
 
 
-def _bearer_error(
-    status: int, error: str, description: str, scheme: str = "Bearer", **params: str
-) -> BaseResponse:
-    """RFC 6750 §3 (and RFC 9449 §7.1 for the ``DPoP`` scheme): the error goes in the
-    WWW-Authenticate challenge as well as the body."""
-    attrs = [f'error="{error}"', f'error_description="{description}"']
-    attrs += [f'{k}="{v}"' for k, v in params.items()]
-    response = jsonify(error=error, error_description=description, **params)
-    response.status_code = status
-    response.headers["WWW-Authenticate"] = f"{scheme} " + ", ".join(attrs)
-    return response
-
-
-def _dpop_error(error: str, description: str) -> BaseResponse:
-    """RFC 9449 §7.1: a ``DPoP`` challenge names the algorithms it accepts (``algs``)."""
-    algs = " ".join(current_provider().dpop.algorithms)
-    return _bearer_error(401, error, description, scheme="DPoP", algs=algs)
-
-
-def _presented_token() -> tuple[str, str] | BaseResponse | None:
-    """RFC 6750 §2: header, or form body on POST; §3.1 more than one method is invalid_request.
-    RFC 9449 §7.1: ``Authorization: DPoP <token>``. The scheme (``bearer`` or ``dpop``) and the
-    token."""
-    found: list[tuple[str, str]] = []
-    header = request.headers.get("Authorization")
-    scheme, _, value = (header or "").strip().partition(" ")
-    # RFC 6750 §3.1: a request "attempted using an unsupported authentication method" lacks
-    # authentication information; it gets the bare challenge, not an error (another scheme's
-    # credentials are simply not a bearer token).
-    if scheme.lower() in ("bearer", "dpop"):
-        if not value.strip():
-            return _bearer_error(
-                400, "invalid_request", "Authorization must be 'Bearer <token>' or 'DPoP <token>'"
-            )
-        found.append((scheme.lower(), value.strip()))
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        body_token = request.form.get("access_token")
-        if body_token:
-            found.append(("bearer", body_token))
-    if "access_token" in request.args:
-        found.append(("bearer", request.args["access_token"]))
-    if len(found) > 1:
-        return _bearer_error(400, "invalid_request", "Send the access token one way only")
-    return found[0] if found else None
-
-
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> BaseResponse:
     op = current_provider()
-    presented = _presented_token()
+    presented = presented_token()
     if isinstance(presented, BaseResponse):
         return presented
     if presented is None:
@@ -106,49 +57,21 @@ def userinfo() -> BaseResponse:
     claims = op.signer.verify_access_token(token, now=op.clock.now())
     if claims is None or not op.issuance.grant_is_active(claims):
         if scheme == "dpop":
-            return _dpop_error("invalid_token", "The access token is invalid or expired")
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
-    refused = _sender_check(scheme, token, claims)
+            return dpop_error("invalid_token", "The access token is invalid or expired")
+        return bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    refused = sender_check(scheme, token, claims)
     if refused is not None:
         return refused
     scope = str(claims.get("scope", ""))
     if "openid" not in scope.split():
-        return _bearer_error(
+        return bearer_error(
             403, "insufficient_scope", "userinfo needs the openid scope", scope="openid"
         )
     with op.db.session() as s:
         user = s.scalar(select(User).where(User.subject == claims["sub"]))
     if user is None:
-        return _bearer_error(401, "invalid_token", "The user no longer exists")
+        return bearer_error(401, "invalid_token", "The user no longer exists")
     body = {"sub": user.subject, **user_claims(user, scope)}
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _sender_check(scheme: str, token: str, claims: dict[str, Any]) -> BaseResponse | None:
-    """RFC 9449 §7: a DPoP-bound token comes with the ``DPoP`` scheme and a proof signed by its
-    key; a token without ``cnf`` is a bearer token and comes as one."""
-    cnf = claims.get("cnf")
-    bound = isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str)
-    if scheme == "bearer":
-        if bound:
-            return _dpop_error(
-                "invalid_token",
-                "This access token is DPoP-bound: send it as 'DPoP <token>' with a DPoP proof",
-            )
-        return None
-    if not bound:
-        return _dpop_error(
-            "invalid_token", "This access token is not DPoP-bound: send it as Bearer"
-        )
-    op = current_provider()
-    try:
-        proof = op.dpop.resource_request(request.headers.getlist("DPoP"), request.method, token)
-    except InvalidDPoPProof as exc:
-        return _dpop_error("invalid_dpop_proof", str(exc))
-    if proof.jkt != cnf["jkt"]:  # type: ignore[index]
-        return _dpop_error(
-            "invalid_dpop_proof", "The DPoP proof is signed with another key than the token's"
-        )
-    return None

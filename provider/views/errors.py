@@ -27,6 +27,7 @@ JSON_PATHS = (
     "/jwks",
     "/.well-known/",
     "/backchannel",
+    "/api/",
 )
 
 

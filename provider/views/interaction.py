@@ -198,10 +198,15 @@ def _current_login(op: Provider) -> tuple[LoginSession | None, User | None]:
     return row, user
 
 
+Login = tuple[LoginSession | None, User | None]
+
+
 def _decide(
-    op: Provider, interaction: Interaction
+    op: Provider, interaction: Interaction, current: Login | None = None
 ) -> tuple[Decision, LoginSession | None, User | None]:
-    row, user = _current_login(op)
+    """The policy's decision for ``interaction`` and the browser's login (``current``: one just
+    recorded, which the request's cookie does not name yet)."""
+    row, user = current if current is not None else _current_login(op)
     state = None
     if row is not None and user is not None:
         with op.db.session() as s:
@@ -288,9 +293,18 @@ def _faults() -> FaultBoard | None:
 
 
 def _proceed(
-    op: Provider, interaction: Interaction, client: ClientAdapter, *, at_authorize: bool = False
+    op: Provider,
+    interaction: Interaction,
+    client: ClientAdapter,
+    *,
+    at_authorize: bool = False,
+    current: Login | None = None,
 ) -> BaseResponse:
-    decision, row, user = _decide(op, interaction)
+    """Answer the interaction: the page of the next factor, or the client's redirect (a code or
+    an error). ``at_authorize``: from a request that must not render a page (``/authorize``, a
+    posted factor), so a step still needed is a redirect to the interaction page. ``current``:
+    see :func:`_decide`."""
+    decision, row, user = _decide(op, interaction, current)
     board = _faults()
     fault = board.take(user.username, ("cancel", "unmet")) if board and user else None
     if fault is not None:
@@ -455,22 +469,33 @@ def _cancel(op: Provider, interaction: Interaction) -> BaseResponse:
 def _factor_verified(
     op: Provider,
     interaction: Interaction,
-    row: LoginSession | None,
     user: User,
     factor: str | tuple[str, ...],
 ) -> BaseResponse:
-    """Record the factor (renewing the session id) and go back to the interaction."""
+    """Record the factor in the browser's login session (a new one, or the user's own renewed
+    with a new id), then answer the interaction at once: the client's redirect when the policy
+    is met, else a redirect to the page of the next factor (post/redirect/get, so that
+    reloading a page never posts a factor again)."""
     with op.db.session() as s:
-        sid = store.record_factor(
+        current = store.load_session(s, request.cookies.get(SESSION_COOKIE), op.clock.now())
+        sid, recorded = store.record_factor(
             s,
-            s.merge(row) if row is not None else None,
+            current,
             user,
             factor,
             op.clock.now(),
             op.config.provider.session_lifetime,
             not_before=interaction.started_at,
         )
-    response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    client = op.issuance.query_client(interaction.client_id)
+    if client is None:  # the client left the configuration mid-login
+        response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
+    else:
+        response = _proceed(op, interaction, client, at_authorize=True, current=(recorded, user))
+        if response.status_code == 302:
+            # RFC 9700 §4.12: after a POST that carried credentials, redirect with 303 so the
+            # browser follows with a GET and never re-sends the form to the client.
+            response.status_code = 303
     return set_session_cookie(op, response, sid)
 
 
@@ -556,8 +581,7 @@ def password(interaction_id: str) -> BaseResponse:
             invalid=frozenset({"username", "password"}),
         )
     assert result.user is not None
-    row, _ = _current_login(op)
-    return _factor_verified(op, interaction, row, result.user, "pwd")
+    return _factor_verified(op, interaction, result.user, "pwd")
 
 
 @bp.post("/interaction/<interaction_id>/otp")
@@ -611,7 +635,7 @@ def _one_time_code(interaction_id: str, check: CodeCheck) -> BaseResponse:
     if not result.ok:
         message = MESSAGES.get(result.outcome, "")
         return _retry(op, interaction, client, result, message, invalid=frozenset({"code"}))
-    return _factor_verified(op, interaction, row, user, "otp")
+    return _factor_verified(op, interaction, user, "otp")
 
 
 # --- errors sent to the client ----------------------------------------------------------------

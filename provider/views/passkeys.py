@@ -155,13 +155,13 @@ def _again(interaction: Interaction) -> BaseResponse:
 @bp.post("/interaction/<interaction_id>/passkey")
 def assertion(interaction_id: str) -> BaseResponse:
     """WebAuthn §7.2 for the page's ``get()``; then the interaction's next step."""
-    from .interaction import _current_login, _decide, _factor_verified, _form_step
+    from .interaction import _decide, _factor_verified, _form_step
 
     step = _form_step(interaction_id)
     if isinstance(step, BaseResponse):
         return step
     op, interaction, client = step
-    decision, row, user = _decide(op, interaction)
+    decision, _, user = _decide(op, interaction)
     if (
         not isinstance(decision, Authenticate)
         or decision.enrol
@@ -184,8 +184,7 @@ def assertion(interaction_id: str) -> BaseResponse:
             )
     except PasskeyRefused as refusal:
         return _refused(op, interaction, client, refusal)
-    row, _ = _current_login(op)
-    return _factor_verified(op, interaction, row, verified.user, verified.factors)
+    return _factor_verified(op, interaction, verified.user, verified.factors)
 
 
 @bp.post("/interaction/<interaction_id>/passkey/register")
@@ -218,4 +217,4 @@ def registration(interaction_id: str) -> BaseResponse:
             )
     except PasskeyRefused as refusal:
         return _refused(op, interaction, client, refusal)
-    return _factor_verified(op, interaction, row, user, verified.factors)
+    return _factor_verified(op, interaction, user, verified.factors)

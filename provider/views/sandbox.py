@@ -336,7 +336,7 @@ def _record(response: BaseResponse) -> BaseResponse:
         body: Any = response.get_json(silent=True) if response.status_code == 200 else None
         if isinstance(body, dict):
             recorded.add(*token_response(now, request.form.get("grant_type", "?"), body))
-    elif response.status_code == 302 and response.location:
+    elif response.status_code in (302, 303) and response.location:
         recorded.add(redirect_back(now, response.location))
     return response
 

@@ -25,6 +25,9 @@ EXPECTED = [
     "CibaAuthenticator",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPError",
+    "DPoPKey",
+    "DPoPNonceRejected",
     "Event",
     "FactorsRequested",
     "HeadlessAuthenticator",
@@ -57,6 +60,7 @@ EXPECTED = [
     "TokenCache",
     "TokenReused",
     "TokenSet",
+    "TokenTypeMismatch",
     "TokensIssued",
     "UnmetAuthenticationRequirements",
     "WaitingForNextCode",
@@ -126,8 +130,15 @@ def test_error_hierarchy() -> None:
         sdk.BackchannelDenied,
         sdk.BackchannelExpired,
         sdk.IssuerNotListed,
+        sdk.DPoPError,
+        sdk.DPoPNonceRejected,
+        sdk.TokenTypeMismatch,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
+    # A token_type the client did not ask for is a provider's answer and a DPoP failure alike.
+    assert issubclass(sdk.TokenTypeMismatch, sdk.ProviderError)
+    assert issubclass(sdk.TokenTypeMismatch, sdk.DPoPError)
+    assert issubclass(sdk.DPoPNonceRejected, sdk.DPoPError)
     # A claims value that cannot be decoded is also a malformed challenge.
     assert issubclass(sdk.InvalidClaimsChallenge, sdk.ChallengeParseError)
     assert issubclass(sdk.IssuerNotListed, sdk.ResourceMetadataError)
@@ -148,6 +159,8 @@ def test_pure_modules_import_no_http_library() -> None:
         "challenges.py",
         "dialects.py",
         "resource_metadata.py",
+        "dpop.py",
+        "dpop_client.py",
     ):
         source = (root / name).read_text()
         for library in ("requests", "httpx", "flask"):

@@ -218,3 +218,39 @@ def test_the_migration_scripts_are_packages_that_a_plain_install_ships() -> None
     assert {"provider.migrations.versions", "resource_api.bank.migrations.versions"} <= found
     for migrations in (PROVIDER, BANK):
         assert [p.name for p in (migrations.directory / "versions").glob("*_0001_*.py")]
+
+
+def test_op_0007_adds_the_factor_audit_table_to_a_database_at_op_0006(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A database a build with passkeys (op_0006) made, holding a user, gains the factor API's
+    audit table and keeps its rows."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(PROVIDER.directory / "versions", scripts / "versions")
+    (scripts / "versions" / "op_0007_factor_audit.py").unlink()
+    older = Migrations("provider", scripts, PROVIDER.version_table, PROVIDER.legacy_tables)
+    assert upgrade(engine, older).after == "op_0006"
+    with engine.begin() as conn:
+        assert not inspect(conn).has_table("op_factor_audit")
+        conn.execute(
+            text("INSERT INTO op_users (subject, username, password_hash) VALUES ('s', 'u', 'h')")
+        )
+    done = upgrade(engine, PROVIDER)
+    assert (done.before, done.after, done.adopted) == ("op_0006", "op_0007", False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM op_users")).scalars().all() == ["u"]
+        assert {c["name"] for c in inspect(conn).get_columns("op_factor_audit")} == {
+            "id",
+            "at",
+            "client_id",
+            "user_ref",
+            "subject",
+            "factor",
+            "result",
+            "reason",
+            "transaction_id",
+        }
+        context = MigrationContext.configure(
+            conn, opts={"include_name": _only("op_", PROVIDER.version_table)}
+        )
+        assert compare_metadata(context, Base.metadata) == []

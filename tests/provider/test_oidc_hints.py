@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 
 from provider.app import Provider
 
-from .flow import CLI_REDIRECT, Browser, Client, claims, parse_page, query_of
+from .flow import CLI_REDIRECT, Browser, Client, claims, parse_page, query_of, redirect_status
 
 ISSUER = "http://127.0.0.1:9000"
 
@@ -45,7 +45,7 @@ def bob_id_token(sqlite_app: Flask) -> str:
 
 
 def error_of(response: TestResponse) -> dict[str, str]:
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert response.status_code == redirect_status(response), response.get_data(as_text=True)[:300]
     assert response.location.startswith(CLI_REDIRECT + "?")
     return query_of(response.location)
 

@@ -17,7 +17,17 @@ from werkzeug.test import TestResponse
 from client_sdk.authenticators.passkey import SoftwarePasskey
 from provider.factors import totp
 
-from .flow import ALICE_SECRET, LOA1, LOA2, Browser, Client, claims, parse_page, query_of
+from .flow import (
+    ALICE_SECRET,
+    LOA1,
+    LOA2,
+    Browser,
+    Client,
+    claims,
+    parse_page,
+    query_of,
+    redirect_status,
+)
 
 PHR, PHRH = "phr", "phrh"
 ORIGIN = "http://127.0.0.1:9000"  # the test config's issuer: RP ID 127.0.0.1 (no browser here)
@@ -79,7 +89,7 @@ def alert_code(response: TestResponse) -> str | None:
 
 
 def finish(client: Client, response: TestResponse) -> dict[str, Any]:
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert response.status_code == redirect_status(response), response.get_data(as_text=True)[:500]
     assert response.location.startswith(client.redirect_uri)
     tokens = client.exchange(query_of(response.location)["code"])
     assert tokens.status_code == 200, tokens.json

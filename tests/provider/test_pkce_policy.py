@@ -180,6 +180,7 @@ def test_a_database_without_the_new_column_is_upgraded(
         rows = dict(conn.execute(text("SELECT client_id, require_pkce FROM op_clients")).all())
     engine.dispose()
     assert {k: bool(v) for k, v in rows.items()} == {
+        "back-office": True,
         "bank-cli": True,
         "bank-payments": True,
         "bank-web": True,

@@ -15,7 +15,7 @@ from provider.sandbox_faults import FaultBoard, InvalidFault, Outage, UserFault,
 from stepup.config import StepupConfig
 
 from .conftest import T0_EPOCH
-from .flow import LOA2, Browser, Client, query_of
+from .flow import LOA2, Browser, Client, query_of, redirect_status
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def arm(http: FlaskClient, **body: object) -> None:
 
 def callback_of(cli: Client, **extra: str) -> dict[str, str]:
     response = cli.browser.login_through(cli.authorize(**extra))
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert response.status_code == redirect_status(response), response.get_data(as_text=True)[:300]
     assert response.location.startswith(cli.redirect_uri)
     return query_of(response.location)
 

@@ -154,8 +154,8 @@ def test_without_the_switch_an_unknown_client_sees_the_registered_ones(
     alert, html = error_of(Client(Browser(app), client_id="my-app").authorize())
     assert alert == "The client_id is not registered here."
     assert (
-        "<p>client_id my-app is not registered; registered: bank-cli, bank-payments, bank-web, "
-        "reports-job, "
+        "<p>client_id my-app is not registered; registered: back-office, bank-cli, "
+        "bank-payments, bank-web, reports-job, "
         "sandbox-playground.</p>"
     ) in html
     assert "set [provider] sandbox_loopback_clients = true" in html
