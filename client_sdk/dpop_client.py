@@ -22,6 +22,11 @@ The retry on ``use_dpop_nonce`` is made once, then :class:`~client_sdk.errors.DP
 at the token endpoint by :meth:`DPoPSigner.token_request`, at an API by :mod:`client_sdk.flow`
 (whose sends the HTTP adapters make).
 
+Algorithm (§5.1): the provider lists the algorithms it accepts for proofs in
+``dpop_signing_alg_values_supported``; :func:`key_for_provider` refuses a key whose algorithm it
+does not list (:class:`~client_sdk.errors.DPoPAlgorithmNotSupported`), and makes the default key
+for ``ES256`` when listed, else for the first listed algorithm the SDK can make.
+
 Key lifetime: the key lives as long as the signer (one ``StepUpAuth`` or ``StepUpHTTPXAuth``).
 Tokens bound to it are useless without it, so an application that keeps tokens across runs
 keeps the key too (:meth:`DPoPKey.private_jwk`, stored like a password; docs/sdk.md).
@@ -35,13 +40,15 @@ from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from client_sdk.challenges import parse_www_authenticate
-from client_sdk.dpop import DPoPKey
-from client_sdk.errors import ChallengeParseError, DPoPNonceRejected
+from client_sdk.dpop import DPOP_ALGORITHMS, DPoPKey
+from client_sdk.errors import ChallengeParseError, DPoPAlgorithmNotSupported, DPoPNonceRejected
 from client_sdk.protocol import HttpRequest, HttpResponse
 
 __all__ = [
+    "DEFAULT_ALGORITHM",
     "USE_DPOP_NONCE",
     "DPoPSigner",
+    "key_for_provider",
     "origin_of",
     "provider_nonce_request",
     "resource_nonce_request",
@@ -49,6 +56,8 @@ __all__ = [
 ]
 
 USE_DPOP_NONCE = "use_dpop_nonce"
+#: The algorithm of the key the SDK makes when the provider lists it (or lists none).
+DEFAULT_ALGORITHM = "ES256"
 
 # RFC 9449 §8.1: nonce = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E (RFC 6749 Appendix A).
 _NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -67,6 +76,44 @@ def origin_of(url: str) -> str:
     """The server a URL belongs to, for the nonce memory: ``scheme://host[:port]``, lower-case."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def key_for_provider(key: DPoPKey | None, supported: Sequence[str] | None) -> DPoPKey:
+    """The key to sign proofs with at a provider whose ``dpop_signing_alg_values_supported`` is
+    ``supported`` (``None``: the provider does not say). ``key``: the client's own, refused
+    (:class:`DPoPAlgorithmNotSupported`) when its algorithm is not listed; ``None``: a new key
+    for ``ES256`` if listed, else for the first listed algorithm the SDK can make."""
+    if key is not None:
+        if supported is None or key.alg in supported:
+            return key
+        raise DPoPAlgorithmNotSupported(
+            f"the provider accepts DPoP proofs signed with {_listed(supported)} "
+            f"(dpop_signing_alg_values_supported), not {key.alg}: make the key with one of "
+            'them, e.g. DPoPKey.generate("' + (_makeable(supported) or "ES256") + '"), or pass '
+            "dpop=True to let the SDK choose",
+            alg=key.alg,
+            supported=supported,
+        )
+    if supported is None or DEFAULT_ALGORITHM in supported:
+        return DPoPKey.generate(DEFAULT_ALGORITHM)
+    alg = _makeable(supported)
+    if alg is None:
+        raise DPoPAlgorithmNotSupported(
+            f"the provider accepts DPoP proofs signed with {_listed(supported)} "
+            f"(dpop_signing_alg_values_supported), and the SDK can make keys for "
+            f"{', '.join(DPOP_ALGORITHMS)} only",
+            alg=None,
+            supported=supported,
+        )
+    return DPoPKey.generate(alg)
+
+
+def _makeable(supported: Sequence[str]) -> str | None:
+    return next((alg for alg in supported if alg in DPOP_ALGORITHMS), None)
+
+
+def _listed(supported: Sequence[str]) -> str:
+    return ", ".join(supported) if supported else "no algorithm at all"
 
 
 def provider_nonce_request(response: HttpResponse) -> str | None:

@@ -19,7 +19,8 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
         ├── ProviderError                  discovery, JWKS or the token endpoint answered wrongly
         │   └── TokenTypeMismatch (DPoPError)  token_type is not the one asked for (RFC 9449 §5)
         ├── DPoPError                      DPoP could not be used with a server
-        │   └── DPoPNonceRejected          a server asked again for the nonce the proof carried
+        │   ├── DPoPNonceRejected          a server asked again for the nonce the proof carried
+        │   └── DPoPAlgorithmNotSupported  the provider does not list the key's algorithm
         ├── AuthorizationError             the authorization endpoint answered with an error
         │   └── UnmetAuthenticationRequirements
         ├── InvalidCallback                state / iss / code of the callback do not check out
@@ -28,7 +29,10 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
         │   └── SubjectMismatch            a different user stepped up
         └── AuthenticatorError             the authenticator could not log the user in
             ├── LoginFailed                the provider's page said why (wrong password, code)
-            └── AuthenticationTimeout      the browser never came back
+            ├── AuthenticationTimeout      the browser never came back
+            └── BackchannelError           CIBA: the provider refused the request or the polling
+                ├── BackchannelDenied      access_denied: the user said no on their device
+                └── BackchannelExpired     expired_token: nobody decided in time
 """
 
 from __future__ import annotations
@@ -44,9 +48,13 @@ __all__ = [
     "AuthenticationTimeout",
     "AuthenticatorError",
     "AuthorizationError",
+    "BackchannelDenied",
+    "BackchannelError",
+    "BackchannelExpired",
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPAlgorithmNotSupported",
     "DPoPError",
     "DPoPNonceRejected",
     "InvalidCallback",
@@ -211,6 +219,18 @@ class DPoPNonceRejected(DPoPError):
         self.status_code = status_code
 
 
+class DPoPAlgorithmNotSupported(DPoPError):
+    """The provider's ``dpop_signing_alg_values_supported`` (RFC 9449 §5.1) does not list the
+    algorithm of the client's :class:`~client_sdk.DPoPKey` (:attr:`alg`), or — for a key the SDK
+    makes — lists none it can make. Its proofs would be refused ``invalid_dpop_proof``, so the
+    SDK stops before the login. :attr:`supported` is the provider's list."""
+
+    def __init__(self, message: str, *, alg: str | None, supported: Sequence[str]) -> None:
+        super().__init__(message)
+        self.alg = alg
+        self.supported = tuple(supported)
+
+
 class TokenTypeMismatch(ProviderError, DPoPError):
     """The token response's ``token_type`` is not the one the client asked for (RFC 9449 §5):
     ``Bearer`` to a client that sent a DPoP proof (the provider did not bind the token; sending
@@ -293,3 +313,31 @@ class LoginFailed(AuthenticatorError):
 
 class AuthenticationTimeout(AuthenticatorError):
     """The browser did not come back to the loopback redirect URI in time."""
+
+
+class BackchannelError(AuthenticatorError):
+    """CIBA (Client-Initiated Backchannel Authentication Core 1.0): the backchannel authentication
+    request (§13) or the token polling (§11) ended in an error. :attr:`error` is the provider's
+    code (``unknown_user_id``, ``invalid_binding_message``, ``invalid_authorization_details``...),
+    :attr:`status_code` its HTTP status (``None`` when the SDK itself gave up)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        status_code: int | None = None,
+        auth_req_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status_code = status_code
+        self.auth_req_id = auth_req_id
+
+
+class BackchannelDenied(BackchannelError):
+    """CIBA §11 ``access_denied``: the user denied the request on their device."""
+
+
+class BackchannelExpired(BackchannelError):
+    """CIBA §11 ``expired_token``: the ``auth_req_id`` expired before the user decided."""

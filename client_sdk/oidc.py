@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from client_sdk.authenticators.base import Authenticator, LoginRequest
+from client_sdk.authenticators.ciba import BackchannelLogin, CibaAuthenticator
 from client_sdk.challenges import StepUpChallenge
 from client_sdk.dpop import DPoPKey
-from client_sdk.dpop_client import DPoPSigner
+from client_sdk.dpop_client import DPoPSigner, key_for_provider
 from client_sdk.errors import (
     AuthenticatorError,
     ConfigurationError,
@@ -94,7 +95,9 @@ class OIDCClient:
     given. ``resource``: sent on every authorization, code and refresh request.
 
     ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.dpop.DPoPKey` to sign every
-    proof with, or ``True`` for a new ES256 key that lives as long as this client. Off by default.
+    proof with, or ``True`` for a new key that lives as long as this client, made when the
+    discovery document is read: ES256 if the provider lists it, else the first listed algorithm
+    the SDK can make (RFC 9449 §5.1). Off by default.
     """
 
     def __init__(
@@ -141,16 +144,15 @@ class OIDCClient:
         # The resource of the API the issuer was discovered from (None: issuer or resource given).
         self._discovered_resource: str | None = None
         self._resource_documents: dict[str, ProtectedResourceMetadata] = {}
-        if isinstance(dpop, DPoPKey):
-            key: DPoPKey | None = dpop
-        elif dpop is True:
-            key = DPoPKey.generate()
-        elif dpop is False or dpop is None:
-            key = None
-        else:
+        if not (isinstance(dpop, DPoPKey) or dpop is True or dpop is False or dpop is None):
             raise ConfigurationError("dpop must be a DPoPKey, True (make one) or False")
-        #: The DPoP signer (one key for every token of this client), or ``None``: Bearer tokens.
-        self.dpop = DPoPSigner(key, self.now) if key is not None else None
+        #: DPoP is on (a key given, or one to make once the provider's algorithms are known).
+        self.dpop_enabled = dpop is not False and dpop is not None
+        self._dpop_key = dpop if isinstance(dpop, DPoPKey) else None
+        #: The DPoP signer (one key for every token of this client), made with the discovery
+        #: document (RFC 9449 §5.1: the key's algorithm must be one the provider lists);
+        #: ``None`` before it, and for Bearer tokens.
+        self.dpop: DPoPSigner | None = None
 
     def __repr__(self) -> str:
         return f"OIDCClient(issuer={self.issuer!r}, client_id={self.client_id!r})"
@@ -160,14 +162,17 @@ class OIDCClient:
 
     @property
     def dpop_key(self) -> DPoPKey | None:
-        """The key DPoP proofs are signed with (keep it to keep using its tokens), or ``None``."""
-        return self.dpop.key if self.dpop is not None else None
+        """The key DPoP proofs are signed with (keep it to keep using its tokens), or ``None``:
+        DPoP off, or (``dpop=True``) the provider's discovery document not read yet."""
+        return self.dpop.key if self.dpop is not None else self._dpop_key
 
     def dpop_proof(self, method: str, url: str, token: TokenSet | None) -> str | None:
         """The ``DPoP`` header of an API request sent with ``token`` (RFC 9449 §7): a new proof
         with ``ath`` and the API's latest nonce; ``None`` for a Bearer token or none."""
         if token is None or not token.is_dpop:
             return None
+        if self.dpop is None and self.dpop_enabled:
+            self.metadata()  # a token from a shared cache: the key is made with discovery
         if self.dpop is None:
             raise ConfigurationError(
                 "this token is DPoP-bound, but the client has no DPoP key: pass dpop= to sign "
@@ -214,7 +219,13 @@ class OIDCClient:
                         "learns it from the API's resource_metadata (RFC 9728)"
                     )
                 url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-                self._metadata = parse_provider_metadata(self._get_json(url, "discovery"), issuer)
+                metadata = parse_provider_metadata(self._get_json(url, "discovery"), issuer)
+                if self.dpop_enabled:
+                    # RFC 9449 §5.1: proofs signed with an algorithm the provider does not list
+                    # would be refused: refuse the key now (or make one it lists).
+                    key = key_for_provider(self._dpop_key, metadata.dpop_signing_algs)
+                    self.dpop = DPoPSigner(key, self.now)
+                self._metadata = metadata
             return self._metadata
 
     def resource_metadata(self, route: Route, url: str) -> None:
@@ -341,8 +352,11 @@ class OIDCClient:
 
         Concurrent callers challenged for the same requirement share one step-up.
         """
-        with self._lock:
-            self._routes[route] = requirement
+        if requirement.authorization_details is None:
+            # A transaction's approval is for that transaction only: the route's next request
+            # (another transfer) goes with the everyday token and gets its own challenge.
+            with self._lock:
+                self._routes[route] = requirement
         self.emit(StepUpChallenged(challenge, requirement))
 
         def reuse(t: TokenSet) -> bool:
@@ -393,6 +407,8 @@ class OIDCClient:
         *,
         previous_sub: str | None,
     ) -> TokenSet:
+        if isinstance(self.authenticator, CibaAuthenticator):
+            return self._backchannel(requirement, challenge, previous_sub=previous_sub)
         login = LoginRequest(
             issuer=self.metadata().issuer,
             requirement=requirement,
@@ -405,6 +421,46 @@ class OIDCClient:
         if login.pending is None:
             raise AuthenticatorError("the authenticator returned without an authorization request")
         return self._finish(callback_url, login.pending)
+
+    def _backchannel(
+        self,
+        requirement: Requirement,
+        challenge: StepUpChallenge | None,
+        *,
+        previous_sub: str | None,
+    ) -> TokenSet:
+        """CIBA poll mode (:class:`CibaAuthenticator`): the user approves on their device; the
+        ID token is checked as for a code grant, without a nonce (CIBA §10.1.1 has none)."""
+        assert isinstance(self.authenticator, CibaAuthenticator)
+        metadata = self.metadata()
+        response = self.authenticator.backchannel(BackchannelLogin(
+            metadata, self.client_id, self._client_secret, self.scope, requirement, challenge,
+            self._send, self.resource,
+        ))  # fmt: skip
+        if response.id_token is None:
+            raise ProviderError("the CIBA token response has no id_token", status_code=200)
+        claims = self._validate(
+            response.id_token,
+            nonce=None,
+            requirement=requirement,
+            previous_sub=previous_sub,
+            access_token=response.access_token,
+        )
+        now = self.now()
+        tokens = TokenSet(
+            access_token=response.access_token,
+            expires_at=None if response.expires_in is None else now + response.expires_in,
+            refresh_token=response.refresh_token,
+            id_token=response.id_token,
+            scope=response.scope if response.scope is not None else self.scope,
+            claims=claims,
+            requirement=requirement,
+        )
+        self.emit(TokensIssued(
+            "urn:openid:params:grant-type:ciba", requirement, claims,
+            _peek(response.access_token), response.scope, response.expires_in,
+        ))  # fmt: skip
+        return tokens
 
     def _finish(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
         metadata = self.metadata()

@@ -4,6 +4,15 @@ Thin by design: :class:`~client_sdk.flow.Driver` decides, this module only attac
 and resends. The resend follows the ``requests.auth.HTTPDigestAuth`` idiom: a response hook sends a
 copy of the prepared request over the same connection adapter, the body replayed (a file-like body
 is rewound; a generator body cannot be replayed and raises :class:`ConfigurationError`).
+
+Redirects (:mod:`client_sdk.redirects`): ``requests`` builds each hop from a copy of the request
+it followed, credentials included, and calls no auth object for it. So the response hook of a
+redirect prepares the next hop in that request before ``requests`` copies it: to the same origin,
+the token for the hop's route and a new DPoP proof for its method and URL, with a hook of its own
+(a hop is challenged and stepped up like any call); to another origin, no ``Authorization``, no
+``DPoP`` and no hook of ours. (So the ``request`` of a redirect in ``response.history`` shows the
+headers prepared for the hop after it; with ``allow_redirects=False``, ``response.next`` is that
+prepared hop.)
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from client_sdk.flow import ApiReply, Driver, Send, set_authorization
 from client_sdk.hooks import Hook
 from client_sdk.id_token import DEFAULT_LEEWAY
 from client_sdk.oidc import OIDCClient
+from client_sdk.redirects import next_hop, same_origin
 from client_sdk.tokens import TokenCache
 from client_sdk.transport import RequestsTransport
 
@@ -55,9 +65,10 @@ class StepUpAuth(ClientFacade, AuthBase):
     with every request to the provider. ``resource``: the RFC 8707 resource indicator to send
     (default: none when the issuer is given). See docs/sdk.md, "Other challenge dialects".
 
-    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.DPoPKey`, or ``True`` for a new
-    key that lives as long as this object. Every token request and every API call then carries a
-    proof signed with it, stepped-up tokens included. See docs/sdk.md, "DPoP".
+    ``dpop``: DPoP-bound tokens (RFC 9449) — a :class:`~client_sdk.DPoPKey` (of an algorithm the
+    provider lists), or ``True`` for a new key, made with the discovery document, that lives as
+    long as this object. Every token request and every API call then carries a proof signed with
+    it, stepped-up tokens and redirect hops included. See docs/sdk.md, "DPoP".
     """
 
     def __init__(
@@ -100,26 +111,59 @@ class StepUpAuth(ClientFacade, AuthBase):
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         assert r.method is not None
         assert r.url is not None
-        driver = Driver(self.client, r.method, r.url, self.client.emit)
-        send = driver.start()
-        set_authorization(r.headers, send, self.client.dpop_proof(r.method, r.url, send.token))
-        position = _body_position(r)
-        hook = self._on_response(driver, r.method, r.url, position)
+        hook = self._sign(r, r.method, r.url, _body_position(r))
         r.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return r
+
+    def _sign(
+        self, r: requests.PreparedRequest, method: str, url: str, position: int | None
+    ) -> Callable[..., requests.Response]:
+        """Put the credentials of ``method url`` in ``r``; the response hook that drives them."""
+        driver = Driver(self.client, method, url, self.client.emit)
+        send = driver.start()
+        set_authorization(r.headers, send, self.client.dpop_proof(method, url, send.token))
+        return self._on_response(driver, method, url, position)
 
     def _on_response(
         self, driver: Driver, method: str, url: str, position: int | None
     ) -> Callable[..., requests.Response]:
         def hook(response: requests.Response, **kwargs: Any) -> requests.Response:
+            # The request requests copies for a redirect's next hop (before any resend here).
+            followed = response.request
             send = driver.feed(_reply(response))
             while send is not None:
                 proof = self.client.dpop_proof(method, url, send.token)
                 response = _resend(response, send, proof, position, kwargs)
                 send = driver.feed(_reply(response))
+            if response.is_redirect:
+                self._prepare_hop(followed, response, method, url, position, hook)
             return response
 
         return hook
+
+    def _prepare_hop(
+        self,
+        followed: requests.PreparedRequest,
+        response: requests.Response,
+        method: str,
+        url: str,
+        position: int | None,
+        ours: Callable[..., requests.Response],
+    ) -> None:
+        """Make ``followed`` (already sent) the template of the next hop: ``requests`` copies it,
+        changes its URL and method, and sends it without asking the auth object."""
+        hop = next_hop(method, url, response.status_code, response.headers.get("Location"))
+        if hop is None:
+            return
+        others = [h for h in followed.hooks.get("response", []) if h is not ours]
+        if not same_origin(hop.url, url):
+            # Never a token or a proof to another origin (nor a hop hook of ours there).
+            followed.headers.pop("Authorization", None)
+            followed.headers.pop("DPoP", None)
+            followed.hooks = {**followed.hooks, "response": others}
+            return
+        hook = self._sign(followed, hop.method, hop.url, position)
+        followed.hooks = {**followed.hooks, "response": [*others, hook]}
 
 
 def _body_position(r: requests.PreparedRequest) -> int | None:

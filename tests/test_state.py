@@ -226,7 +226,7 @@ def test_sandbox_reset_starts_over_and_says_what_it_removed(tmp_path: Path) -> N
         assert process.poll() is None, "".join(lines)
         removed = [x for x in lines if x.startswith("Reset: removed")]
         assert removed == [
-            f"Reset: removed the file {tmp_path / 'sandbox.db'} (2 op_users, 5 op_clients, "
+            f"Reset: removed the file {tmp_path / 'sandbox.db'} (2 op_users, 6 op_clients, "
             "1 op_signing_keys, 1 op_settings)\n"
         ]
     finally:
@@ -253,7 +253,7 @@ def test_reset_removes_what_the_sandbox_holds_on_either_database(database_url: s
         else f"stepup's tables in {display_url(database_url)}"
     )
     assert out.getvalue() == (
-        f"Reset: removed {what} (2 op_users, 5 op_clients, 1 op_signing_keys, 1 op_settings)\n"
+        f"Reset: removed {what} (2 op_users, 6 op_clients, 1 op_signing_keys, 1 op_settings)\n"
     )
     # Started again, it is the seeded state: bob has no factor yet.
     provider_app, _ = build_sandbox(config, database_url)

@@ -17,10 +17,15 @@ EXPECTED = [
     "AuthenticatorError",
     "AuthorizationError",
     "AuthorizationRequested",
+    "BackchannelDenied",
+    "BackchannelError",
+    "BackchannelExpired",
     "Challenge",
     "ChallengeParseError",
+    "CibaAuthenticator",
     "ClaimsNotSatisfied",
     "ConfigurationError",
+    "DPoPAlgorithmNotSupported",
     "DPoPError",
     "DPoPKey",
     "DPoPNonceRejected",
@@ -122,9 +127,13 @@ def test_error_hierarchy() -> None:
         sdk.ClaimsNotSatisfied,
         sdk.InvalidClaimsChallenge,
         sdk.ResourceMetadataError,
+        sdk.BackchannelError,
+        sdk.BackchannelDenied,
+        sdk.BackchannelExpired,
         sdk.IssuerNotListed,
         sdk.DPoPError,
         sdk.DPoPNonceRejected,
+        sdk.DPoPAlgorithmNotSupported,
         sdk.TokenTypeMismatch,
     ):
         assert issubclass(failure, sdk.StepUpFailed)
@@ -132,6 +141,7 @@ def test_error_hierarchy() -> None:
     assert issubclass(sdk.TokenTypeMismatch, sdk.ProviderError)
     assert issubclass(sdk.TokenTypeMismatch, sdk.DPoPError)
     assert issubclass(sdk.DPoPNonceRejected, sdk.DPoPError)
+    assert issubclass(sdk.DPoPAlgorithmNotSupported, sdk.DPoPError)
     # A claims value that cannot be decoded is also a malformed challenge.
     assert issubclass(sdk.InvalidClaimsChallenge, sdk.ChallengeParseError)
     assert issubclass(sdk.IssuerNotListed, sdk.ResourceMetadataError)

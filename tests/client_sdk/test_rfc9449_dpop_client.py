@@ -203,12 +203,18 @@ def test_send_headers_are_the_dpop_scheme_and_the_proof_and_a_bearer_send_drops_
     assert headers == {"Authorization": "Bearer at-b"}
 
 
+def _discovery_only(request: HttpRequest) -> HttpResponse:
+    if request.url.endswith("/.well-known/openid-configuration"):
+        return HttpResponse(200, {}, json.dumps(discovery_document()).encode())
+    return HttpResponse(500, {}, b"")
+
+
 def _client(key: DPoPKey | bool, transport: Any = None) -> OIDCClient:
     return OIDCClient(
         ISSUER,
         "bank-cli",
         authenticator=None,  # type: ignore[arg-type]
-        transport=transport or (lambda request: HttpResponse(500, {}, b"")),
+        transport=transport or _discovery_only,
         clock=Clock(),
         dpop=key,
     )
@@ -250,8 +256,14 @@ def test_a_bound_token_without_a_key_is_a_configuration_error() -> None:
 
 def test_dpop_true_makes_one_key_for_the_life_of_the_client() -> None:
     client = _client(True)
-    assert client.dpop_key is not None
-    assert client.dpop_key is client.dpop_key
+    # Made with the discovery document (the provider's algorithms, §5.1), then kept.
+    assert client.dpop_key is None
+    client.metadata()
+    key = client.dpop_key
+    assert key is not None
+    assert key.alg == "ES256"
+    assert client.dpop_proof("GET", URL, BOUND) is not None
+    assert client.dpop_key is key
     assert _client(False).dpop_key is None
 
 
