@@ -18,6 +18,9 @@ looked at a bounded number of times, and nothing recurses, so time is linear in 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -366,6 +369,35 @@ def _parse_max_age(raw: str | None, scheme: str) -> int | None:
     return max_age
 
 
+_DETAILS_LONGEST = 8192
+
+
+def _parse_authorization_details(raw: str | None, scheme: str) -> list[dict[str, Any]] | None:
+    # Our extension of RFC 9470 (docs/transactional.md): the RFC 9396 entries the user must approve
+    # for this request, base64url (RFC 4648 §5, unpadded) of their JSON array.
+    if raw is None:
+        return None
+    bad = ChallengeParseError(
+        f"WWW-Authenticate: {scheme!r} step-up challenge has an authorization_details value "
+        "that is not base64url of a JSON array of objects"
+    )
+    if len(raw) > _DETAILS_LONGEST or not raw or len(raw.rstrip("=")) % 4 == 1:
+        raise bad
+    body = raw.rstrip("=")
+    if any(c not in _BASE64URL for c in body):
+        raise bad
+    try:
+        value = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        raise bad from None
+    if not isinstance(value, list) or not value or not all(isinstance(e, dict) for e in value):
+        raise bad
+    return value
+
+
+_BASE64URL = _DIGIT | _ALPHA | frozenset("-_")
+
+
 @dataclass(frozen=True)
 class StepUpChallenge:
     """A challenge the SDK answers with a new authorization request.
@@ -392,6 +424,9 @@ class StepUpChallenge:
     scope: list[str] = field(default_factory=list, hash=False)
     claims: Mapping[str, Any] | None = field(default=None, hash=False)
     resource_metadata: str | None = None
+    #: The RFC 9396 entries a transaction-bound challenge asks the user to approve (the
+    #: ``authorization_details`` parameter, docs/transactional.md); ``None`` for a plain step-up.
+    authorization_details: list[dict[str, Any]] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         # Copies, so lists the caller passed are not shared with this frozen value.
@@ -420,6 +455,9 @@ class StepUpChallenge:
             realm=ch.params.get("realm"),
             scope=_space_separated(ch.params.get("scope")),
             resource_metadata=ch.params.get("resource_metadata"),
+            authorization_details=_parse_authorization_details(
+                ch.params.get("authorization_details"), ch.scheme
+            ),
         )
 
 

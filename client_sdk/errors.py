@@ -29,7 +29,10 @@ Each class subclasses the builtin it resembles where one exists (``ChallengePars
         │   └── SubjectMismatch            a different user stepped up
         └── AuthenticatorError             the authenticator could not log the user in
             ├── LoginFailed                the provider's page said why (wrong password, code)
-            └── AuthenticationTimeout      the browser never came back
+            ├── AuthenticationTimeout      the browser never came back
+            └── BackchannelError           CIBA: the provider refused the request or the polling
+                ├── BackchannelDenied      access_denied: the user said no on their device
+                └── BackchannelExpired     expired_token: nobody decided in time
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ __all__ = [
     "AuthenticationTimeout",
     "AuthenticatorError",
     "AuthorizationError",
+    "BackchannelDenied",
+    "BackchannelError",
+    "BackchannelExpired",
     "ChallengeParseError",
     "ClaimsNotSatisfied",
     "ConfigurationError",
@@ -307,3 +313,31 @@ class LoginFailed(AuthenticatorError):
 
 class AuthenticationTimeout(AuthenticatorError):
     """The browser did not come back to the loopback redirect URI in time."""
+
+
+class BackchannelError(AuthenticatorError):
+    """CIBA (Client-Initiated Backchannel Authentication Core 1.0): the backchannel authentication
+    request (§13) or the token polling (§11) ended in an error. :attr:`error` is the provider's
+    code (``unknown_user_id``, ``invalid_binding_message``, ``invalid_authorization_details``...),
+    :attr:`status_code` its HTTP status (``None`` when the SDK itself gave up)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        status_code: int | None = None,
+        auth_req_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status_code = status_code
+        self.auth_req_id = auth_req_id
+
+
+class BackchannelDenied(BackchannelError):
+    """CIBA §11 ``access_denied``: the user denied the request on their device."""
+
+
+class BackchannelExpired(BackchannelError):
+    """CIBA §11 ``expired_token``: the ``auth_req_id`` expired before the user decided."""

@@ -43,6 +43,7 @@ the adapter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -189,7 +190,8 @@ def requirement_for(challenge: StepUpChallenge, current: Requirement | None = No
     obtained for ``current``.
 
     - RFC 9470 §4: the challenge's ``acr_values`` and ``max_age``, when present, replace the
-      current ones;
+      current ones; its ``authorization_details`` (a transaction-bound challenge) are the
+      transaction the new token must be approved for;
     - RFC 6750 §3.1 ``insufficient_scope``: the union of the current scope values and the
       required ones, at the current level;
     - ``insufficient_claims``: the decoded claims request, at the current level and scope.
@@ -204,8 +206,12 @@ def requirement_for(challenge: StepUpChallenge, current: Requirement | None = No
     if challenge.error == INSUFFICIENT_CLAIMS and challenge.claims is not None:
         claims = canonical_claims(challenge.claims)
         return Requirement(current.acr_values, current.max_age, current.scope, claims)
+    details = None
+    if challenge.authorization_details is not None:
+        # A transaction-bound challenge (RFC 9396 entries): the approval of exactly these.
+        details = json.dumps(challenge.authorization_details, sort_keys=True, separators=(",", ":"))
     return Requirement(
-        tuple(challenge.acr_values), challenge.max_age, current.scope, current.claims
+        tuple(challenge.acr_values), challenge.max_age, current.scope, current.claims, details
     )
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from client_sdk.authenticators.base import Authenticator, LoginRequest
+from client_sdk.authenticators.ciba import BackchannelLogin, CibaAuthenticator
 from client_sdk.challenges import StepUpChallenge
 from client_sdk.dpop import DPoPKey
 from client_sdk.dpop_client import DPoPSigner, key_for_provider
@@ -351,8 +352,11 @@ class OIDCClient:
 
         Concurrent callers challenged for the same requirement share one step-up.
         """
-        with self._lock:
-            self._routes[route] = requirement
+        if requirement.authorization_details is None:
+            # A transaction's approval is for that transaction only: the route's next request
+            # (another transfer) goes with the everyday token and gets its own challenge.
+            with self._lock:
+                self._routes[route] = requirement
         self.emit(StepUpChallenged(challenge, requirement))
 
         def reuse(t: TokenSet) -> bool:
@@ -403,6 +407,8 @@ class OIDCClient:
         *,
         previous_sub: str | None,
     ) -> TokenSet:
+        if isinstance(self.authenticator, CibaAuthenticator):
+            return self._backchannel(requirement, challenge, previous_sub=previous_sub)
         login = LoginRequest(
             issuer=self.metadata().issuer,
             requirement=requirement,
@@ -415,6 +421,46 @@ class OIDCClient:
         if login.pending is None:
             raise AuthenticatorError("the authenticator returned without an authorization request")
         return self._finish(callback_url, login.pending)
+
+    def _backchannel(
+        self,
+        requirement: Requirement,
+        challenge: StepUpChallenge | None,
+        *,
+        previous_sub: str | None,
+    ) -> TokenSet:
+        """CIBA poll mode (:class:`CibaAuthenticator`): the user approves on their device; the
+        ID token is checked as for a code grant, without a nonce (CIBA §10.1.1 has none)."""
+        assert isinstance(self.authenticator, CibaAuthenticator)
+        metadata = self.metadata()
+        response = self.authenticator.backchannel(BackchannelLogin(
+            metadata, self.client_id, self._client_secret, self.scope, requirement, challenge,
+            self._send, self.resource,
+        ))  # fmt: skip
+        if response.id_token is None:
+            raise ProviderError("the CIBA token response has no id_token", status_code=200)
+        claims = self._validate(
+            response.id_token,
+            nonce=None,
+            requirement=requirement,
+            previous_sub=previous_sub,
+            access_token=response.access_token,
+        )
+        now = self.now()
+        tokens = TokenSet(
+            access_token=response.access_token,
+            expires_at=None if response.expires_in is None else now + response.expires_in,
+            refresh_token=response.refresh_token,
+            id_token=response.id_token,
+            scope=response.scope if response.scope is not None else self.scope,
+            claims=claims,
+            requirement=requirement,
+        )
+        self.emit(TokensIssued(
+            "urn:openid:params:grant-type:ciba", requirement, claims,
+            _peek(response.access_token), response.scope, response.expires_in,
+        ))  # fmt: skip
+        return tokens
 
     def _finish(self, callback_url: str, pending: PendingAuthorization) -> TokenSet:
         metadata = self.metadata()

@@ -92,6 +92,10 @@ class Requirement:
     max_age: int | None = None
     scope: tuple[str, ...] = ()
     claims: str | None = None
+    #: RFC 9396: the transaction the user must approve, canonical JSON of the array a
+    #: transaction-bound challenge named (docs/transactional.md); only a token approved for exactly
+    #: it meets the requirement.
+    authorization_details: str | None = None
 
     @property
     def is_default(self) -> bool:
@@ -107,6 +111,8 @@ class Requirement:
             parts.append("scope=" + " ".join(self.scope))
         if self.claims is not None:
             parts.append("claims=" + self.claims)
+        if self.authorization_details is not None:
+            parts.append("authorization_details=" + self.authorization_details)
         return ", ".join(parts) or "no requirement"
 
 
@@ -133,6 +139,9 @@ class ProviderMetadata:
     id_token_signing_algs: tuple[str, ...] = ("RS256",)
     #: RFC 9449 §5.1 ``dpop_signing_alg_values_supported``; ``None`` when not advertised.
     dpop_signing_algs: tuple[str, ...] | None = None
+    #: CIBA Core §4: where backchannel authentication requests go; ``None``: no CIBA.
+    backchannel_authentication_endpoint: str | None = None
+    backchannel_token_delivery_modes: tuple[str, ...] = ()
 
 
 def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> ProviderMetadata:
@@ -155,6 +164,8 @@ def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> Provide
     auth_methods = document.get("token_endpoint_auth_methods_supported")
     algs = document.get("id_token_signing_alg_values_supported")
     dpop_algs = document.get("dpop_signing_alg_values_supported")
+    backchannel = document.get("backchannel_authentication_endpoint")
+    modes = document.get("backchannel_token_delivery_modes_supported")
     return ProviderMetadata(
         issuer=issuer,
         authorization_endpoint=document["authorization_endpoint"],
@@ -173,6 +184,10 @@ def parse_provider_metadata(document: Mapping[str, Any], issuer: str) -> Provide
         dpop_signing_algs=tuple(a for a in dpop_algs if isinstance(a, str))
         if isinstance(dpop_algs, list)
         else None,
+        backchannel_authentication_endpoint=backchannel if isinstance(backchannel, str) else None,
+        backchannel_token_delivery_modes=tuple(m for m in modes if isinstance(m, str))
+        if isinstance(modes, list)
+        else (),
     )
 
 

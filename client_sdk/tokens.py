@@ -85,7 +85,13 @@ class TokenSet:
             return False
         # What a claims challenge asked for cannot be read off the token: only a token obtained
         # with that very claims request meets it.
-        return requirement.claims is None or self.requirement.claims == requirement.claims
+        if requirement.claims is not None and self.requirement.claims != requirement.claims:
+            return False
+        # Likewise an approval of a transaction (RFC 9396): only a token approved for it.
+        return (
+            requirement.authorization_details is None
+            or self.requirement.authorization_details == requirement.authorization_details
+        )
 
 
 class TokenCache:

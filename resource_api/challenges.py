@@ -13,7 +13,9 @@ include characters outside the set %x20-21 / %x23-5B / %x5D-7E", and ``scope`` i
 list of scope-tokens (RFC 6749 §3.3). RFC 9470 §3 adds ``acr_values`` ("a space-separated string
 listing the authentication context class reference values in order of preference") and ``max_age``
 (a non-negative integer, seconds). RFC 9728 §5.1 adds ``resource_metadata``: the URL of the
-protected resource's metadata document (:mod:`resource_api.resource_metadata`). Every value we send
+protected resource's metadata document (:mod:`resource_api.resource_metadata`). Our extension,
+``authorization_details``, carries the RFC 9396 entries the user must approve for this request,
+base64url of their JSON array (:mod:`resource_api.authorization_details`). Every value we send
 is ASCII; nothing the token or the request carries can put a CR, LF or a bare quote into the
 header.
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+from .authorization_details import challenge_value
 
 __all__ = ["bearer_challenge", "quote", "sanitize_description"]
 
@@ -56,6 +60,7 @@ def bearer_challenge(
     max_age: int | None = None,
     resource_metadata: str | None = None,
     algs: Sequence[str] = (),
+    authorization_details: Sequence[str] = (),
 ) -> str:
     """One ``Bearer`` challenge. With no argument: ``Bearer`` alone, the RFC 6750 §3 answer to a
     request that carried no credentials ("the resource server SHOULD NOT include an error code").
@@ -79,6 +84,8 @@ def bearer_challenge(
             raise ValueError(f"max_age must be an integer >= 0, not {max_age!r}")
         # A token (digits), as in RFC 9470 §3's example: max_age=5.
         params.append(f"max_age={max_age}")
+    if authorization_details:
+        params.append(f"authorization_details={quote(challenge_value(authorization_details))}")
     if resource_metadata is not None:
         # RFC 9728 §5.1: "resource_metadata: The URL of the protected resource metadata."
         params.append(f"resource_metadata={quote(resource_metadata)}")

@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
 
+from .authorization_details import decode
 from .bearer import is_b64token
 from .challenges import bearer_challenge
 from .dpop import Credentials, DPoPVerifier, bound_key
@@ -377,6 +378,11 @@ class StepUp:
         setattr(real_g, _G_DECISION, decision)
         return None
 
+    def challenge_response(self, outcome: Challenge) -> Response:
+        """The ``401`` for a challenge a view decides on after the policy let the request in (the
+        demo bank's spent approval): the same header and body as the policy's challenges."""
+        return self._refuse(request._get_current_object(), outcome)  # type: ignore[attr-defined]
+
     def _refuse(
         self, req: Request, outcome: InsufficientScope | Challenge | Denied | Refused
     ) -> Response:
@@ -395,11 +401,14 @@ class StepUp:
                 body["acr_values"] = " ".join(outcome.acr_values)
             if outcome.max_age is not None:
                 body["max_age"] = outcome.max_age
+            if outcome.authorization_details:
+                body["authorization_details"] = decode(outcome.authorization_details)
             return self._response(
                 401,
                 self._challenge(req, error=outcome.error,
                                 error_description=outcome.description,
-                                acr_values=outcome.acr_values, max_age=outcome.max_age),
+                                acr_values=outcome.acr_values, max_age=outcome.max_age,
+                                authorization_details=outcome.authorization_details),
                 body,
             )  # fmt: skip
         # Denied or Refused. Not an RFC 6750 error: no new token helps, so no WWW-Authenticate

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
+from .authorization_details import covers
+
 __all__ = [
     "AcrOrder",
     "Allow",
@@ -102,11 +104,14 @@ class AcrOrder:
 @dataclass(frozen=True)
 class Requirement:
     """What a call needs: any of ``acr_values`` (preferred first), an authentication no older than
-    ``max_age`` seconds, and every scope in ``scope``. Empty fields require nothing."""
+    ``max_age`` seconds, every scope in ``scope``, and a grant covering every RFC 9396 entry of
+    ``authorization_details`` (canonical JSON texts, :mod:`resource_api.authorization_details`).
+    Empty fields require nothing."""
 
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
     scope: tuple[str, ...] = ()
+    authorization_details: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "acr_values", _check_tokens("acr_values", self.acr_values))
@@ -115,26 +120,32 @@ class Requirement:
             isinstance(self.max_age, bool) or not isinstance(self.max_age, int) or self.max_age < 0
         ):
             raise ValueError(f"max_age must be an integer >= 0, not {self.max_age!r}")
+        details = self.authorization_details
+        if isinstance(details, str) or not all(isinstance(d, str) for d in details):
+            raise TypeError("authorization_details must be a sequence of canonical JSON texts")
+        object.__setattr__(self, "authorization_details", tuple(details))
 
     @property
     def is_step_up(self) -> bool:
-        return bool(self.acr_values) or self.max_age is not None
+        return bool(self.acr_values) or self.max_age is not None or bool(self.authorization_details)
 
 
 def combine(requirements: Iterable[Requirement | None], order: AcrOrder) -> Requirement:
     """One requirement that holds when all of ``requirements`` hold.
 
-    ``max_age`` is the smallest, scopes are the union. For ``acr_values`` the list that asks for the
-    stronger level wins (a token meeting it meets the other, since stronger satisfies weaker); when
-    the order cannot tell (values it does not know), the later requirement — the more specific one —
-    wins.
+    ``max_age`` is the smallest; scopes and ``authorization_details``, the union. For
+    ``acr_values`` the list that asks for the stronger level wins (a token meeting it meets the
+    other, since stronger satisfies weaker); when the order cannot tell (values it does not know),
+    the later requirement — the more specific one — wins.
     """
     acr: tuple[str, ...] = ()
     max_age: int | None = None
     scope: list[str] = []
+    details: list[str] = []
     for req in requirements:
         if req is None:
             continue
+        details.extend(d for d in req.authorization_details if d not in details)
         if req.acr_values:
             if not acr:
                 acr = req.acr_values
@@ -145,7 +156,7 @@ def combine(requirements: Iterable[Requirement | None], order: AcrOrder) -> Requ
         if req.max_age is not None:
             max_age = req.max_age if max_age is None else min(max_age, req.max_age)
         scope.extend(s for s in req.scope if s not in scope)
-    return Requirement(acr, max_age, tuple(scope))
+    return Requirement(acr, max_age, tuple(scope), tuple(details))
 
 
 def _numeric(value: Any) -> float | None:
@@ -227,11 +238,15 @@ class InsufficientScope:
 
 @dataclass(frozen=True)
 class Challenge:
-    """RFC 9470 §3 ``insufficient_user_authentication`` (401): authenticate again, meeting these."""
+    """RFC 9470 §3 ``insufficient_user_authentication`` (401): authenticate again, meeting these.
+
+    ``authorization_details``: the RFC 9396 entries the user must approve for this request (our
+    extension of the challenge, docs/transactional.md); empty for a plain step-up."""
 
     acr_values: tuple[str, ...]
     max_age: int | None
     description: str
+    authorization_details: tuple[str, ...] = ()
     error: ClassVar[str] = "insufficient_user_authentication"
     status_code: ClassVar[int] = 401
 
@@ -257,7 +272,8 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 requirement.scope, f"this request needs the scope {' '.join(requirement.scope)}"
             )
     acr_values, max_age = requirement.acr_values, requirement.max_age
-    if not acr_values and max_age is None:
+    details = requirement.authorization_details
+    if not acr_values and max_age is None and not details:
         return _ALLOW
 
     problems: list[str] = []
@@ -290,9 +306,14 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 f"this request needs a login within the last {max_age} seconds; "
                 f"the user's last login was {int(age)} seconds ago"
             )
+    if details and not covers(context.claims.get("authorization_details"), details):
+        problems.append(
+            "this request needs the user's approval of this very transaction; the token's "
+            "authorization_details do not cover it"
+        )
     if not problems:
         return _ALLOW
     # RFC 9470 §3: the challenge names what the new token must meet. We send the whole requirement
     # (both acr_values and max_age when the route has both), so that re-authenticating for a stale
     # login does not come back at a weaker level.
-    return Challenge(requirement.acr_values, requirement.max_age, "; ".join(problems))
+    return Challenge(requirement.acr_values, requirement.max_age, "; ".join(problems), details)

@@ -228,6 +228,7 @@ def _rule(t: _Reader) -> RuleConfig:
         max_age=t.optional_int("max_age", minimum=0),
         scope=tuple(t.strings("scope", required=False)),
         deny=t.optional_string("deny"),
+        authorization_details=t.optional_string("authorization_details"),
     )
     t.done()
     try:

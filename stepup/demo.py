@@ -29,11 +29,13 @@ from client_sdk import (
     ApiRequestSent,
     ApiResponseReceived,
     AuthorizationRequested,
+    CibaAuthenticator,
     Event,
     FactorsRequested,
     HeadlessAuthenticator,
     LevelNotReached,
     LoginFailed,
+    ProviderExchange,
     StepUpAuth,
     StepUpFailed,
     TokenReused,
@@ -55,7 +57,8 @@ __all__ = ["run_demo"]
 LOA1, LOA2, LOA3 = "urn:stepup:loa:1", "urn:stepup:loa:2", "urn:stepup:loa:3"
 PHR = "phr"  # OpenID EAP ACR Values: phishing-resistant; the sandbox's passkey level
 CLIENT_ID = "bank-cli"
-CLOCK_JUMP = 360  # past the 300 s max_age of a large transfer, within the tokens' 600 s lifetime
+CIBA_CLIENT = "bank-payments"
+CIBA_SECRET = "bank-payments-secret-for-the-local-sandbox"
 
 E = TypeVar("E", bound=Event)
 
@@ -171,8 +174,9 @@ class Demo:
         self.http.auth = self.auth
         self.accounts: list[str] = []
         self.elevated_at: float | None = None
-        # When alice's browser last signed in with every factor (scene 4): scene 6 reuses it.
+        # When alice's browser last signed in with every factor (scene 2): scene 6 reuses it.
         self.full_login_at: float | None = None
+        self._waits = 0
 
     def _browser(self, code: Callable[[], str] | None = None) -> HeadlessAuthenticator:
         u = self.user
@@ -180,10 +184,13 @@ class Demo:
             return HeadlessAuthenticator(u.username, u.password, totp=code, clock=self.sb.clock)
         return HeadlessAuthenticator(u.username, u.password, u.totp_secret, clock=self.sb.clock)
 
-    def _sdk(self, browser: HeadlessAuthenticator, **kwargs: Any) -> StepUpAuth:
+    def _sdk(
+        self, browser: HeadlessAuthenticator | CibaAuthenticator, *, client_id: str = CLIENT_ID,
+        **kwargs: Any,
+    ) -> StepUpAuth:  # fmt: skip
         return StepUpAuth(
             self.sb.issuer,
-            CLIENT_ID,
+            client_id,
             authenticator=browser,
             hooks=[self.n],
             clock=self.sb.clock,
@@ -251,6 +258,7 @@ class Demo:
         issued = of(ev, TokensIssued)
         claims = issued[-1].id_token_claims if issued else {}
         self.elevated_at = claims.get("auth_time")
+        self.full_login_at = self.elevated_at
         return [
             expect(
                 'error="insufficient_user_authentication"' in challenge
@@ -302,48 +310,69 @@ class Demo:
 
     # 4 ------------------------------------------------------------------------------------------
 
-    def fresh_login(self) -> list[Check]:
-        self.sb.clock.advance(CLOCK_JUMP)
+    def phone_approval(self) -> list[Check]:
         self.n.note(
-            f"sandbox clock moved forward {CLOCK_JUMP // 60} minutes "
-            "(the provider, the API and the SDK all read it)"
+            f"the bank's payment desk ({CIBA_CLIENT}, a confidential client with no browser) "
+            f"moves money for {self.user.username}; her phone is /sandbox/device/"
+            f"{self.user.username}, and the SDK's waits move the sandbox clock"
         )
-        r = self._transfer("1500.00")
+        decided: list[int] = []
+
+        def sleep(seconds: float) -> None:
+            # alice's phone: she looks at it while the SDK waits, and approves on its second
+            # wait (its first poll sees authorization_pending) — what `stepup approve` does.
+            if len(decided) < 2 and self._waits % 2 == 1:
+                url = f"{self.sb.issuer}/sandbox/device/{self.user.username}/approve"
+                phone = threading.Thread(
+                    target=lambda: decided.append(
+                        requests.post(url, json={}, timeout=30).status_code
+                    )
+                )
+                phone.start()
+                phone.join(timeout=30)
+                what = "the payment" if len(decided) == 2 else "the sign-in"
+                self.n.line("alice's phone", f"approves {what} ('PAY-1500')   → {decided[-1]}")
+            self._waits += 1
+            self.sb.clock.advance(int(seconds))
+
+        ciba = CibaAuthenticator(
+            login_hint=self.user.username, binding_message="PAY-1500", sleep=sleep,
+            clock=self.sb.clock.now,
+        )  # fmt: skip
+        http = requests.Session()
+        http.auth = self._sdk(ciba, client_id=CIBA_CLIENT, client_secret=CIBA_SECRET)
+        r = self._transfer("1500.00", http)
         ev = self.n.take()
         self._show(r)
         challenge = _first_challenge(ev)
-        asked = of(ev, AuthorizationRequested)
-        params = asked[0].params if asked else {}
         issued = of(ev, TokensIssued)
-        auth_time = issued[-1].id_token_claims.get("auth_time") if issued else None
-        self.full_login_at = auth_time if isinstance(auth_time, int | float) else None
-        now = self.sb.clock.now()
-        fresher = (
-            isinstance(auth_time, int | float)
-            and self.elevated_at is not None
-            and auth_time > self.elevated_at
-            and now - auth_time <= 5
-        )
+        granted = issued[-1].access_token_claims.get("authorization_details") if issued else None
+        wanted = [{"type": "payment", "amount": "1500.00", "currency": "EUR",
+                   "payee": self.accounts[1]}]  # fmt: skip
+        polls = [e for e in of(ev, ProviderExchange) if e.purpose == "ciba_poll"]
         return [
             expect(
-                "max_age=300" in challenge,
-                "the API answered 401 with max_age=300: the last login is too old",
+                "authorization_details=" in challenge and "max_age=300" in challenge,
+                "the API answered 401 naming this very payment (authorization_details) and "
+                "max_age=300",
                 challenge or str(_statuses(ev)),
             ),
             expect(
-                params.get("max_age") == "300",
-                "the SDK asked the provider for max_age=300",
-                str(params.get("max_age")),
+                decided == [200, 200] and [p.status for p in polls] == [400, 200, 400, 200],
+                "alice approved on her phone twice — the desk's sign-in, then the payment; each "
+                "time the SDK's first poll was told authorization_pending",
+                f"phone {decided}, polls {[p.status for p in polls]}",
             ),
             expect(
-                factors_asked(ev) == [("pwd",), ("otp",)],
-                "a fresh login: the provider asked for the password and the OTP again",
-                str(factors_asked(ev)),
+                granted == wanted,
+                "the new access token carries the approved payment (RFC 9396 "
+                "authorization_details)",
+                str(granted),
             ),
             expect(
-                fresher and _statuses(ev) == [401, 201],
-                "the new auth_time is the time of that login, and the retry got 201 Created",
-                f"auth_time={auth_time}, statuses {_statuses(ev)}",
+                _statuses(ev) == [401, 201],
+                "the SDK retried the transfer once with it: 201 Created",
+                str(_statuses(ev)),
             ),
         ]
 
@@ -383,8 +412,8 @@ class Demo:
     def level_not_reachable(self) -> list[Check]:
         if self.full_login_at is not None:
             self.n.note(
-                "the SDK uses alice's browser of scenes 1-4 again (not scene 5's new device); its "
-                "provider session has her password and one-time code from scene 4's login at "
+                "the SDK uses alice's browser of scenes 1-3 again (not scene 5's new device); its "
+                "provider session has her password and one-time code from scene 2's step-up at "
                 f"{when(self.full_login_at, self.sb.clock.now())}"
             )
         error: Exception | None = None
@@ -414,7 +443,7 @@ class Demo:
         return [
             expect(
                 not pages,
-                f"no login page: the session from scene 4 already meets {LOA2}, and the provider "
+                f"no login page: the session from scene 2 already meets {LOA2}, and the provider "
                 "answers at that level",
                 f"the provider asked for {pages}",
             ),
@@ -541,11 +570,13 @@ SCENES = (
         Demo.second_transfer,
     ),
     Scene(
-        "A large transfer needs a fresh login",
-        "Transfers over 1000.00 also need a login within the last 5 minutes (max_age=300). Rather "
-        "than wait, the demo moves the sandbox clock forward. Adding a factor is not enough this "
-        "time: the login itself is too old, so alice signs in again with every factor.",
-        Demo.fresh_login,
+        "A large transfer, approved on a phone",
+        "Transfers over 1000.00 need alice's approval of that very transfer: amount, currency and "
+        "payee, as RFC 9396 authorization_details in the token. The bank's payment desk has no "
+        "browser: its SDK uses CIBA — it asks the provider to ask alice, with the challenge's "
+        "payment, and polls while she approves on her phone. The approval pays this transfer "
+        "and no other.",
+        Demo.phone_approval,
     ),
     Scene(
         "A wrong one-time code",
@@ -558,7 +589,7 @@ SCENES = (
         f"GET /vault (added to the demo API for this scene) demands {LOA3}, which this provider "
         "does not define. acr_values is a voluntary request (OIDC Core §3.1.2.1), so the provider "
         f"does not fail: it answers at the level alice's session has, {LOA2}. alice's browser "
-        "still has its provider session from scene 4 (password and one-time code, within the "
+        "still has its provider session from scene 2 (password and one-time code, within the "
         "level's elevation lifetime), which "
         "meets that level: no login happens, the provider answers at once. The SDK checks the ID "
         "token's acr against what it asked for, and stops.",

@@ -78,15 +78,21 @@ def test_scene_3_has_no_step_up(plain: tuple[int, str]) -> None:
     assert "authorization request" not in text
 
 
-def test_scene_4_moves_the_clock_and_logs_in_afresh(plain: tuple[int, str]) -> None:
+def test_scene_4_is_approved_on_alices_phone_for_that_payment_only(
+    plain: tuple[int, str],
+) -> None:
     text = scene(plain[1], 4)
-    assert "sandbox clock moved forward 6 minutes" in text
-    assert "max_age=300" in text
-    assert "authorization request with acr_values=urn:stepup:loa:2, max_age=300" in text
-    assert text.index("provider asks      password (pwd)") < text.index(
-        "provider asks      one-time code (otp)"
+    flat = " ".join(text.split())
+    assert "POST /backchannel → 200 OK (backchannel)" in flat
+    assert 'max_age=300, authorization_details="' in flat
+    assert "POST /token → 400 Bad Request (ciba_poll)" in flat
+    assert "alice's phone approves the payment ('PAY-1500') → 200" in flat
+    assert "ID token acr=urn:stepup:loa:2 amr=[pwd, otp, mfa]" in flat
+    assert (
+        "✓ the new access token carries the approved payment (RFC 9396 authorization_details)"
+        in flat
     )
-    assert "✓ a fresh login: the provider asked for the password and the OTP again" in text
+    assert text.index("401 Unauthorized") < text.index("201 Created")
 
 
 def test_scene_5_shows_the_providers_error_and_the_typed_sdk_error(
@@ -102,20 +108,20 @@ def test_scene_5_shows_the_providers_error_and_the_typed_sdk_error(
 def test_scene_6_says_which_session_it_reuses_and_why_nobody_logs_in(
     plain: tuple[int, str],
 ) -> None:
-    login_times = re.findall(r"auth_time=(\d\d:\d\d:\d\d UTC)", scene(plain[1], 4))
+    login_times = re.findall(r"auth_time=(\d\d:\d\d:\d\d UTC)", scene(plain[1], 2))
     text = scene(plain[1], 6)
     assert (
-        "alice's browser still has its provider session from scene 4 (password and one-time "
+        "alice's browser still has its provider session from scene 2 (password and one-time "
         "code, within the level's elevation lifetime), which meets that level: no login happens"
     ) in " ".join(text.split())
     note = " ".join(text.split("SDK → API")[0].split())
     assert (
-        "the SDK uses alice's browser of scenes 1-4 again (not scene 5's new device); its provider "
-        f"session has her password and one-time code from scene 4's login at {login_times[-1]}"
+        "the SDK uses alice's browser of scenes 1-3 again (not scene 5's new device); its provider "
+        f"session has her password and one-time code from scene 2's step-up at {login_times[-1]}"
     ) in note
     assert "provider asks      nothing: it answers from the existing session" in text
     assert (
-        "✓ no login page: the session from scene 4 already meets urn:stepup:loa:2, and the "
+        "✓ no login page: the session from scene 2 already meets urn:stepup:loa:2, and the "
         "provider answers at that level"
     ) in " ".join(text.split())
 
@@ -173,8 +179,10 @@ def test_output_wraps_to_the_terminals_width(narrow: tuple[int, str]) -> None:
     too_long = [line for line in output.splitlines() if len(line) > 60]
     # Only a single word too long for any line (a URL, a JSON value) may stick out.
     assert [line for line in too_long if len(line.split()) > 1] == []
-    # resource_metadata's URL (RFC 9728) is on every challenge the narration shows.
-    assert len([line for line in too_long if "resource_metadata=" not in line]) <= 3
+    # resource_metadata's URL (RFC 9728) is on every challenge the narration shows; scene 4's
+    # authorization_details (base64url, and the JSON the SDK asks for) are single words too.
+    long_words = [line for line in too_long if "resource_metadata=" not in line]
+    assert len([line for line in long_words if "authorization_details" not in line]) <= 3
     # Narrow: who speaks on one line, what it says under it.
     assert "\n  provider asks\n    password (pwd)\n" in output
     assert "\n  API → SDK\n    401 Unauthorized\n" in output

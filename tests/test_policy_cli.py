@@ -18,7 +18,8 @@ from stepup.config import ConfigError, RuleConfig, load_config, parse_config
 
 SANDBOX = Path(__file__).parent.parent / "stepup" / "sandbox.toml"
 NOW = "1700000000"
-LARGE = "transfers above 1,000.00 need a login in the last 5 minutes"
+LARGE = "transfers above 1,000.00 need the approval of that transfer"
+PAYMENT = '{"amount":"1500.00","currency":"EUR","payee":"b","type":"payment"}'
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -39,8 +40,13 @@ def test_the_sandbox_config_has_the_large_transfer_rule() -> None:
             name=LARGE, methods=("POST",), path="/transfers",
             when="  type(request.body) == map && has(request.body.amount)\n"
                  "  && type(request.body.amount) in [double, string]\n"
-                 "  && double(request.body.amount) > 1000.0\n",
+                 "  && double(request.body.amount) > 1000.0 && double(request.body.amount) <= "
+                 "1000000.0\n"
+                 "  && has(request.body.to_account) && type(request.body.to_account) == string\n",
             max_age=300,
+            authorization_details='  {"type": "payment", "amount": request.body.amount,\n'
+                                  '   "currency": request.body.?currency.orValue("EUR"), '
+                                  '"payee": request.body.to_account}\n',
         ),
     )  # fmt: skip
 
@@ -142,17 +148,26 @@ def test_policy_check_explains_a_challenge() -> None:
         "                  method POST is not PUT",
         f"  applies         {LARGE}",
         "                  when: type(request.body) == map && has(request.body.amount) && "
-        "type(request.body.amount) in [double, string] && double(request.body.amount) > 1000.0",
-        "                  the condition is true; it requires max_age 300",
+        "type(request.body.amount) in [double, string] && double(request.body.amount) > 1000.0 "
+        "&& double(request.body.amount) <= 1000000.0 && has(request.body.to_account) && "
+        "type(request.body.to_account) == string",
+        "                  the condition is true; it requires max_age 300, authorization_details "
+        f"[{PAYMENT}]",
         "",
-        "Requirement  acr urn:stepup:loa:2, max_age 300",
+        f"Requirement  acr urn:stepup:loa:2, max_age 300, authorization_details [{PAYMENT}]",
         "  ok  acr urn:stepup:loa:2 meets urn:stepup:loa:2",
         "  no  last login 600 seconds ago: more than max_age 300",
+        "  no  authorization_details: the token's approval (if any) does not cover this "
+        "transaction",
         "",
         "Decision   challenge: 401 insufficient_user_authentication",
         '           WWW-Authenticate: Bearer error="insufficient_user_authentication", '
         'error_description="this request needs a login within the last 300 seconds; the '
-        'user\'s last login was 600 seconds ago", acr_values="urn:stepup:loa:2", max_age=300',
+        "user's last login was 600 seconds ago; this request needs the user's approval of this "
+        "very transaction; the token's authorization_details do not cover it\", "
+        'acr_values="urn:stepup:loa:2", max_age=300, authorization_details="'
+        + base64.urlsafe_b64encode(f"[{PAYMENT}]".encode()).rstrip(b"=").decode()
+        + '"',
     ]
 
 
@@ -188,13 +203,16 @@ def test_policy_check_shows_a_failed_condition_and_a_deny(tmp_path: Path) -> Non
     ))  # fmt: skip
     code, out = run(
         "policy", "check", "--config", str(path), "--request", "POST /transfers",
-        "--body", '{"amount": "1,5"}', "--claims", json.dumps(ALICE), "--now", NOW,
+        "--body", '{"amount": "1,5", "to_account": "b"}', "--claims", json.dumps(ALICE),
+        "--now", NOW,
     )  # fmt: skip
     assert code == 0
     assert out.splitlines()[13:] == [
         f"  FAILED          {LARGE}",
         "                  when: type(request.body) == map && has(request.body.amount) && "
-        "type(request.body.amount) in [double, string] && double(request.body.amount) > 1000.0",
+        "type(request.body.amount) in [double, string] && double(request.body.amount) > 1000.0 "
+        "&& double(request.body.amount) <= 1000000.0 && has(request.body.to_account) && "
+        "type(request.body.to_account) == string",
         "                  the condition failed: cannot convert string to double",
         "                  fails closed: the request is refused",
         "  not applicable  only people transfer",

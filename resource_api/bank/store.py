@@ -4,11 +4,15 @@ The tables live in the same database as the provider's; their schema is migrated
 in :mod:`resource_api.bank.migrations` (``bank_alembic_version`` records how far). Money is
 integer cents. A transfer is one transaction whose debit is a single conditional ``UPDATE``
 (``... WHERE balance_cents >= :amount``), so two concurrent transfers can never overdraw an account,
-whichever process serves them (DESIGN.md, "Persistence and scale").
+whichever process serves them (DESIGN.md, "Persistence and scale"). A transfer paid by a
+transaction approval (RFC 9396, docs/transactional.md) first inserts that approval into
+``bank_approvals_used``, in the same transaction: the primary key lets one transfer spend it, and a
+transfer that fails (no money, no account) leaves it unspent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +47,7 @@ from provider.db import (
 
 from ..errors import ResourceApiError
 
-__all__ = ["BankError", "BankStore", "metadata"]
+__all__ = ["ApprovalUsed", "BankError", "BankStore", "approval_key", "metadata"]
 
 metadata = MetaData()
 
@@ -92,6 +96,16 @@ transactions = Table(
     Column("created_at", Float, nullable=False),
 )
 
+approvals_used = Table(
+    "bank_approvals_used",
+    metadata,
+    # sha256 of the token's issuer and jti: one approval, however long those are.
+    Column("approval", String(64), primary_key=True),
+    Column("sub", String(255), nullable=False),
+    Column("transfer_id", String(40), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 #: What a new customer gets: (name, opening balance in cents).
 DEMO_ACCOUNTS: tuple[tuple[str, int], ...] = (("Checking", 250_000), ("Savings", 1_000_000))
 CURRENCY = "EUR"
@@ -105,6 +119,15 @@ class BankError(ResourceApiError):
         self.status_code = status_code
         self.error = error
         self.description = description
+
+
+class ApprovalUsed(ResourceApiError):
+    """The transaction approval that would pay this transfer has paid another already."""
+
+
+def approval_key(issuer: str, jti: str) -> str:
+    """The ``bank_approvals_used`` key of the approval carried by the token ``issuer`` + ``jti``."""
+    return hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -220,12 +243,24 @@ class BankStore:
         *,
         acr: str | None,
         auth_time: float | None,
+        approval: str | None = None,
     ) -> Transfer:
+        """Move the money. ``approval``: the :func:`approval_key` of the transaction approval
+        that pays for it, spent by this transfer (:class:`ApprovalUsed` if it was already)."""
         if from_account == to_account:
             raise BankError(400, "invalid_body", "from_account and to_account must differ")
         now = self.clock()
         transfer_id = "tr_" + secrets.token_hex(8)
         with self.engine.begin() as conn:
+            if approval is not None:
+                # First, so that a second use waits for the first's transaction (PostgreSQL's
+                # unique index; SQLite's one writer) and then fails here, before any debit.
+                try:
+                    conn.execute(insert(approvals_used).values(
+                        approval=approval, sub=sub, transfer_id=transfer_id, created_at=now,
+                    ))  # fmt: skip
+                except IntegrityError:
+                    raise ApprovalUsed("this approval has paid a transfer already") from None
             # One conditional UPDATE: the balance check and the debit cannot be torn apart.
             debited = conn.execute(
                 update(accounts)

@@ -13,9 +13,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from client_sdk.wire import ascii_int
 
-from ..flask_ext import current_auth, public
+from ..flask_ext import StepUp, current_auth, current_decision, public
+from ..step_up import Challenge, Requirement
 from .rules import format_cents, parse_amount
-from .store import BankError, BankStore
+from .store import ApprovalUsed, BankError, BankStore, approval_key
 
 __all__ = ["bp"]
 
@@ -110,8 +111,18 @@ def list_transactions(account_id: str) -> Response:
     )
 
 
+def _approval_challenge(requirement: Requirement, why: str) -> Response:
+    """The policy's own challenge for this transfer (the same acr_values, max_age and
+    authorization_details), with ``why`` as its description."""
+    step_up: StepUp = current_app.extensions["stepup"]
+    challenge = Challenge(
+        requirement.acr_values, requirement.max_age, why, requirement.authorization_details
+    )
+    return step_up.challenge_response(challenge)
+
+
 @bp.post("/transfers")
-def create_transfer() -> tuple[Response, int]:
+def create_transfer() -> tuple[Response, int] | Response:
     sub = _me()
     body = _json_object()
     unknown = set(body) - {"from_account", "to_account", "amount", "currency", "description"}
@@ -130,10 +141,29 @@ def create_transfer() -> tuple[Response, int]:
         raise BankError(400, "invalid_body", "currency must be EUR")
     description = _string(body, "description", max_len=140, required=False) or "Transfer"
     auth = current_auth()
-    transfer = _store().transfer(
-        sub, from_account, to_account, cents, description,
-        acr=auth.authentication_policy, auth_time=auth.authentication_time,
-    )  # fmt: skip
+    # A transfer the policy bound to a transaction approval (RFC 9396 authorization_details) spends
+    # that approval: one approval, one transfer (docs/transactional.md).
+    requirement = current_decision().requirement
+    approval = None
+    if requirement.authorization_details:
+        issuer, jti = auth.claims.get("iss"), auth.claims.get("jti")
+        if not isinstance(issuer, str) or not isinstance(jti, str) or not jti:
+            return _approval_challenge(
+                requirement, "the token has no jti, so its approval cannot be spent once: "
+                "ask the user to approve this transfer again",
+            )  # fmt: skip
+        approval = approval_key(issuer, jti)
+    try:
+        transfer = _store().transfer(
+            sub, from_account, to_account, cents, description,
+            acr=auth.authentication_policy, auth_time=auth.authentication_time,
+            approval=approval,
+        )  # fmt: skip
+    except ApprovalUsed:
+        return _approval_challenge(
+            requirement, "the user's approval of this transfer has been used for a transfer "
+            "already; one approval pays one transfer: ask the user to approve it again",
+        )  # fmt: skip
     return jsonify(
         id=transfer.id,
         from_account=transfer.from_account,

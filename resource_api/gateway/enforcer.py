@@ -34,6 +34,7 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from ..authorization_details import decode
 from ..bearer import bearer_token, credentials
 from ..challenges import bearer_challenge
 from ..dpop import DPoPVerifier, bound_key
@@ -432,10 +433,13 @@ class Enforcer:
                 body["acr_values"] = " ".join(decision.acr_values)
             if decision.max_age is not None:
                 body["max_age"] = decision.max_age
+            if decision.authorization_details:
+                body["authorization_details"] = decode(decision.authorization_details)
             return _refusal(
                 401, body, record,
                 challenge(error=decision.error, error_description=decision.description,
-                          acr_values=decision.acr_values, max_age=decision.max_age),
+                          acr_values=decision.acr_values, max_age=decision.max_age,
+                          authorization_details=decision.authorization_details),
             )  # fmt: skip
         # RFC 9449 §11.1: a proof is good for one request. An allow that rests on one is not
         # stable at all: no cache in front (nginx's, keyed by the token) may repeat it for a

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..authorization_details import decode
 from ..policy import Denied, Policy, PolicyDecision, Refused, Rule, RuleConfig
 from ..policy.rules import Deny as DenyEffect
 from ..settings import RouteSpec
@@ -36,6 +37,8 @@ def _describe(rule: Rule, effect: Requirement | DenyEffect | None) -> dict[str, 
             out["max_age"] = effect.max_age
         if effect.scope:
             out["scope"] = list(effect.scope)
+        if effect.authorization_details:
+            out["authorization_details"] = decode(effect.authorization_details)
     return out
 
 

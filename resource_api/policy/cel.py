@@ -43,6 +43,7 @@ __all__ = [
     "Condition",
     "ConditionFailed",
     "ConditionSyntaxError",
+    "Expression",
 ]
 
 _T = cel.Type
@@ -174,6 +175,44 @@ class Condition:
                 )
             raise ConditionFailed(message)
         raise ConditionFailed(f"the condition gave a {kind.lower()}, not true or false")
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """A compiled CEL expression that computes a value (a rule's ``authorization_details``: a map
+    or a list of maps) rather than deciding. Checked like a condition; :meth:`evaluate` gives the
+    plain Python value, or raises :class:`ConditionFailed`."""
+
+    source: str
+    needs: frozenset[str]
+    _program: Any
+
+    @classmethod
+    def compile(cls, source: str) -> Expression:
+        if not source.strip():
+            raise ConditionSyntaxError("the expression is empty")
+        program = _compile(source, _env())
+        kind = program.return_type().name()
+        if kind.split("<", 1)[0].upper() not in ("MAP", "LIST", "DYN"):
+            raise ConditionSyntaxError(
+                f"the expression must give a map or a list of maps, not a {kind.lower()}"
+            )
+        needs = set()
+        for name in ATTRIBUTES:
+            try:
+                _env(without=name).compile(source)
+            except RuntimeError:
+                needs.add(name)
+        return cls(source, frozenset(needs), program)
+
+    def evaluate(self, activation: Any) -> Any:
+        value = self._program.eval(activation)
+        if value.type().name() == "ERROR":
+            message = _STATUS_PREFIX.sub("", str(value.value()))
+            if _NOT_GIVEN.search(message) is not None:
+                message = "a part of the request it reads is not available here"
+            raise ConditionFailed(message)
+        return value.plain_value()
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,7 @@ def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requireme
 
     ``acr_values``: the values named by any requirement that satisfy every requirement (a stronger
     level satisfies a weaker one), the strongest requirement's values first. ``max_age``: the
-    smallest. ``scope``: the union.
+    smallest. ``scope`` and ``authorization_details``: the union.
     """
     lists = [r.acr_values for r in requirements if r.acr_values]
     acr: tuple[str, ...] = ()
@@ -40,7 +40,8 @@ def strictest(requirements: Sequence[Requirement], order: AcrOrder) -> Requireme
             return None
     ages = [r.max_age for r in requirements if r.max_age is not None]
     scope = dict.fromkeys(s for r in requirements for s in r.scope)
-    return Requirement(acr, min(ages) if ages else None, tuple(scope))
+    details = dict.fromkeys(d for r in requirements for d in r.authorization_details)
+    return Requirement(acr, min(ages) if ages else None, tuple(scope), tuple(details))
 
 
 def combine_outcomes(

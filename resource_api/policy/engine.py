@@ -83,8 +83,12 @@ class RuleSet:
         candidates.extend((rule, True) for rule in extra)
         self.candidates = tuple(candidates)
         self.sequence = (*policy.rules, *extra)
+        # A rule with Python code (or an authorization_details expression) is evaluated alone:
+        # its effect is computed after its condition holds.
         batched = tuple(
-            i for i, (r, always) in enumerate(candidates) if always and r.condition is not None
+            i
+            for i, (r, always) in enumerate(candidates)
+            if always and r.condition is not None and r.compute is None
         )
         self._batched = frozenset(batched) if len(batched) > 1 else frozenset()
         self._batch_order = tuple(sorted(self._batched))
@@ -302,6 +306,14 @@ class RuleSet:
             return RuleOutcome(rule, "applied", rule.effect)
         try:
             effect = rule.compute(request)
+        except ValueError as exc:
+            if rule.details is None:
+                logger.exception("policy rule %r raised", rule.name)
+                return RuleOutcome(
+                    rule, "failed", error=f"its Python code raised {type(exc).__name__}: {exc}"
+                )
+            # The authorization_details expression gave no valid entry for this request.
+            return RuleOutcome(rule, "failed", error=str(exc))
         except Exception as exc:  # fail closed on any error of the user's code
             logger.exception("policy rule %r raised", rule.name)
             return RuleOutcome(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ..authorization_details import covers
 from ..challenges import bearer_challenge
 from ..step_up import AcrOrder, Allow, AuthContext, Challenge, InsufficientScope, Requirement
 from .engine import Denied, PolicyDecision, Refused, RuleOutcome
@@ -110,6 +111,14 @@ def explain_token(context: AuthContext, requirement: Requirement, order: AcrOrde
                 f"ok  last login {math.floor(age)} seconds ago: within max_age "
                 f"{requirement.max_age}"
             )
+    if requirement.authorization_details:
+        if covers(context.claims.get("authorization_details"), requirement.authorization_details):
+            lines.append("ok  authorization_details: the token's approval covers this transaction")
+        else:
+            lines.append(
+                "no  authorization_details: the token's approval (if any) does not cover this "
+                "transaction"
+            )
     return lines
 
 
@@ -121,7 +130,7 @@ def response_lines(decision: PolicyDecision) -> list[str]:
     if isinstance(out, Challenge):
         header = bearer_challenge(
             error=out.error, error_description=out.description, acr_values=out.acr_values,
-            max_age=out.max_age,
+            max_age=out.max_age, authorization_details=out.authorization_details,
         )  # fmt: skip
         return [
             f"Decision   challenge: {out.status_code} {out.error}",

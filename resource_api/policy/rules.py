@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..authorization_details import InvalidAuthorizationDetails, required_entries
 from ..errors import ConfigurationError
-from ..step_up import Requirement
-from .cel import Condition, ConditionSyntaxError
+from ..step_up import AuthContext, Requirement
+from .attributes import attribute_values
+from .cel import Condition, ConditionFailed, ConditionSyntaxError, Expression, activation
 
 if TYPE_CHECKING:
     from .attributes import RequestFacts
@@ -74,7 +76,10 @@ class PolicyError(ConfigurationError):
 class RuleConfig:
     """One policy rule, ``[[api.rules]]`` (DESIGN contract 9). ``methods`` empty: every method;
     ``path`` ``None``: every path; ``when`` ``None``: always. The effect is a step-up requirement
-    (``acr_values``, ``max_age``, ``scope``) or ``deny`` (the reason given to the client)."""
+    (``acr_values``, ``max_age``, ``scope``, ``authorization_details``) or ``deny`` (the reason
+    given to the client). ``authorization_details``: a CEL expression over ``request.*`` giving the
+    RFC 9396 entries (a map, or a list of maps) the token must have been approved for — this very
+    transaction (docs/transactional.md)."""
 
     name: str
     methods: tuple[str, ...] = ()
@@ -84,6 +89,7 @@ class RuleConfig:
     max_age: int | None = None
     scope: tuple[str, ...] = ()
     deny: str | None = None
+    authorization_details: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,9 @@ class Rule:
     effect: Requirement | Deny | None
     compute: ComputedEffect | None = None
     origin: str = "config"
+    details: Expression | None = None
+    """The ``authorization_details`` expression; its rule's :attr:`compute` adds what it gives to
+    :attr:`effect`."""
 
     @classmethod
     def compile(cls, config: RuleConfig, *, origin: str = "config") -> Rule:
@@ -193,7 +202,15 @@ class Rule:
                     name, "when", exc.message, line=exc.line, column=exc.column
                 ) from None
         effect: Requirement | Deny
-        wants = bool(config.acr_values) or config.max_age is not None or bool(config.scope)
+        details = None
+        if config.authorization_details is not None:
+            details = _details_expression(name, config.authorization_details)
+        wants = (
+            bool(config.acr_values)
+            or config.max_age is not None
+            or bool(config.scope)
+            or details is not None
+        )
         if config.deny is not None:
             if wants:
                 raise PolicyError(
@@ -211,7 +228,14 @@ class Rule:
                 effect = Requirement(tuple(config.acr_values), config.max_age, tuple(config.scope))
             except (TypeError, ValueError) as exc:
                 raise PolicyError(name, "effect", str(exc)) from None
-        return cls(name, methods, path, condition, effect, None, origin)
+        compute = None
+        if details is not None:
+            if not isinstance(effect, Requirement):
+                raise PolicyError(
+                    name, "deny", "a rule either denies or requires an approval, not both"
+                )
+            compute = _with_details(effect, details)
+        return cls(name, methods, path, condition, effect, compute, origin, details)
 
     @classmethod
     def computed(cls, name: str, compute: ComputedEffect) -> Rule:
@@ -237,8 +261,49 @@ class Rule:
         if isinstance(self.effect, Deny):
             return f"denies: {self.effect.reason}"
         if isinstance(self.effect, Requirement):
-            return "requires " + describe_requirement(self.effect)
+            text = "requires " + describe_requirement(self.effect)
+            if self.details is not None:
+                text += ", approval of the transaction (authorization_details)"
+            return text
         return "requires what its Python code computes"
+
+
+def _details_expression(name: str, source: str) -> Expression:
+    try:
+        expression = Expression.compile(source)
+    except ConditionSyntaxError as exc:
+        raise PolicyError(
+            name, "authorization_details", exc.message, line=exc.line, column=exc.column
+        ) from None
+    other = sorted(n for n in expression.needs if not n.startswith("request."))
+    if other:
+        # What must be approved is a property of the request; what the token says is checked
+        # against it, never fed into it.
+        raise PolicyError(
+            name, "authorization_details", f"may read only request.*, not {', '.join(other)}"
+        )
+    return expression
+
+
+_NO_TOKEN = AuthContext({}, 0.0)
+
+
+def _with_details(effect: Requirement, expression: Expression) -> ComputedEffect:
+    """The effect of a rule with ``authorization_details``: its static requirement plus the entries
+    the expression computes from the request. A value that is not a valid entry fails the rule
+    (closed), with the reason."""
+
+    def compute(request: RequestFacts) -> Requirement:
+        values = attribute_values(expression.needs, request, _NO_TOKEN)
+        try:
+            entries = required_entries(expression.evaluate(activation(values)))
+        except ConditionFailed as exc:
+            raise ValueError(f"authorization_details: {exc.message}") from None
+        except InvalidAuthorizationDetails as exc:
+            raise ValueError(f"authorization_details: {exc}") from None
+        return Requirement(effect.acr_values, effect.max_age, effect.scope, entries)
+
+    return compute
 
 
 def _strip_slash(path: str) -> str:
@@ -259,4 +324,6 @@ def describe_requirement(req: Requirement) -> str:
         parts.append(f"max_age {req.max_age}")
     if req.scope:
         parts.append("scope " + " ".join(req.scope))
+    if req.authorization_details:
+        parts.append("authorization_details " + "[" + ",".join(req.authorization_details) + "]")
     return ", ".join(parts) if parts else "nothing"

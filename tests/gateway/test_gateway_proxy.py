@@ -125,11 +125,14 @@ def test_the_bank_rules_in_front_of_a_non_flask_api(
                           headers=bearer(token))  # fmt: skip
     assert small.status_code == 200
     assert echo.received[0].body == b'{"amount": "20.00"}'  # buffered for the rule, then sent
-    large = requests.post(gateway + "/transfers", json={"amount": "1000.01"}, timeout=10,
-                          headers=bearer(token))  # fmt: skip
+    large = requests.post(gateway + "/transfers", json={"amount": "1000.01", "to_account": "b"},
+                          timeout=10, headers=bearer(token))  # fmt: skip
     assert large.status_code == 401
     [challenge] = parse_www_authenticate(large.headers["WWW-Authenticate"])
     assert challenge.params["max_age"] == "300"
+    assert large.json()["authorization_details"] == [
+        {"amount": "1000.01", "currency": "EUR", "payee": "b", "type": "payment"}
+    ]
     email = requests.put(gateway + "/profile/email", json={"email": "a@b.c"}, timeout=10,
                          headers=bearer(token))  # fmt: skip
     assert email.status_code == 401  # 120 s on this route

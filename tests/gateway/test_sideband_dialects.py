@@ -177,10 +177,14 @@ def test_envoy_with_request_body_feeds_body_rules(
                           json={"amount": "15.00"})  # fmt: skip
     assert small.status_code == 200
     large = requests.post(f"{sideband}/sideband/envoy/transfers", timeout=10, headers=headers,
-                          json={"amount": "1500.00"})  # fmt: skip
+                          json={"amount": "1500.00", "to_account": "acc_b"})  # fmt: skip
     assert large.status_code == 401
     assert params(large)["max_age"] == "300"
-    assert bank_policy.bodies == [{"amount": "15.00"}, {"amount": "1500.00"}]
+    # The same transaction-bound challenge as the bank's own (docs/transactional.md).
+    assert large.json()["authorization_details"] == [
+        {"amount": "1500.00", "currency": "EUR", "payee": "acc_b", "type": "payment"}
+    ]
+    assert bank_policy.bodies == [{"amount": "15.00"}, {"amount": "1500.00", "to_account": "acc_b"}]
     partial = requests.post(f"{sideband}/sideband/envoy/transfers", timeout=10,
                             headers={**headers, "x-envoy-auth-partial-body": "true"},
                             json={"amount": "15.00"})  # fmt: skip
@@ -219,8 +223,11 @@ def test_traefik_forward_body_feeds_body_rules(
 ) -> None:
     token = issuer.mint(auth_time=int(clock()) - 600)
     assert traefik(sideband, "POST", "/transfers", token, {"amount": "15.00"}).status_code == 200
-    large = traefik(sideband, "POST", "/transfers", token, {"amount": 2000})
+    large = traefik(sideband, "POST", "/transfers", token, {"amount": 2000, "to_account": "b"})
     assert (large.status_code, params(large)["max_age"]) == (401, "300")
+    assert params(large)["authorization_details"] == (  # base64url of the JSON array
+        "W3siYW1vdW50IjoiMjAwMC4wMCIsImN1cnJlbmN5IjoiRVVSIiwicGF5ZWUiOiJiIiwidHlwZSI6InBheW1lbnQifV0"
+    )
 
 
 def test_traefik_without_forwarded_uri_and_oversized_bodies(
@@ -261,7 +268,7 @@ def test_json_refusal_is_the_exact_response_to_send(
     answer = ask(sideband, {
         "method": "POST", "url": "https://api.example/transfers",
         "headers": {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        "body": json.dumps({"amount": "5000.00"}),
+        "body": json.dumps({"amount": "5000.00", "to_account": "b"}),
     }).json()  # fmt: skip
     assert answer["decision"] == "refuse"
     response = answer["response"]
@@ -273,7 +280,7 @@ def test_json_refusal_is_the_exact_response_to_send(
         "https://api.example/.well-known/oauth-protected-resource"
     )
     assert json.loads(response["body"])["error"] == "insufficient_user_authentication"
-    assert bank_policy.bodies == [{"amount": "5000.00"}]
+    assert bank_policy.bodies == [{"amount": "5000.00", "to_account": "b"}]
 
 
 @pytest.mark.parametrize(

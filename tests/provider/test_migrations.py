@@ -193,14 +193,14 @@ def test_stepup_db_upgrade_says_what_it_did_where(database_url: str) -> None:
     assert out.getvalue() == (
         f"Database: {where}\n"
         f"  provider tables: created, at {HEAD}\n"
-        "  bank tables: created, at bank_0001\n"
+        "  bank tables: created, at bank_0002\n"
     )
     out = io.StringIO()
     assert main(["db", "upgrade", "--database", database_url], out=out) == 0
     assert out.getvalue() == (
         f"Database: {where}\n"
         f"  provider tables: already at {HEAD}\n"
-        "  bank tables: already at bank_0001\n"
+        "  bank tables: already at bank_0002\n"
     )
 
 

@@ -81,10 +81,12 @@ def test_another_customers_account_is_not_found(
 
 
 def test_insufficient_funds_is_409_and_nothing_moves(
-    client: FlaskClient, alice: dict[str, str]
+    client: FlaskClient, alice: dict[str, str], issuer: FakeIssuer
 ) -> None:
     checking, savings = accounts(client, alice)
-    response = client.post("/transfers", headers=alice, json={
+    approved = [{"type": "payment", "amount": "2500.01", "currency": "EUR", "payee": savings["id"]}]
+    approval = bearer(issuer.mint(sub="alice", authorization_details=approved))
+    response = client.post("/transfers", headers=approval, json={
         "from_account": checking["id"], "to_account": savings["id"], "amount": "2500.01",
     })  # fmt: skip
     assert (response.status_code, response.json["error"]) == (409, "insufficient_funds")

@@ -68,6 +68,13 @@ def accounts(api: FlaskClient, token: str) -> list[str]:
     return [a["id"] for a in response.json["accounts"]]
 
 
+def payment(api: FlaskClient, issuer: FakeIssuer, amount: str, **claims: Any) -> str:
+    """A token approved (RFC 9396) for a transfer of ``amount`` to the second account."""
+    _, dst = accounts(api, issuer.mint())
+    entry = {"type": "payment", "amount": amount, "currency": "EUR", "payee": dst}
+    return issuer.mint(authorization_details=[entry], **claims)
+
+
 def transfer(api: FlaskClient, token: str, amount: Any, **headers: str) -> Any:
     src, dst = accounts(api, token)
     return api.post("/transfers", headers={**bearer(token), **headers},
@@ -83,13 +90,24 @@ def challenge(response: Any) -> tuple[int, str, str]:
 # --- the body: the sandbox's large-transfer rule --------------------------------------------------
 
 
-@pytest.mark.parametrize("amount", ["1000.01", 1000.01, 1500, "2500"])
-def test_a_large_amount_needs_a_login_in_the_last_five_minutes(
-    api: FlaskClient, issuer: FakeIssuer, amount: Any
+@pytest.mark.parametrize(
+    ("amount", "approved"),
+    [("1000.01", "1000.01"), (1000.01, "1000.01"), (1500, "1500.00"), ("2500", "2500")],
+)
+def test_a_large_amount_needs_a_recent_approval_of_that_transfer(
+    api: FlaskClient, issuer: FakeIssuer, amount: Any, approved: str
 ) -> None:
-    stale = issuer.mint(auth_time=int(issuer.clock()) - 301)
+    now = int(issuer.clock())
+    stale = payment(api, issuer, approved, auth_time=now - 301)
     assert challenge(transfer(api, stale, amount)) == (401, LOA2, "300")
-    fresh = issuer.mint(auth_time=int(issuer.clock()) - 300)
+    unapproved = issuer.mint(auth_time=now - 300)
+    response = transfer(api, unapproved, amount)
+    assert challenge(response) == (401, LOA2, "300")
+    assert response.json["authorization_details"] == [{
+        "amount": f"{float(approved):.2f}", "currency": "EUR",
+        "payee": accounts(api, unapproved)[1], "type": "payment",
+    }]  # fmt: skip
+    fresh = payment(api, issuer, approved, auth_time=now - 300)
     assert transfer(api, fresh, amount).status_code == 201
 
 
@@ -114,12 +132,12 @@ def test_an_amount_the_condition_cannot_read_fails_closed(
     assert response.json == {
         "error": "access_denied",
         "error_description": "the API's policy could not be evaluated for this request (rule "
-        "'transfers above 1,000.00 need a login in the last 5 minutes': cannot convert string to "
-        "double), so it is refused",
+        "'transfers above 1,000.00 need the approval of that transfer': cannot convert string "
+        "to double), so it is refused",
     }
     assert [r.getMessage() for r in caplog.records] == [
-        "policy refused POST /transfers: rule 'transfers above 1,000.00 need a login in the last "
-        "5 minutes' could not be evaluated: cannot convert string to double"
+        "policy refused POST /transfers: rule 'transfers above 1,000.00 need the approval of that "
+        "transfer' could not be evaluated: cannot convert string to double"
     ]
     assert transfer(api, token, "12.50").status_code == 201
 
@@ -191,8 +209,9 @@ def test_rules_that_apply_together_ask_for_the_strictest(
     assert response.json["max_age"] == 60
     strong = issuer.mint(acr=LOA2, auth_time=int(issuer.clock()) - 100)
     assert challenge(transfer(api, strong, "2000", **{"X-Risk": "high"})) == (401, LOA2, "60")
-    assert transfer(api, strong, "1200").status_code == 201  # 100 s < 300 s
-    just_now = issuer.mint(acr=LOA2, auth_time=int(issuer.clock()) - 60)
+    approved = payment(api, issuer, "1200", acr=LOA2, auth_time=int(issuer.clock()) - 100)
+    assert transfer(api, approved, "1200").status_code == 201  # 100 s < 300 s
+    just_now = payment(api, issuer, "1200", acr=LOA2, auth_time=int(issuer.clock()) - 60)
     assert transfer(api, just_now, "1200", **{"X-Risk": "high"}).status_code == 201
 
 
@@ -260,10 +279,14 @@ def test_the_decision_is_logged_at_debug_level(
     assert logged[1] == "Request    POST /transfers"
     assert "Authorization" not in caplog.text
     assert token not in caplog.text
-    assert logged[-6:-1] == [
-        "Requirement  acr urn:stepup:loa:2, max_age 300",
+    payee = accounts(api, token)[1]
+    assert logged[-7:-1] == [
+        "Requirement  acr urn:stepup:loa:2, max_age 300, authorization_details "
+        f'[{{"amount":"2000.00","currency":"EUR","payee":"{payee}","type":"payment"}}]',
         "  ok  acr urn:stepup:loa:2 meets urn:stepup:loa:2",
         "  no  last login 400 seconds ago: more than max_age 300",
+        "  no  authorization_details: the token's approval (if any) does not cover this "
+        "transaction",
         "",
         "Decision   challenge: 401 insufficient_user_authentication",
     ]

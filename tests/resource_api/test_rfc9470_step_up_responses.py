@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -43,18 +45,28 @@ def transfer(client: FlaskClient, token: str, amount: str = "10.00") -> Any:
     )
 
 
-def assert_step_up(response: Any, acr_values: str, max_age: int) -> dict[str, str]:
+def assert_step_up(
+    response: Any, acr_values: str, max_age: int, authorization_details: Any = None
+) -> dict[str, str]:
     assert response.status_code == 401
     params = challenge_params(response)
     assert params["error"] == "insufficient_user_authentication"
     assert params["acr_values"] == acr_values
     assert params["max_age"] == str(max_age)
-    assert response.json == {
+    body = {
         "error": "insufficient_user_authentication",
         "error_description": params["error_description"],
         "acr_values": acr_values,
         "max_age": max_age,
     }
+    if authorization_details is not None:
+        body["authorization_details"] = authorization_details
+        text = json.dumps(authorization_details, sort_keys=True, separators=(",", ":"))
+        encoded = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+        assert params["authorization_details"] == encoded
+    else:
+        assert "authorization_details" not in params
+    assert response.json == body
     return params
 
 
@@ -82,10 +94,14 @@ def test_a_large_transfer_needs_a_recent_login(client: FlaskClient, issuer: Fake
     now = int(issuer.clock())
     stale = issuer.mint(auth_time=now - 301)
     assert transfer(client, stale, "1000.00").status_code == 201  # not large: 3600 s suffice
-    params = assert_step_up(transfer(client, stale, "1000.01"), LOA2, 300)
+    response = transfer(client, stale, "1000.01")
+    payee = client.get("/accounts", headers=bearer(stale)).json["accounts"][1]["id"]
+    entry = {"amount": "1000.01", "currency": "EUR", "payee": payee, "type": "payment"}
+    params = assert_step_up(response, LOA2, 300, authorization_details=[entry])
     assert "within the last 300 seconds" in params["error_description"]
     assert "301 seconds ago" in params["error_description"]
-    assert transfer(client, issuer.mint(auth_time=now - 300), "1000.01").status_code == 201
+    fresh = issuer.mint(auth_time=now - 300, authorization_details=[entry])
+    assert transfer(client, fresh, "1000.01").status_code == 201
 
 
 def test_a_stale_login_is_challenged_with_the_route_max_age(

@@ -1,0 +1,210 @@
+"""A transfer above the threshold, end to end over real sockets: the SDK (``StepUpAuth`` with a
+``CibaAuthenticator``), the sandbox's bank and provider, and ``stepup approve`` / ``stepup deny``
+as alice's phone, run from another thread while the SDK polls.
+
+The SDK's sleep is injected: it advances the sandbox's clock by the interval the SDK waits (no real
+waiting), and on the chosen wait the phone decides. Alice starts signed in at loa:1 (a sandbox
+token in the SDK's cache), so the only approval asked for is the transfer's."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from client_sdk import (
+    BackchannelDenied,
+    BackchannelExpired,
+    CibaAuthenticator,
+    Requirement,
+    StepUpAuth,
+    TokenCache,
+    TokenSet,
+    parse_www_authenticate,
+)
+from stepup.cli import main
+from stepup.inprocess import Sandbox
+
+pytestmark = pytest.mark.e2e
+
+CLIENT = "bank-payments"
+SECRET = "bank-payments-secret-for-the-local-sandbox"
+LOA1, LOA2 = "urn:stepup:loa:1", "urn:stepup:loa:2"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out), out.getvalue()
+
+
+@pytest.fixture
+def sandbox(stepup_sandbox: Sandbox) -> Iterator[Sandbox]:
+    drain(stepup_sandbox)
+    yield stepup_sandbox
+    drain(stepup_sandbox)
+
+
+def drain(sandbox: Sandbox) -> None:
+    while requests.post(f"{sandbox.issuer}/sandbox/device/alice/deny", timeout=10).ok:
+        pass
+
+
+class Phone:
+    """Alice's phone, and the SDK's sleep. ``decide`` (``approve``/``deny``/``None``) happens on
+    wait number ``on_wait``, from another thread; ``advances`` overrides how far a wait moves the
+    sandbox's clock (to poll too soon)."""
+
+    def __init__(
+        self, sandbox: Sandbox, decide: str | None = "approve", *, on_wait: int = 2,
+        advances: dict[int, int] | None = None,
+    ) -> None:  # fmt: skip
+        self.sandbox = sandbox
+        self.decide = decide
+        self.on_wait = on_wait
+        self.advances = advances or {}
+        self.waits: list[float] = []
+        self.said: list[tuple[int, str]] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        n = len(self.waits)
+        if n == self.on_wait and self.decide is not None:
+            decide = self.decide
+            issuer = self.sandbox.issuer
+            thread = threading.Thread(
+                target=lambda: self.said.append(run(decide, "alice", "--issuer", issuer))
+            )
+            thread.start()
+            thread.join(timeout=30)
+        self.sandbox.advance_clock(self.advances.get(n, int(seconds)))
+
+
+def signed_in_at_loa1(sandbox: Sandbox) -> TokenCache:
+    """A cache holding alice's everyday token (loa:1, just now), as after a login."""
+    minted = sandbox.mint_tokens("alice", acr=LOA1)
+    payload = minted["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    cache = TokenCache()
+    cache.put(Requirement(), TokenSet(
+        access_token=minted["access_token"], expires_at=sandbox.now() + 600,
+        refresh_token=None, id_token=minted["id_token"], scope="openid", claims=claims,
+        requirement=Requirement(),
+    ))  # fmt: skip
+    return cache
+
+
+def session(sandbox: Sandbox, phone: Phone, **ciba: Any) -> tuple[requests.Session, Any]:
+    authenticator = CibaAuthenticator(
+        login_hint="alice", binding_message="PAY-1500", sleep=phone.sleep, clock=sandbox.now,
+        **ciba,
+    )  # fmt: skip
+    http = requests.Session()
+    cache = signed_in_at_loa1(sandbox)
+    http.auth = StepUpAuth(
+        sandbox.issuer, CLIENT, authenticator=authenticator, client_secret=SECRET, token_cache=cache
+    )
+    return http, authenticator
+
+
+def accounts(sandbox: Sandbox) -> list[str]:
+    token = sandbox.mint_token("alice", acr=LOA2)
+    response = requests.get(f"{sandbox.api_url}/accounts", timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    return [a["id"] for a in response.json()["accounts"]]
+
+
+def transfer(http: requests.Session, sandbox: Sandbox, amount: str, to: str) -> Any:
+    src = accounts(sandbox)[1]  # savings: enough for every transfer here
+    body = {"from_account": src, "to_account": to, "amount": amount}
+    return http.post(f"{sandbox.api_url}/transfers", json=body, timeout=30)
+
+
+def challenge(response: requests.Response) -> dict[str, str]:
+    [found] = parse_www_authenticate(response.headers["WWW-Authenticate"])
+    return dict(found.params)
+
+
+def encoded(amount: str, payee: str) -> str:
+    entry = {"amount": amount, "currency": "EUR", "payee": payee, "type": "payment"}
+    text = json.dumps([entry], sort_keys=True, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def test_a_large_transfer_is_approved_on_the_phone_and_the_approval_pays_it_only(
+    sandbox: Sandbox,
+) -> None:
+    phone = Phone(sandbox, "approve")
+    http, authenticator = session(sandbox, phone)
+    checking = accounts(sandbox)[0]
+    response = transfer(http, sandbox, "1500.00", checking)
+    assert response.status_code == 201, response.text
+    assert response.json()["authorized_with"] == {"acr": LOA2, "amr": ["pwd", "otp", "mfa"]}
+    # The first poll found the request pending; the phone approved; the second got the tokens.
+    assert phone.waits == [5, 5]
+    assert authenticator.waits == [5, 5]
+    status, said = phone.said[0]
+    assert status == 0
+    assert said.splitlines()[0].endswith(f" of {CLIENT} for alice: 'PAY-1500'")
+    assert said.splitlines()[1] == (
+        f'  payment: {{"amount": "1500.00", "currency": "EUR", "payee": "{checking}", '
+        '"type": "payment"}'
+    )
+    approved = response.request.headers["Authorization"]
+
+    # The approved token, replayed by hand: another amount, another payee, the same transfer again.
+    src = accounts(sandbox)[1]
+
+    def replay(amount: str, to: str) -> requests.Response:
+        body = {"from_account": src, "to_account": to, "amount": amount}
+        return requests.post(f"{sandbox.api_url}/transfers", timeout=10, json=body,
+                             headers={"Authorization": approved})  # fmt: skip
+
+    for amount, to in (("1600.00", checking), ("1500.00", "acc_mallory"), ("1500.00", checking)):
+        refused = replay(amount, to)
+        assert refused.status_code == 401
+        params = challenge(refused)
+        assert params == {
+            "error": "insufficient_user_authentication",
+            "error_description": params["error_description"],
+            "acr_values": LOA2,
+            "max_age": "300",
+            "authorization_details": encoded(amount, to),
+            "resource_metadata": f"{sandbox.api_url}/.well-known/oauth-protected-resource",
+        }
+    assert "used for a transfer already" in refused.json()["error_description"]
+
+
+def test_denied_on_the_phone_is_a_typed_error(sandbox: Sandbox) -> None:
+    phone = Phone(sandbox, "deny")
+    http, _ = session(sandbox, phone)
+    before = accounts(sandbox)
+    with pytest.raises(BackchannelDenied) as caught:
+        transfer(http, sandbox, "1500.00", before[0])
+    assert (caught.value.error, caught.value.status_code) == ("access_denied", 400)
+    assert phone.said[0][0] == 0
+    assert phone.waits == [5, 5]
+
+
+def test_nobody_deciding_in_time_is_a_typed_error(sandbox: Sandbox) -> None:
+    phone = Phone(sandbox, None)
+    http, _ = session(sandbox, phone, requested_expiry=60)
+    with pytest.raises(BackchannelExpired) as caught:
+        transfer(http, sandbox, "1500.00", accounts(sandbox)[0])
+    assert (caught.value.error, caught.value.status_code) == ("expired_token", 400)
+    assert phone.waits == [5] * 12  # 60 s of 5 s waits; the 12th poll is told expired_token
+
+
+def test_slow_down_adds_five_seconds_to_every_later_wait(sandbox: Sandbox) -> None:
+    # The second wait does not move the clock: that poll comes too soon, and the provider says
+    # slow_down; from then on the SDK waits 10 s.
+    phone = Phone(sandbox, "approve", on_wait=4, advances={2: 0})
+    http, authenticator = session(sandbox, phone)
+    response = transfer(http, sandbox, "1500.00", accounts(sandbox)[0])
+    assert response.status_code == 201, response.text
+    assert authenticator.waits == [5, 5, 10, 10]
