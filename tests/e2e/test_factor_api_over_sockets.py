@@ -50,11 +50,30 @@ def test_the_sandbox_verifies_a_totp_once_and_refuses_its_replay(
         body = {"transaction_id": opened.json()["transaction_id"], "passcode": code}
         return http.post(f"{users}/alice/factors/otp/verify", json=body, timeout=10)
 
-    code = totp.code_at(ALICE_SECRET, sandbox.now())
+    started = sandbox.now()
+    code = totp.code_at(ALICE_SECRET, started)
     first = verify(code)
     assert (first.status_code, first.json()["status"]) == (200, "verified")
     replay = verify(code)
     assert (replay.status_code, replay.json()["error"]) == (422, "replayed_passcode")
+
+    # The audit, newest first, one row a page: the replay, then the success (other tests may
+    # have verified alice's codes before: only the first two pages are this test's).
+    first_page = http.get(f"{users}/alice/factors/audit", params={"limit": "1"}, timeout=10)
+    assert first_page.status_code == 200
+    [newest] = first_page.json()["entries"]
+    assert (newest["result"], newest["reason"]) == ("failure", "replayed")
+    assert started <= newest["at"] <= sandbox.now()  # the sandbox's clock runs in real time
+    assert first_page.links["next"]["url"].startswith(f"{users}/alice/factors/audit?limit=1&")
+    second_page = http.get(first_page.links["next"]["url"], timeout=10)
+    assert second_page.status_code == 200
+    [before] = second_page.json()["entries"]
+    assert (before["result"], before["reason"], before["client_id"]) == (
+        "success",
+        "verified",
+        "back-office",
+    )
+    assert before["transaction_id"] != newest["transaction_id"]  # two challenges, two rows
 
     anonymous = requests.get(f"{users}/alice/factors", timeout=10)
     assert anonymous.status_code == 401
