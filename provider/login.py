@@ -109,8 +109,9 @@ def check_totp(
 
     ``record(session, outcome)``, when given, is called once per call, in the transaction that
     settles the outcome, before it commits: for a code whose step is valid, the transaction of
-    the conditional ``UPDATE`` that spends the step (:func:`provider.store.consume_totp_step`) —
-    so a spent step and what ``record`` writes commit together or not at all, and a replay is
+    the conditional ``UPDATE`` that spends the step (:func:`provider.store.consume_totp_step`),
+    which also clears the attempt record (:meth:`~provider.store.Throttling.clear`) — so a
+    spent step and what ``record`` writes commit together or not at all, and a replay is
     recorded by the statement that found the step spent; for a wrong, expired or locked-out
     code, whose only write (the attempt counted by :meth:`~provider.store.Throttling.admit`) is
     committed before the code is checked, a transaction of its own right after. If ``record``
@@ -129,16 +130,17 @@ def check_totp(
         def spent_or_replayed(spent: bool) -> Outcome:
             return Outcome.OK if spent or allow_reuse else Outcome.REPLAYED
 
-        then: Callable[[Session, bool], None] | None = None
-        if record is not None:
-            recorder = record
+        def settle(s: Session, spent: bool) -> None:
+            # In the spending transaction: a right code's step is spent, its attempt record
+            # cleared and its outcome recorded together, or none of them is.
+            outcome = spent_or_replayed(spent)
+            if outcome is Outcome.OK:
+                throttling.clear(s, key)
+            if record is not None:
+                record(s, outcome)
 
-            def then(s: Session, spent: bool) -> None:
-                recorder(s, spent_or_replayed(spent))
-
-        outcome = spent_or_replayed(store.consume_totp_step(session, user.id, step, then=then))
-        if outcome is Outcome.OK:
-            throttling.success(session, key)
+        spent = store.consume_totp_step(session, user.id, step, then=settle)
+        if spent_or_replayed(spent) is Outcome.OK:
             return Result(Outcome.OK, user=user, step=step)
         return Result(Outcome.REPLAYED)
     if _recently_valid(user.totp_secret, code, now):

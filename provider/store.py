@@ -353,8 +353,15 @@ class Throttling:
         return max(1, (locked_until or now) - now)
 
     def success(self, session: Session, key: str) -> None:
-        session.connection().execute(_CLEAR_THROTTLE, {"key": key})
+        self.clear(session, key)
         session.commit()
+
+    def clear(self, session: Session, key: str) -> None:
+        """:meth:`success` in the caller's transaction, without committing it: a right one-time
+        code clears the record in the transaction that spends its step
+        (:func:`provider.login.check_totp`), so a spent step is never reported as an error
+        because the clearing after it failed."""
+        session.connection().execute(_CLEAR_THROTTLE, {"key": key})
 
 
 _CLEAR_THROTTLE = delete(Throttle).where(Throttle.key == bindparam("key", type_=String))

@@ -19,7 +19,7 @@ from provider import factor_audit, login
 from provider.factor_api import Reason
 from provider.factor_audit import AuditEntry
 from provider.factors import totp
-from provider.models import User
+from provider.models import Throttle, User
 
 from .conftest import T0_EPOCH
 from .factor_api_support import FactorApi, audit, code_now, error_of, op_of, subject_of
@@ -136,19 +136,22 @@ def test_refusals_before_any_code_is_checked_whose_row_fails_are_not_answered(
     assert last_step(app) is None
 
 
-Seen = list[tuple[login.Outcome, int | None, int | None, list[Reason]]]
+Seen = list[tuple[login.Outcome, int | None, int | None, list[Reason], list[int], list[int]]]
 
 
 def watching(app: Flask, seen: Seen) -> Callable[[Session, login.Outcome], None]:
-    """A recorder that notes, for each outcome, the step as its own transaction sees it, as
-    another connection sees it, and the audit rows another connection sees."""
+    """A recorder that notes, for each outcome, the step as its own transaction sees it and as
+    another connection sees it, the audit rows another connection sees, and the attempt
+    counters (``op_throttle``) each sees."""
 
     def record(session: Session, outcome: login.Outcome) -> None:
         mine = session.scalar(select(User.totp_last_step).where(User.username == "alice"))
+        my_counts = list(session.scalars(select(Throttle.failures)))
         with op_of(app).db.session() as other:
             theirs = other.scalar(select(User.totp_last_step).where(User.username == "alice"))
             rows = [r.reason for r in factor_audit.entries(other)]
-        seen.append((outcome, mine, theirs, rows))
+            their_counts = list(other.scalars(select(Throttle.failures)))
+        seen.append((outcome, mine, theirs, rows, my_counts, their_counts))
         factor_audit.record(
             session, AuditEntry(T0_EPOCH, "test", "alice", None, "otp", Reason.VERIFIED)
         )
@@ -157,8 +160,8 @@ def watching(app: Flask, seen: Seen) -> Callable[[Session, login.Outcome], None]
 
 
 def test_check_totp_records_a_success_inside_the_spending_transaction(app: Flask) -> None:
-    """The recorder runs after the conditional UPDATE (its transaction sees the step spent) and
-    before the commit (no other connection does yet)."""
+    """The recorder runs after the conditional UPDATE (its transaction sees the step spent and
+    the attempt counter cleared) and before the commit (no other connection sees either yet)."""
     op = op_of(app)
     seen: Seen = []
     step = totp.step_at(T0_EPOCH)
@@ -169,9 +172,11 @@ def test_check_totp_records_a_success_inside_the_spending_transaction(app: Flask
             s, op.throttling, alice, code_now(app), T0_EPOCH, record=watching(app, seen)
         )
     assert result.outcome is login.Outcome.OK
-    assert seen == [(login.Outcome.OK, step, None, [])]
+    assert seen == [(login.Outcome.OK, step, None, [], [], [1])]
     assert last_step(app) == step
     assert len(audit(app)) == 1
+    with op.db.session() as s:
+        assert list(s.scalars(select(Throttle.failures))) == []
 
 
 @pytest.mark.parametrize(
