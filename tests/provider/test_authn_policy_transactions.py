@@ -14,8 +14,8 @@ from provider.acr import AcrPolicy
 from provider.authn_policy import (
     Authenticate,
     AuthnRequest,
-    Fail,
     FactorRecord,
+    Fail,
     Issue,
     SessionState,
     decide,
