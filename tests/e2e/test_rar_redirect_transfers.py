@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -21,10 +22,14 @@ from client_sdk import (
     Event,
     FactorsRequested,
     HeadlessAuthenticator,
+    PendingAuthorization,
+    RedirectAuthenticator,
     StepUpAuth,
+    StepUpRequired,
     TokensIssued,
     parse_www_authenticate,
 )
+from client_sdk.authenticators.base import LoginRequest
 from stepup.inprocess import Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -157,3 +162,45 @@ def test_a_small_transfer_needs_no_approval(stepup_sandbox: Sandbox) -> None:
     assert response.status_code == 201, response.text
     [asked] = [e for e in events if isinstance(e, AuthorizationRequested)]
     assert "authorization_details" not in asked.params
+
+
+def test_a_web_app_gets_the_approval_through_step_up_required_and_its_session(
+    stepup_sandbox: Sandbox,
+) -> None:
+    """The web app's way (docs/sdk.md): ``StepUpRequired`` carries a URL with the transaction,
+    the pending request goes through the app's session as a dict, the callback completes it, and
+    the transfer submitted again pays. The user's browser is played by the headless pages."""
+    sandbox = stepup_sandbox
+    auth = StepUpAuth(
+        sandbox.issuer, "bank-web", client_secret="bank-web-secret-for-the-local-sandbox",
+        authenticator=RedirectAuthenticator(), redirect_uri="http://127.0.0.1:8000/callback",
+        clock=sandbox.now,
+    )  # fmt: skip
+    user = HeadlessAuthenticator("alice", "wonderland", ALICE_SECRET, clock=sandbox.now,
+                                 sleep=lambda s: sandbox.advance_clock(int(s) + 1))  # fmt: skip
+
+    def through_the_browser(exc: StepUpRequired) -> None:
+        saved = json.loads(json.dumps(exc.pending.to_dict()))  # the app's server-side session
+        login = LoginRequest(
+            issuer=sandbox.issuer, requirement=exc.requirement,
+            redirect_uri=exc.pending.redirect_uri,
+            build=lambda _uri: (exc.authorization_url, exc.pending), emit=lambda _e: None,
+        )  # fmt: skip
+        callback = user.authenticate(login)
+        auth.complete_authorization(callback, PendingAuthorization.from_dict(saved))
+
+    with pytest.raises(StepUpRequired) as first:
+        requests.get(f"{sandbox.api_url}/accounts", auth=auth, timeout=30)
+    through_the_browser(first.value)
+    listed = requests.get(f"{sandbox.api_url}/accounts", auth=auth, timeout=30).json()
+    checking, savings = [a["id"] for a in listed["accounts"]][:2]
+
+    body = {"from_account": savings, "to_account": checking, "amount": "1500.00"}
+    with pytest.raises(StepUpRequired) as raised:
+        requests.post(f"{sandbox.api_url}/transfers", json=body, auth=auth, timeout=30)
+    query = parse_qs(urlsplit(raised.value.authorization_url).query)
+    assert query["authorization_details"] == [canonical("1500.00", checking)]
+    assert raised.value.requirement.authorization_details == canonical("1500.00", checking)
+    through_the_browser(raised.value)
+    response = requests.post(f"{sandbox.api_url}/transfers", json=body, auth=auth, timeout=30)
+    assert response.status_code == 201, response.text
