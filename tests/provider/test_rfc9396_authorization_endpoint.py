@@ -137,6 +137,10 @@ def test_a_request_without_authorization_details_shows_no_transaction(cli: Clien
             "authorization_details[1].currency must be an ISO 4217 code (EUR)",
         ),
         ("[NaN]", "authorization_details is not valid JSON"),
+        ("[" * 2000 + "]" * 2000, "authorization_details is not valid JSON"),  # too deep
+        (details(*[PAYMENT] * 6), "at most 5 authorization_details entries"),
+        ("[" + " " * 4096 + "]", "authorization_details is longer than 4096"),
+        ('["\u202e"]', "authorization_details[0] must be a JSON object"),
     ],
 )
 def test_malformed_or_unknown_details_are_an_error_redirect(
