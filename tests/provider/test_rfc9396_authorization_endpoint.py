@@ -18,6 +18,7 @@ from provider.factors import totp
 
 from .flow import ALICE_SECRET, CLI_REDIRECT, LOA2, Browser, Client, claims, parse_page, query_of
 from .test_login_pages import PAGE_CSP
+from .test_races import active, race, split
 from .test_rfc9449_dpop import code_data, with_nonce
 
 PAYMENT = {"type": "payment", "amount": "1500", "currency": "EUR", "payee": "acc_bob"}
@@ -270,3 +271,17 @@ def test_a_code_bound_with_dpop_jkt_gives_a_bound_token_with_the_details(
     assert (body["token_type"], body["authorization_details"]) == ("DPoP", APPROVED)
     access = claims(app, body["access_token"])
     assert (access["cnf"], access["authorization_details"]) == ({"jkt": key.jkt}, APPROVED)
+
+
+def test_an_approval_code_raced_twice_pays_nobody_twice(app: Flask, cli: Client) -> None:
+    """Two token requests with one approval's code at the same moment (real threads, SQLite and
+    PostgreSQL): one consumes it; the other is invalid_grant and revokes what the code issued
+    (RFC 6749 §4.1.2), so at most one approved token exists, and it no longer works."""
+    code = cli.sign_in(acr_values=LOA2, authorization_details=details())["code"]
+    data = code_data(cli, code)
+    won, lost = split(race(app, lambda http: http.post("/token", data=data)))
+    assert (len(won), len(lost)) in ((0, 2), (1, 1))
+    for response in won:
+        body: dict[str, Any] = response.json  # type: ignore[assignment]
+        assert body["authorization_details"] == APPROVED
+        assert not active(app, body["access_token"])
