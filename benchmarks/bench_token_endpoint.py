@@ -1,6 +1,7 @@
 """The token endpoint and start-up of ``stepup provider`` against node-oidc-provider, in one run.
 
     .venv/bin/python benchmarks/bench_token_endpoint.py [--rounds 5] [--seconds 5] [--grants ...]
+    .venv/bin/python benchmarks/bench_token_endpoint.py --startup-only [--startup-rounds 9]
 
 Both servers run on this machine with the same confidential client (``client_secret_basic``), an
 RSA-2048 key, RS256, RFC 9068 JWT access tokens and refresh-token rotation. The peer is panva's
@@ -19,7 +20,9 @@ per request; a round that runs out, or gets any non-200 answer, is an error, not
 Printed per grant: tokens/s, p50/p99 latency, server CPU milliseconds per token (all processes of
 the server, from /proc), and the ratio stepup/peer (median of per-round ratios). Then start-up:
 seconds from spawn until the discovery document answers, on a fresh database ("cold") and again
-on the same one ("restart"); and the RSS of each server after the load.
+on the same one ("restart"), with the CPU seconds the server spent until then and the seconds
+until a first token was issued after it; and the RSS of each server after the load.
+``--startup-only`` runs the start-up rounds alone (no load, no wrk needed).
 """
 
 from __future__ import annotations
@@ -163,6 +166,12 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the children ``pid`` has waited for (cutime, cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> tuple[float, float]:
     """(RSS, PSS) of the process and its children, in MiB."""
     rss = pss = 0
@@ -230,10 +239,21 @@ class Server:
 
     def run(self) -> float:
         """Start; seconds until discovery answers."""
+        return self.start_up()[0]
+
+    def start_up(self) -> tuple[float, float, float]:
+        """Start; seconds until discovery answers, CPU seconds the server's processes spent
+        until then, and seconds (from the start) until a first token was issued after it."""
         t0 = time.perf_counter()
         self.proc = self.start()
         ready = wait_http(f"{self.base}/.well-known/openid-configuration", t0 + 60, self.proc)
-        return ready - t0
+        cpu = cpu_seconds(self.proc.pid) + reaped_cpu_seconds(self.proc.pid)
+        body = f"grant_type=client_credentials&scope={SCOPE}".encode()
+        request = urllib.request.Request(f"{self.base}/token", body, {"Authorization": BASIC})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            if r.status != 200:
+                raise SystemExit(f"{self.name}: the first token request answered {r.status}")
+        return ready - t0, cpu, time.perf_counter() - t0
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -452,21 +472,33 @@ def report(servers: list[Server], grants: list[str]) -> None:
 
 
 def startup_rounds(make: list[Callable[[], Server]], rounds: int, work: Path) -> None:
-    times: dict[str, dict[str, list[float]]] = {}
+    """Interleaved: each round starts both servers cold, then again on their state (restart).
+    Printed per phase: the median seconds until discovery answers (the target's figure), the
+    CPU seconds the server's processes spent until then (steadier than wall time on a busy
+    machine), and the seconds until a first client_credentials token was issued after it."""
+    times: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
     for i in range(rounds):
         for factory in make if i % 2 == 0 else make[::-1]:
             server = factory()
             for phase in ("cold", "restart"):
-                elapsed = server.run()
-                server.stop()
-                times.setdefault(server.name, {}).setdefault(phase, []).append(elapsed)
+                try:
+                    figures = server.start_up()
+                finally:
+                    server.stop()
+                times.setdefault(server.name, {}).setdefault(phase, []).append(figures)
+                print(f"  start-up round {i + 1} {phase:<8} {server.name:<19} ready "
+                      f"{figures[0]:.3f} s  CPU {figures[1]:.2f} s  first token {figures[2]:.3f} s",
+                      flush=True)  # fmt: skip
     print()
     for phase in ("cold", "restart"):
-        row = {name: statistics.median(t[phase]) for name, t in times.items()}
-        names = list(row)
-        ratio = row[names[0]] / row[names[1]]
-        print(f"ready after {phase:<8}" + "".join(f"  {n} {row[n]:.2f} s" for n in names)
-              + f"   ratio {ratio:.2f} (target <= 1.0; medians of {rounds})")  # fmt: skip
+        names = list(times)
+        for k, what in enumerate(("ready", "CPU until ready", "first token")):
+            row = {n: statistics.median(f[k] for f in times[n][phase]) for n in names}
+            ratio = row[names[0]] / row[names[1]]
+            target = " (target <= 1.0)" if k == 0 else ""
+            print(f"{phase:<8} {what:<16}" + "".join(f"  {n} {row[n]:.2f} s" for n in names)
+                  + f"   ratio {ratio:.2f}{target}")  # fmt: skip
+    print(f"(medians of {rounds} rounds)")
 
 
 def main() -> None:
@@ -476,12 +508,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--grants", nargs="+", choices=GRANTS, default=list(GRANTS))
     parser.add_argument("--startup-rounds", type=int, default=5)
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the start-up rounds (no wrk, no load)"
+    )
     parser.add_argument("--database", help="stepup's database URL (default: an SQLite file)")
     parser.add_argument("--workers", type=int, help="stepup provider --workers (default: its own)")
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/stepup-bench-peer"))
     args = parser.parse_args()
+    if args.startup_only:
+        args.rounds = 0
     wrk = shutil.which("wrk")
-    if wrk is None:
+    if wrk is None and args.rounds:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     node = subprocess.check_output(["node", "--version"], text=True).strip()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
@@ -498,6 +535,7 @@ def main() -> None:
             for s in servers:
                 s.run()
             if servers:
+                assert wrk is not None
                 token_rounds(servers, args.grants, args.rounds, args.seconds, args.connections,
                              wrk, work)  # fmt: skip
             rss = {s.name: rss_mib(s.proc.pid) for s in servers if s.proc}

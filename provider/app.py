@@ -103,7 +103,9 @@ def create_app(
     settings = config.provider
     longest = max(settings.access_token_lifetime, settings.id_token_lifetime)
     with db.session() as s:
-        store.seed(s, config.users, clients)
+        # The users' argon2 work runs on other threads while the app is built; seeded below.
+        passwords = store.start_seed(s, config.users)
+        store.seed_clients(s, clients)  # before Issuance, which reads them
         secret_key = store.shared_secret(s, "flask_secret_key")
     # RFC 9449 §8: every process makes and accepts the same DPoP nonces (provider.dpop): their key
     # is derived from the secret all processes share, not stored a second time.
@@ -185,6 +187,8 @@ def create_app(
     from .views.errors import register_error_handlers
 
     register_error_handlers(app)
+    with db.session() as s:
+        store.seed_users(s, config.users, passwords)
     return app
 
 

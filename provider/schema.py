@@ -20,27 +20,26 @@ newest revision:
    (:func:`create_or_adopt`), then the version table records it like any other.
 
 Alembic keeps its running context in module globals, so one process runs one migration at a time
-(a thread lock) whatever its threads do.
+(a thread lock) whatever its threads do. It is imported only on the careful path: the cheap check
+finds this build's newest revision by reading the scripts' ``revision`` and ``down_revision``
+lines (:func:`head_revision`), so a start at the newest revision imports no Alembic (nor Mako
+and the dialects it brings, ~0.1 s of CPU; docs/benchmarks.md).
 
 How to add a migration: ``docs/provider.md`` ("Database and migrations").
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import op
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import (
     Column,
     Connection,
@@ -60,6 +59,10 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import ColumnClause
 
 from .db import display_url
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "Migrations",
@@ -125,6 +128,8 @@ class Upgrade:
 
 
 def _script(migrations: Migrations) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     with _PROCESS_LOCK:
         script = _SCRIPTS.get(migrations.directory)
         if script is None:
@@ -133,14 +138,58 @@ def _script(migrations: Migrations) -> ScriptDirectory:
 
 
 def head_revision(migrations: Migrations) -> str:
-    """The newest revision this build ships (read from the scripts once per process)."""
+    """The newest revision this build ships (read from the scripts once per process).
+
+    Read from the scripts' text when they say it plainly (:func:`_scanned_head`), else — or for
+    anything unusual — by Alembic, which imports every script.
+    """
     head = _HEADS.get(migrations.directory)
     if head is None:
-        with _PROCESS_LOCK:
-            head = _script(migrations).get_current_head()
-        assert head is not None, f"{migrations.directory} has no revisions"
+        head = _scanned_head(migrations.directory) or _alembic_head(migrations)
         _HEADS[migrations.directory] = head
     return head
+
+
+def _alembic_head(migrations: Migrations) -> str:
+    with _PROCESS_LOCK:
+        head = _script(migrations).get_current_head()
+    assert head is not None, f"{migrations.directory} has no revisions"
+    return head
+
+
+# `revision = "op_0007"` and `down_revision = "op_0006"` (or None) at the start of a line, with or
+# without a type annotation, as Alembic's templates write them.
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", re.M)
+
+
+def _scanned_head(directory: Path) -> str | None:
+    """The one revision no other script revises, read from each script's own lines without
+    importing any; ``None`` when a script does not say both plainly (a merge revision's tuple, a
+    computed value, two assignments) or the scripts do not make one chain ending in one head —
+    then Alembic decides. The migrations under the lock always use Alembic's own reading."""
+    revises: dict[str, str | None] = {}
+    for path in sorted((directory / "versions").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        found: dict[str, list[object]] = {}
+        for name, value in _ASSIGNMENT.findall(path.read_text(encoding="utf-8")):
+            try:
+                found.setdefault(name, []).append(ast.literal_eval(value))
+            except (ValueError, SyntaxError):
+                return None
+        revision, down = found.get("revision", []), found.get("down_revision", [])
+        if len(revision) != 1 or len(down) != 1 or not isinstance(revision[0], str):
+            return None
+        if down[0] is not None and not isinstance(down[0], str):
+            return None
+        if revision[0] in revises:
+            return None
+        revises[revision[0]] = down[0]
+    bases = [r for r, down in revises.items() if down is None]
+    heads = set(revises) - set(revises.values())
+    if len(bases) != 1 or len(heads) != 1 or not set(revises.values()) <= {*revises, None}:
+        return None
+    return heads.pop()
 
 
 def _quick_version(engine: Engine, migrations: Migrations) -> str | None:
@@ -158,6 +207,8 @@ def _quick_version(engine: Engine, migrations: Migrations) -> str | None:
 
 def current_revision(connection: Connection, migrations: Migrations) -> str | None:
     """The revision the database records; ``None`` when it has no version table yet."""
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(
         connection, opts={"version_table": migrations.version_table}
     )
@@ -173,6 +224,8 @@ def check(engine: Engine, migrations: Migrations) -> str:
     """The database's revision, which must be this build's newest (for servers told not to
     migrate); otherwise :class:`SchemaError` saying what to run."""
     head = head_revision(migrations)
+    if _quick_version(engine, migrations) == head:
+        return head
     with engine.connect() as conn:
         current = current_revision(conn, migrations)
     if current != head:
@@ -187,10 +240,11 @@ def check(engine: Engine, migrations: Migrations) -> str:
 
 def upgrade(engine: Engine, migrations: Migrations) -> Upgrade:
     """Bring one component's tables to the newest revision (see the module docstring)."""
-    head = head_revision(migrations)
     where = display_url(engine)
+    head = head_revision(migrations)
     if _quick_version(engine, migrations) == head:
         return Upgrade(migrations.name, where, head, head)
+    head = _alembic_head(migrations)  # the careful path reads the scripts as Alembic does
     with _PROCESS_LOCK, database_lock(engine) as conn:
         before = current_revision(conn, migrations)  # another process may have done it meanwhile
         adopted = before is None and _legacy(conn, migrations)
@@ -200,6 +254,10 @@ def upgrade(engine: Engine, migrations: Migrations) -> Upgrade:
 
 
 def _run_to_head(conn: Connection, migrations: Migrations, before: str | None) -> None:
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.util import CommandError
+
     script = _script(migrations)
     try:
         if before is not None:
@@ -280,6 +338,8 @@ def create_or_adopt(metadata: MetaData) -> None:
     A missing column that cannot be null has no value to give the rows already there: that
     database is refused with a message rather than guessed at.
     """
+    from alembic import op
+
     conn = op.get_bind()
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())

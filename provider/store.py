@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -45,7 +47,16 @@ from .models import (
 )
 from .settings import ClientConfig, UserConfig
 
-__all__ = ["Throttling", "digest", "new_secret", "seed"]
+__all__ = [
+    "PasswordWork",
+    "Throttling",
+    "digest",
+    "new_secret",
+    "seed",
+    "seed_clients",
+    "seed_users",
+    "start_seed",
+]
 
 
 def digest(value: str) -> str:
@@ -69,40 +80,103 @@ def _rowcount(result: Any) -> int:
 # --- seeding -------------------------------------------------------------------------------------
 
 
-def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[ClientConfig]) -> None:
+class PasswordWork:
+    """The argon2 work seeding needs — a hash for each new user, a check of each existing user's
+    configured password against the stored hash — started at once, each on a thread of its own.
+
+    argon2 releases the GIL, so the work runs on another core while the start goes on building
+    the app (``provider.app.create_app`` waits for it before it returns). The check is made at
+    every start on purpose: anything that could tell "unchanged" without argon2 is either derived
+    from the password and cheap to compute — a digest or an HMAC whose key sits in the same
+    database lets whoever holds the database test guesses at that speed instead of argon2's — or
+    derived from the file's metadata (size, mtime), which misses an edit that keeps both, and then
+    an old password would keep working. See docs/benchmarks.md (start-up).
+    """
+
+    def __init__(self, stored: dict[str, str], users: Sequence[UserConfig]) -> None:
+        #: Each user's hash as the database had it (absent: a new user).
+        self.stored = stored
+        self._futures: dict[str, Future[str | None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        if not users:
+            return
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(len(users), os.cpu_count() or 1), thread_name_prefix="argon2"
+        )
+        for u in users:
+            self._futures[u.username] = self._pool.submit(self._new_hash, stored.get(u.username), u)
+
+    @staticmethod
+    def _new_hash(stored_hash: str | None, user: UserConfig) -> str | None:
+        if stored_hash is not None and verify_password(stored_hash, user.password):
+            return None
+        return hash_password(user.password)
+
+    def new_hash(self, username: str) -> str | None:
+        """The hash to store for ``username`` (waits for it); ``None``: the stored one is right."""
+        return self._futures[username].result()
+
+    def join(self) -> None:
+        """Wait for the work and for its threads to end: the server forks its workers next, and
+        a process should not fork while threads of its own may hold locks."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def start_seed(session: Session, users: Sequence[UserConfig]) -> PasswordWork:
+    """Read the seeded users' stored hashes and start the argon2 work :func:`seed` needs."""
+    names = [u.username for u in users]
+    query = select(User.username, User.password_hash).where(User.username.in_(names))
+    stored: dict[str, str] = {row.username: row.password_hash for row in session.execute(query)}
+    session.commit()
+    return PasswordWork(stored, users)
+
+
+def seed(
+    session: Session,
+    users: Sequence[UserConfig],
+    clients: Sequence[ClientConfig],
+    passwords: PasswordWork | None = None,
+) -> None:
     """Make the database hold the users and clients of the config file.
 
     Clients follow the file exactly. Users are created when missing; an existing user's password
     hash is replaced only when the file's password no longer verifies (argon2 is slow by design,
     so it is not re-hashed at every start), and a TOTP secret enrolled in the flow is kept when the
-    file has none.
+    file has none. ``passwords``: that argon2 work, started earlier by :func:`start_seed` (else
+    it is started here).
 
     Several processes may seed one database at the same moment: every write is an idempotent
     ``INSERT … ON CONFLICT`` or an ``UPDATE`` to the file's values, so they end with one set of
     rows whoever comes first, and the argon2 work runs before the writes, outside a transaction.
     """
+    seed_users(session, users, passwords or start_seed(session, users))
+    seed_clients(session, clients)
+
+
+def seed_users(session: Session, users: Sequence[UserConfig], passwords: PasswordWork) -> None:
+    """The users part of :func:`seed`, once ``passwords`` (from :func:`start_seed`) is done."""
+    passwords.join()
     insert = _insert_for(session)
-    names = [u.username for u in users]
-    query = select(User.username, User.password_hash).where(User.username.in_(names))
-    stored: dict[str, str] = {row.username: row.password_hash for row in session.execute(query)}
-    session.commit()
     writes: list[Any] = []
     for u in users:
         values: dict[str, Any] = {"name": u.name, "email": u.email}
-        if u.username not in stored:
+        new_hash = passwords.new_hash(u.username)
+        if u.username not in passwords.stored:
+            assert new_hash is not None
             writes.append(
                 insert(User)
                 .values(
                     subject=_subject_for(u.username),
                     username=u.username,
-                    password_hash=hash_password(u.password),
+                    password_hash=new_hash,
                     totp_secret=u.totp_secret,
                     **values,
                 )
                 .on_conflict_do_nothing(index_elements=[User.username])
             )
-        elif not verify_password(stored[u.username], u.password):
-            values["password_hash"] = hash_password(u.password)
+        elif new_hash is not None:
+            values["password_hash"] = new_hash
         writes.append(update(User).where(User.username == u.username).values(**values))
         if u.totp_secret is not None:
             changed = User.totp_secret.is_(None) | (User.totp_secret != u.totp_secret)
@@ -111,9 +185,17 @@ def seed(session: Session, users: Sequence[UserConfig], clients: Sequence[Client
                 .where(User.username == u.username, changed)
                 .values(totp_secret=u.totp_secret, totp_last_step=None)
             )
+    for statement in writes:
+        session.execute(statement)
+    session.commit()
+
+
+def seed_clients(session: Session, clients: Sequence[ClientConfig]) -> None:
+    """The clients part of :func:`seed`."""
+    insert = _insert_for(session)
     # Clients follow the file exactly: one it no longer lists can no longer log anyone in.
     listed = [c.client_id for c in clients]
-    writes.append(delete(Client).where(Client.client_id.not_in(listed)))
+    writes: list[Any] = [delete(Client).where(Client.client_id.not_in(listed))]
     for c in clients:
         fields = {
             "secret_hash": digest(c.client_secret) if c.client_secret else None,

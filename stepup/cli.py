@@ -24,43 +24,38 @@ it are in :mod:`stepup.database`.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from client_sdk.wire import ascii_int
-from provider.db import DatabaseUnavailable
-from provider.schema import SchemaError
-from provider.settings import SettingsError
-from resource_api.errors import ConfigurationError
 
-from .config import ConfigError, StepupConfig, load_config
-from .database import (
-    checked_location,
-    cmd_db_upgrade,
-    cmd_rotate_keys,
-    cmd_totp,
-    database_url,
-    print_database,
-    reachable_database,
-    reset_database,
-)
 from .listening import Listener, ListenError, listen
 from .policy_cli import add_policy_parser
+
+# The libraries (Flask, SQLAlchemy, Authlib, ...) are imported by the commands that use them, after
+# main() has turned the garbage collector off for a server's start (see main()).
+if TYPE_CHECKING:
+    from .config import StepupConfig
 
 __all__ = ["main", "sandbox_config"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PROVIDER_PORT = 9000
 DEFAULT_API_PORT = 9001
+# The commands that start a server (see main()).
+_SERVERS = frozenset({"provider", "api", "sandbox", "gateway", "sideband"})
 
 
 def sandbox_config(issuer: str | None = None) -> StepupConfig:
     """The built-in sandbox configuration (``stepup/sandbox.toml``), optionally re-homed."""
+    from .config import load_config
+
     path = resources.files("stepup").joinpath("sandbox.toml")
     with resources.as_file(path) as p:
         config = load_config(p)
@@ -69,6 +64,8 @@ def sandbox_config(issuer: str | None = None) -> StepupConfig:
 
 def _load(args: argparse.Namespace, issuer: str) -> tuple[StepupConfig, bool]:
     """The config file, or the built-in sandbox config at ``issuer``; True when built in."""
+    from .config import load_config
+
     config, builtin = (
         (load_config(args.config), False) if args.config else (sandbox_config(issuer), True)
     )
@@ -79,6 +76,8 @@ def _with_options(config: StepupConfig, args: argparse.Namespace) -> StepupConfi
     """The config with what command-line options change in it (``--allow-totp-reuse``)."""
     if not getattr(args, "allow_totp_reuse", False):
         return config
+    from provider.settings import SettingsError
+
     try:
         settings = replace(config.provider, sandbox_allow_totp_reuse=True)
     except SettingsError as exc:  # not in sandbox mode: refused, as in the config file
@@ -180,6 +179,7 @@ def _serve(
         listener.close()  # the server holds its own duplicate of the socket
         servers.append((label, server))
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
+    gc.enable()  # off while the apps were built (main())
     for t in threads:
         t.start()
     for label, server in servers:
@@ -236,6 +236,8 @@ def _bind_provider(
     """The provider's socket, bound before anything is printed, and its config: the file's, or
     the built-in one at the address really bound (``--port 0`` picks a free port). True when
     built in."""
+    from .config import load_config
+
     config = _with_options(load_config(args.config), args) if args.config else None
     if port is None:
         port = _port_of(config.issuer, DEFAULT_PROVIDER_PORT) if config else DEFAULT_PROVIDER_PORT
@@ -249,6 +251,7 @@ def _bind_provider(
 def _provider_workers(args: argparse.Namespace, config: StepupConfig) -> int:
     """``--workers``, or its default: one per CPU, but one for a sandbox config, whose clock
     (``POST /sandbox/clock``) lives in the process that serves it."""
+    from .config import ConfigError
     from .serve import default_workers
 
     if config.provider.sandbox:
@@ -263,6 +266,9 @@ def _provider_workers(args: argparse.Namespace, config: StepupConfig) -> int:
 
 def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
     from provider import create_app
+
+    from .config import ConfigError
+    from .database import database_url, print_database, reachable_database
 
     listener, config, builtin = _bind_provider(args, args.port, "--port")
     try:
@@ -283,6 +289,8 @@ def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_api(args: argparse.Namespace, out: TextIO) -> int:
     import resource_api
+
+    from .database import checked_location, database_url, print_database
 
     config, _ = _load(args, f"http://{args.host}:{DEFAULT_PROVIDER_PORT}")
     listener = listen(args.host, _given(args.port, DEFAULT_API_PORT), "--port")
@@ -321,6 +329,8 @@ def build_sandbox(
 
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO, ready: threading.Event | None = None) -> int:
+    from .database import checked_location, database_url, print_database, reset_database
+
     provider_listener, config, builtin = _bind_provider(args, args.provider_port, "--provider-port")
     try:
         api_listener = listen(args.host, _given(args.api_port, DEFAULT_API_PORT), "--api-port")
@@ -368,6 +378,24 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .demo import run_demo
 
     return run_demo(step=args.step, color=args.color, out=out)
+
+
+def cmd_totp(args: argparse.Namespace, out: TextIO) -> int:
+    from .database import cmd_totp as run
+
+    return run(args, out)
+
+
+def cmd_rotate_keys(args: argparse.Namespace, out: TextIO) -> int:
+    from .database import cmd_rotate_keys as run
+
+    return run(args, out)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, out: TextIO) -> int:
+    from .database import cmd_db_upgrade as run
+
+    return run(args, out)
 
 
 def _version() -> str:
@@ -507,6 +535,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from .sandbox_cli import negative_values
 
     args = build_parser().parse_args(negative_values(list(sys.argv[1:] if argv is None else argv)))
+    collecting = gc.isenabled()
+    if args.command in _SERVERS:
+        # A server's start is mostly imports and building the app: objects that live as long as
+        # the process. The collector would walk them again and again as they pile up (~15% of
+        # the start's CPU, measured); it is turned back on when the server starts serving
+        # (stepup.serve freezes what was built first, so forked workers share its pages).
+        gc.disable()
+    from provider.db import DatabaseUnavailable
+    from provider.schema import SchemaError
+    from provider.settings import SettingsError
+    from resource_api.errors import ConfigurationError
+
     try:
         result: int = args.func(args, out or sys.stdout)
     except (SettingsError, ConfigurationError) as exc:
@@ -533,6 +573,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"stepup: {exc}\n")
         return 1
+    finally:
+        if collecting:
+            gc.enable()
     return result
 
 

@@ -19,6 +19,7 @@ and the API in one process, sharing one clock and one engine (DESIGN.md contract
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import signal
 import socket
@@ -167,4 +168,13 @@ def serve(
         log_level=LogLevels.warning,
         log_access=False,
     )
-    server.serve(target_loader=loader, wrap_loader=False)
+    # What was built before the fork (modules, the app) lives as long as the server: moved out of
+    # the collector's reach, so that no worker's collection writes to those pages (they stay
+    # shared, copy-on-write) or spends time walking them. The command may have turned the
+    # collector off while it built the app (stepup.cli.main); on from here, in every process.
+    gc.freeze()
+    gc.enable()
+    try:
+        server.serve(target_loader=loader, wrap_loader=False)
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,7 @@ banner, which must describe the users as the database has them (not as the confi
 
 from __future__ import annotations
 
+import gc
 import io
 import socket
 import subprocess
@@ -113,6 +114,14 @@ def test_an_unknown_host_names_the_host_option(
         "stepup provider: cannot listen on no-such-host.invalid: no such host; "
         "choose another with --host\n"
     )
+
+
+def test_a_server_command_that_fails_leaves_the_collector_on() -> None:
+    """main() turns the garbage collector off while a server starts (docs/benchmarks.md); a
+    start that fails must not leave it off in the calling process."""
+    assert gc.isenabled()
+    assert main(["provider", "--host", "no-such-host.invalid"], out=io.StringIO()) == 1
+    assert gc.isenabled()
 
 
 def _banner(argv: list[str]) -> str:
