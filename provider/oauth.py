@@ -272,9 +272,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     ) -> dict[str, Any]:
         old = self.request.refresh_token
         assert user is not None
-        # RFC 9396 §6 lets a refresh carry the grant's authorization_details; here it never does:
-        # the grant keeps none, so an approval of one transaction is spent with its access token
-        # and a refreshed token approves nothing (docs/transactional.md).
+        # RFC 9396 §6 and §11.2 expect a refresh to keep the grant's authorization_details; here
+        # it never does: the grant keeps none, so the approval of one transaction lives in the
+        # access token issued with the code, and a refreshed token approves nothing
+        # (docs/transactional.md).
         # DESIGN.md: refresh never upgrades — the new tokens keep the original acr, amr, auth_time.
         # RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
         # identical to that of the refresh token included by the client in the request" — a

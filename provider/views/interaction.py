@@ -155,8 +155,7 @@ def authorize() -> BaseResponse:
     except (BadRequest, InvalidTarget) as exc:
         return _redirect_error(op, redirect_uri, exc.error, exc.description, state)
     except InvalidAuthorizationDetails as exc:
-        # RFC 9396 §5: "If the authorization_details parameter [...] does not conform to the
-        # respective type definition, the AS MUST abort processing and respond with an error
+        # RFC 9396 §5: "The AS MUST abort processing and respond with an error
         # invalid_authorization_details to the client" — a redirect, as every error here.
         return _redirect_error(op, redirect_uri, exc.error, str(exc), state)
 
