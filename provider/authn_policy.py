@@ -11,7 +11,8 @@ with which factors?* :func:`decide` answers it with plain data in and plain data
 Specs: OpenID Connect Core 1.0 §3.1.2.1 (``prompt``, ``max_age``, ``acr_values``, ``login_hint``,
 ``id_token_hint``),
 §5.5.1.1 (essential ``acr``), §2 (``acr``, ``amr``, ``auth_time``); RFC 8176 (``amr`` values);
-OpenID Connect Core Error Code ``unmet_authentication_requirements``. The model is
+OpenID Connect Core Error Code ``unmet_authentication_requirements``; RFC 9396 (a request with
+``authorization_details`` is approved by a factor verified in the interaction). The model is
 node-oidc-provider's interaction policy: small named checks in a table, the first that fires wins.
 ``docs/step-up-semantics.md`` explains every decision with worked examples.
 
