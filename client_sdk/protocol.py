@@ -6,7 +6,7 @@ Each operation is a *build request* / *process response* pair (the oauth4webapi 
 - the authorization request: :func:`new_authorization`, :func:`authorization_url` — PKCE S256
   (RFC 7636 §4.1-4.3), ``state`` (RFC 6749 §10.12), ``nonce`` (OIDC Core §3.1.2.1), ``acr_values``
   and ``max_age`` as RFC 9470 §4 asks, ``prompt``, ``login_hint``, an essential ``acr`` through
-  ``claims`` (OIDC Core §5.5.1.1);
+  ``claims`` (OIDC Core §5.5.1.1), RFC 9396 ``authorization_details`` (§2);
 - the callback: :func:`parse_callback` — ``state``, RFC 9207 ``iss``, RFC 6749 §4.1.2.1 errors;
 - the code exchange and refresh: :func:`code_token_request`, :func:`refresh_token_request`,
   :func:`parse_token_response` (RFC 6749 §4.1.3, §5.1, §5.2, §6; RFC 7636 §4.5).
@@ -232,18 +232,23 @@ class PendingAuthorization:
         data["max_age"] = self.requirement.max_age
         data["required_scope"] = list(self.requirement.scope)
         data["claims"] = self.requirement.claims
+        data["authorization_details"] = self.requirement.authorization_details
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PendingAuthorization:
-        # A dict stored by an older version has no required_scope, claims or resource.
-        requirement_keys = ("acr_values", "max_age", "required_scope", "claims")
+        # A dict stored by an older version has no required_scope, claims, resource or
+        # authorization_details.
+        requirement_keys = (
+            "acr_values", "max_age", "required_scope", "claims", "authorization_details",
+        )  # fmt: skip
         fields = {k: v for k, v in data.items() if k not in requirement_keys}
         requirement = Requirement(
             tuple(data.get("acr_values") or ()),
             data.get("max_age"),
             tuple(data.get("required_scope") or ()),
             data.get("claims"),
+            data.get("authorization_details"),
         )
         return cls(requirement=requirement, **fields)
 
@@ -321,6 +326,11 @@ def authorization_params(pending: PendingAuthorization) -> dict[str, str]:
         # OIDC Core §5.5: the claims parameter, a JSON object (for a claims challenge, the claims
         # it named, decoded).
         params["claims"] = canonical_claims(claims)
+    if requirement.authorization_details is not None:
+        # RFC 9396 §2: "authorization_details ... a JSON array of objects" — the transaction a
+        # transaction-bound challenge named, for the user to approve at the provider (the
+        # redirect path of docs/transactional.md; CIBA sends the same text).
+        params["authorization_details"] = requirement.authorization_details
     if pending.resource is not None:
         # RFC 8707 §2: "resource ... the target service or resource to which access is being
         # requested"; the access token's audience.

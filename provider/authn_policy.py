@@ -11,7 +11,8 @@ with which factors?* :func:`decide` answers it with plain data in and plain data
 Specs: OpenID Connect Core 1.0 §3.1.2.1 (``prompt``, ``max_age``, ``acr_values``, ``login_hint``,
 ``id_token_hint``),
 §5.5.1.1 (essential ``acr``), §2 (``acr``, ``amr``, ``auth_time``); RFC 8176 (``amr`` values);
-OpenID Connect Core Error Code ``unmet_authentication_requirements``. The model is
+OpenID Connect Core Error Code ``unmet_authentication_requirements``; RFC 9396 (a request with
+``authorization_details`` is approved by a factor verified in the interaction). The model is
 node-oidc-provider's interaction policy: small named checks in a table, the first that fires wins.
 ``docs/step-up-semantics.md`` explains every decision with worked examples.
 
@@ -79,6 +80,8 @@ class AuthnRequest:
     resolving a username or e-mail address).
     ``id_token_hint_subject``: the ``sub`` of the ``id_token_hint``, which the caller has verified
     is an ID token this provider signed.
+    ``transaction``: the request carries RFC 9396 ``authorization_details``: the user approves a
+    transaction, which needs a factor verified in this interaction (:func:`transaction_approval`).
     """
 
     acr_values: tuple[str, ...] = ()
@@ -88,6 +91,7 @@ class AuthnRequest:
     interaction_started_at: int | None = None
     login_hint: str | None = None
     id_token_hint_subject: str | None = None
+    transaction: bool = False
 
 
 # --- decisions --------------------------------------------------------------------------------
@@ -103,6 +107,7 @@ _REASON_TEXT: dict[str, str] = {
     "elevation_expired": "Your stronger sign-in has expired; confirm it again",
     "session_expired": "Your session has expired; sign in again.",
     "confirm_before_enrol": "Before you add a new way to sign in, confirm the ones you have",
+    "approve_transaction": "To approve this transaction, confirm it is you.",
 }
 REASONS: frozenset[str] = frozenset(_REASON_TEXT)
 
@@ -318,6 +323,30 @@ def factors_missing_or_stale(ctx: CheckContext) -> Need | None:
     return Need(todo, "step_up" if missing else "elevation_expired")
 
 
+def transaction_approval(ctx: CheckContext) -> Need | None:
+    """RFC 9396 ``authorization_details``: approving a transaction is a user action *in this
+    interaction*, never granted from an existing session.
+
+    The user approves what the page shows by verifying the last factor of the level again (the
+    one-time code for ``pwd`` + ``otp``; the passkey for a passkey level), whatever the session
+    holds: as if ``max_age=0`` applied to that one factor. It is the factor that proves possession
+    of a device, verified while the transaction is on the screen — the shape of PSD2's dynamic
+    linking (the authentication is made for this amount and payee), with the session's earlier
+    factor standing for the other element. Runs last: missing or stale factors are asked for
+    first, and when the step-up already asked for that factor in this interaction nothing more
+    is needed. The level is the one the session reaches, when that is above the target (a
+    passkey session approves with its passkey, not with a code it may not have).
+    """
+    if not ctx.request.transaction:
+        return None
+    reached = ctx.reached
+    level = reached if reached is not None and reached.rank >= ctx.target.rank else ctx.target
+    factors = [f for f in level.factors if f not in PASSKEY_QUALIFIERS]
+    if not factors or ctx.in_interaction(factors[-1]):
+        return None
+    return Need((factors[-1],), "approve_transaction")
+
+
 # The table. Order matters: the first check that fires decides what the user is asked and why.
 CHECKS: tuple[Check, ...] = (
     no_session,
@@ -326,6 +355,7 @@ CHECKS: tuple[Check, ...] = (
     prompt_login,
     max_age_exceeded,
     factors_missing_or_stale,
+    transaction_approval,
 )
 
 
@@ -596,5 +626,6 @@ def _why_not_silent(reason: str, target: AcrLevel) -> str:
         "elevation_expired": f"the elevation to {target.value} has expired",
         "session_expired": "the session has expired",
         "confirm_before_enrol": "the user must confirm their factors",
+        "approve_transaction": "approving authorization_details needs the user",
     }[reason]
     return f"prompt=none, but {what}"

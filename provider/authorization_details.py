@@ -36,6 +36,7 @@ __all__ = [
     "MAX_ENTRIES",
     "TYPES_SUPPORTED",
     "InvalidAuthorizationDetails",
+    "canonical_text",
     "describe_entry",
     "parse_authorization_details",
 ]
@@ -130,6 +131,12 @@ def _account(entry: dict[str, Any], key: str, where: str, *, required: bool) -> 
             f"{where}.{key} must be an account id (1 to 40 letters, digits, '_' or '-')"
         )
     return value
+
+
+def canonical_text(entries: list[dict[str, Any]]) -> str:
+    """Normalised entries as compact JSON with sorted keys: what an interaction keeps of the
+    request's ``authorization_details`` (parsed again from it, it gives the same entries)."""
+    return json.dumps(entries, sort_keys=True, separators=(",", ":"))
 
 
 def describe_entry(entry: dict[str, Any]) -> str:

@@ -59,6 +59,8 @@ def parse_authn_request(params: dict[str, str], *, started_at: int) -> AuthnRequ
         prompt=prompt,
         interaction_started_at=started_at,
         login_hint=params.get("login_hint") or None,
+        # RFC 9396: checked and normalised at /authorize (provider.authorization_details).
+        transaction=bool(params.get("authorization_details")),
     )
 
 

@@ -24,7 +24,7 @@ _LONGEST = 300
 
 #: A description for each error code the provider sends (RFC 6749 §4.1.2.1 and §5.2, RFC 7009,
 #: OIDC Core §3.1.2.6, OpenID Connect Core Unmet Authentication Requirements, RFC 8707 §2,
-#: RFC 9449).
+#: RFC 9396 §5, RFC 9449).
 FALLBACK = {
     "invalid_request": "The request is missing a parameter, repeats one, or has one that is not "
     "valid.",
@@ -47,6 +47,9 @@ FALLBACK = {
     "unmet_authentication_requirements": "The provider could not authenticate the user as the "
     "request requires.",
     "invalid_target": "The requested resource is invalid, unknown or malformed.",
+    # RFC 9396 §5.
+    "invalid_authorization_details": "authorization_details is malformed or names a type, or a "
+    "field, this provider does not support.",
     # RFC 9449 §5 and §8.
     "invalid_dpop_proof": "The DPoP proof is missing or not valid for this request.",
     "use_dpop_nonce": "Send the DPoP proof again with the nonce of the DPoP-Nonce header.",

@@ -100,6 +100,7 @@ class Issuance:
         resources: Sequence[str] = (),
         *,
         dpop_jkt: str | None = None,
+        authorization_details: list[dict[str, Any]] | None = None,
     ) -> None:
         now = self.clock.now()
         row = {
@@ -118,6 +119,7 @@ class Issuance:
             "expires_at": now + self.settings.authorization_code_lifetime,
             "resources": list(resources) or None,
             "dpop_jkt": dpop_jkt,
+            "authorization_details": authorization_details,
         }
         # A plain INSERT: the ORM's unit of work costs more than the statement, on the path
         # that ends every login (docs/benchmarks.md, "A password login").
@@ -419,6 +421,8 @@ class CodeRecord:
         self.code_challenge = row.code_challenge or None
         self.code_challenge_method = row.code_challenge_method or None
         self.resources: list[str] | None = row.resources or None
+        #: RFC 9396: what the user approved with this code; ``None``: nothing.
+        self.authorization_details: list[dict[str, Any]] | None = row.authorization_details
 
     def get_redirect_uri(self) -> str:
         return str(self.row.redirect_uri)

@@ -159,6 +159,9 @@ class AuthorizationCode(Base):
     # RFC 9449 §10: the dpop_jkt of the authorization request; the code's token request must
     # carry a proof signed with that key.
     dpop_jkt: Mapped[str | None] = mapped_column(String(64))
+    # RFC 9396: the authorization_details the user approved (normalised entries); null: none.
+    # They go into this code's access token only, never into a refresh (provider.oauth).
+    authorization_details: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Grant(Base):

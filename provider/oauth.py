@@ -26,6 +26,7 @@ What this module changes, and why:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -169,6 +170,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             # Checked at /authorize (RFC 8707 §2); saved there space-separated.
             resources=(data.get("resource") or "").split(),
             dpop_jkt=data.get("dpop_jkt"),
+            # RFC 9396: validated and normalised at /authorize; the user approved them there.
+            authorization_details=json.loads(details)
+            if (details := data.get("authorization_details"))
+            else None,
         )
 
     def validate_token_request(self) -> None:
@@ -197,6 +202,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     ) -> dict[str, Any]:
         code = self.request.authorization_code
         assert user is not None
+        extra = None
+        if code.authorization_details is not None:
+            # RFC 9396 §7: the token response carries the authorization_details granted; §9.1:
+            # so does the access token — as the CIBA grant issues them (provider.ciba_grant).
+            extra = {"authorization_details": code.authorization_details}
         return _issuance(self).issue(
             client=self.request.client,
             user=user,
@@ -208,6 +218,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             audience=self.audience,
             grant_resources=code.resources,
             dpop_jkt=_dpop_jkt(self.request),
+            extra_claims=extra,
         )
 
 
@@ -261,6 +272,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     ) -> dict[str, Any]:
         old = self.request.refresh_token
         assert user is not None
+        # RFC 9396 §6 and §11.2 expect a refresh to keep the grant's authorization_details; here
+        # it never does: the grant keeps none, so the approval of one transaction lives in the
+        # access token issued with the code, and a refreshed token approves nothing
+        # (docs/transactional.md).
         # DESIGN.md: refresh never upgrades — the new tokens keep the original acr, amr, auth_time.
         # RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
         # identical to that of the refresh token included by the client in the request" — a

@@ -2,7 +2,9 @@
 
 The form at ``/sandbox/try`` sets the OIDC Core §3.1.2.1 parameters that drive a step-up —
 ``acr_values``, ``max_age``, ``prompt``, ``login_hint`` — and, as a checkbox, an essential ``acr``
-in the §5.5 ``claims`` parameter (§5.5.1.1). :class:`TryForm` reads and checks it;
+in the §5.5 ``claims`` parameter (§5.5.1.1); and RFC 9396 ``authorization_details``, a
+transaction for the user to approve (the provider checks it: a bad one comes back as
+``invalid_authorization_details``). :class:`TryForm` reads and checks it;
 :func:`readable_times` turns a token's NumericDate claims (RFC 7519 §2) into times people read.
 
 Pure: no Flask, no storage, no clock.
@@ -28,6 +30,7 @@ PROMPTS: dict[str, str] = {
     "none": "none: never a page; an error when the user would have to sign in",
 }
 MAX_TEXT = 512  # longer than any level list or username worth trying
+MAX_DETAILS = 4096  # provider.authorization_details.MAX_TEXT
 TIME_CLAIMS = ("iat", "nbf", "auth_time", "exp")
 
 
@@ -40,6 +43,7 @@ class TryForm:
     prompt: str = ""
     login_hint: str = ""
     essential: bool = False
+    authorization_details: str = ""
 
     @classmethod
     def read(cls, values: Mapping[str, str]) -> TryForm:
@@ -49,6 +53,7 @@ class TryForm:
             prompt=values.get("prompt", "").strip(),
             login_hint=values.get("login_hint", "").strip(),
             essential=values.get("essential", "") in ("on", "true", "1"),
+            authorization_details=values.get("authorization_details", "").strip(),
         )
 
     def errors(self) -> dict[str, str]:
@@ -62,6 +67,10 @@ class TryForm:
             errors["prompt"] = "Choose one of the listed prompt values."
         if len(self.login_hint) > MAX_TEXT:
             errors["login_hint"] = f"Keep login_hint under {MAX_TEXT} characters."
+        if len(self.authorization_details) > MAX_DETAILS:
+            errors["authorization_details"] = (
+                f"Keep authorization_details under {MAX_DETAILS} characters."
+            )
         if self.essential and not self.acr_values:
             errors["essential"] = "An essential acr needs at least one value in acr_values."
         return errors
@@ -80,6 +89,8 @@ class TryForm:
         if self.essential:
             acr = {"essential": True, "values": self.acr_values.split()}
             params["claims"] = json.dumps({"id_token": {"acr": acr}}, separators=(",", ":"))
+        if self.authorization_details:
+            params["authorization_details"] = self.authorization_details
         return params
 
     def query(self) -> str:
@@ -116,6 +127,15 @@ EXAMPLES: tuple[tuple[str, str, TryForm], ...] = (
         "Ask silently with prompt=none",
         "an error instead of a page when a step-up is needed",
         TryForm(acr_values="urn:stepup:loa:2", prompt="none"),
+    ),
+    (
+        "Approve a payment of 1500.00 EUR to acc_bob",
+        "RFC 9396 authorization_details: the page shows the payment; a fresh code approves it",
+        TryForm(
+            acr_values="urn:stepup:loa:2",
+            authorization_details='[{"type": "payment", "amount": "1500.00", '
+            '"currency": "EUR", "payee": "acc_bob"}]',
+        ),
     ),
     (
         "Ask for a level that does not exist, as essential",

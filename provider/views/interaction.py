@@ -45,6 +45,12 @@ from ..authn_policy import (
     decide,
 )
 from ..authn_policy import Issue as IssueDecision
+from ..authorization_details import (
+    InvalidAuthorizationDetails,
+    canonical_text,
+    describe_entry,
+    parse_authorization_details,
+)
 from ..authorization_request import (
     BadRequest,
     check_dpop_jkt,
@@ -130,6 +136,11 @@ def authorize() -> BaseResponse:
     try:
         refuse_request_objects(params)
         check_dpop_jkt(params)
+        if "authorization_details" in params:
+            # RFC 9396 §2, §3: the transaction to approve, parsed as the CIBA request's is; kept
+            # normalised, so the page, the code and the token all show the same entries.
+            details = parse_authorization_details(params["authorization_details"])
+            params["authorization_details"] = canonical_text(details)
         _validate_with_authlib(op, params)
         if resources:
             # RFC 8707 §2: an unknown or malformed resource is invalid_target, sent back to the
@@ -143,6 +154,10 @@ def authorize() -> BaseResponse:
         return _redirect_error(op, redirect_uri, exc.error, exc.description or exc.error, state)
     except (BadRequest, InvalidTarget) as exc:
         return _redirect_error(op, redirect_uri, exc.error, exc.description, state)
+    except InvalidAuthorizationDetails as exc:
+        # RFC 9396 §5: "The AS MUST abort processing and respond with an error
+        # invalid_authorization_details to the client" — a redirect, as every error here.
+        return _redirect_error(op, redirect_uri, exc.error, str(exc), state)
 
     browser_id = session.setdefault("browser", store.new_secret(16))
     with op.db.session() as s:
@@ -387,6 +402,8 @@ def _render_step(
         "error_code": error_code,
         "essential": parse_authn_request(interaction.params, started_at=0).essential_acr
         is not None,
+        # RFC 9396: what the user approves, in words, on every page of the interaction.
+        "transaction": transaction_lines(interaction.params),
     }
     from . import passkeys  # the passkey pages, apart: this module is long enough
 
@@ -419,6 +436,13 @@ def _render_step(
     else:
         return passkeys.assertion_page(op, interaction, decision, user, common, status)
     return Response(html, status=status, mimetype="text/html")
+
+
+def transaction_lines(params: dict[str, str]) -> list[str]:
+    """The saved request's ``authorization_details`` in words ("Pay 1500.00 EUR to acc_bob");
+    empty without them. The saved text was validated and normalised at /authorize."""
+    text = params.get("authorization_details")
+    return [describe_entry(e) for e in parse_authorization_details(text)] if text else []
 
 
 def _issuer_label(op: Provider) -> str:
@@ -454,12 +478,16 @@ def _form_step(interaction_id: str) -> tuple[Provider, Interaction, ClientAdapte
 def _cancel(op: Provider, interaction: Interaction) -> BaseResponse:
     """The user declined. OIDC Unmet Authentication Requirements §3: when the essential acr
     cannot be met the OP returns ``unmet_authentication_requirements``; otherwise the user
-    simply denied the request (RFC 6749 §4.1.2.1 ``access_denied``)."""
+    simply denied the request (RFC 6749 §4.1.2.1 ``access_denied``) — as does a user who
+    declines to approve a transaction (``authorization_details``), whatever else was asked."""
     params = interaction.params
     with op.db.session() as s:
         store.finish_interaction(s, interaction.id)
     essential = parse_authn_request(params, started_at=0).essential_acr is not None
-    if essential:
+    if params.get("authorization_details"):
+        # RFC 9396 §5 names no error of its own for a refusal: RFC 6749's access_denied.
+        error, text = "access_denied", "The user did not approve the transaction."
+    elif essential:
         error, text = "unmet_authentication_requirements", "The user did not complete the step-up."
     else:
         error, text = "access_denied", "The user cancelled the sign-in."

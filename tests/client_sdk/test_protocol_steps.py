@@ -133,6 +133,21 @@ def test_essential_acr_prompt_and_login_hint() -> None:
     assert params["login_hint"] == "alice"
 
 
+TRANSFER = '[{"amount":"1500.00","currency":"EUR","payee":"acc_bob","type":"payment"}]'
+
+
+def test_a_transaction_bound_requirement_sends_its_authorization_details() -> None:
+    """RFC 9396 §2: the challenge's entries, as the JSON text the requirement holds, in the
+    authorization request (the redirect path of docs/transactional.md)."""
+    requirement = Requirement(("urn:stepup:loa:2",), 300, authorization_details=TRANSFER)
+    params = authorization_params(pending(requirement=requirement))
+    assert params["authorization_details"] == TRANSFER
+    assert (params["acr_values"], params["max_age"]) == ("urn:stepup:loa:2", "300")
+    query = parse_qs(urlsplit(authorization_url(METADATA, pending(requirement=requirement))).query)
+    assert query["authorization_details"] == [TRANSFER]
+    assert "authorization_details" not in authorization_params(pending())
+
+
 def test_first_login_has_no_acr_values_or_max_age() -> None:
     params = authorization_params(pending(requirement=Requirement()))
     assert "acr_values" not in params
@@ -170,6 +185,18 @@ def test_pending_authorization_round_trips_through_a_dict() -> None:
     assert data["max_age"] == 300
     assert json.loads(json.dumps(data)) == data
     assert PendingAuthorization.from_dict(data) == p
+
+
+def test_a_pending_transaction_approval_round_trips_through_a_dict() -> None:
+    """A web app keeps the pending request in its session: the transaction must come back, or
+    the token lands under another requirement and the retried transfer never finds it."""
+    requirement = Requirement(("urn:stepup:loa:2",), 300, authorization_details=TRANSFER)
+    p = pending(requirement=requirement)
+    data = p.to_dict()
+    assert data["authorization_details"] == TRANSFER
+    assert PendingAuthorization.from_dict(json.loads(json.dumps(data))) == p
+    older = {k: v for k, v in data.items() if k != "authorization_details"}
+    assert PendingAuthorization.from_dict(older).requirement.authorization_details is None
 
 
 # --- the callback ---------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def test_checks_run_in_this_order() -> None:
         "prompt_login",
         "max_age_exceeded",
         "factors_missing_or_stale",
+        "transaction_approval",
     ]
 
 
@@ -108,6 +109,7 @@ def test_reason_codes_are_a_fixed_set() -> None:
         "elevation_expired",
         "session_expired",
         "confirm_before_enrol",
+        "approve_transaction",
     }
     assert expected == REASONS
 

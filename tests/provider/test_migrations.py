@@ -228,6 +228,7 @@ def test_op_0007_adds_the_factor_audit_table_to_a_database_at_op_0006(
     scripts = tmp_path / "migrations"
     shutil.copytree(PROVIDER.directory / "versions", scripts / "versions")
     (scripts / "versions" / "op_0007_factor_audit.py").unlink()
+    (scripts / "versions" / "op_0008_code_authorization_details.py").unlink()
     older = Migrations("provider", scripts, PROVIDER.version_table, PROVIDER.legacy_tables)
     assert upgrade(engine, older).after == "op_0006"
     with engine.begin() as conn:
@@ -236,7 +237,7 @@ def test_op_0007_adds_the_factor_audit_table_to_a_database_at_op_0006(
             text("INSERT INTO op_users (subject, username, password_hash) VALUES ('s', 'u', 'h')")
         )
     done = upgrade(engine, PROVIDER)
-    assert (done.before, done.after, done.adopted) == ("op_0006", "op_0007", False)
+    assert (done.before, done.after, done.adopted) == ("op_0006", HEAD, False)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT username FROM op_users")).scalars().all() == ["u"]
         assert {c["name"] for c in inspect(conn).get_columns("op_factor_audit")} == {
@@ -250,6 +251,41 @@ def test_op_0007_adds_the_factor_audit_table_to_a_database_at_op_0006(
             "reason",
             "transaction_id",
         }
+        context = MigrationContext.configure(
+            conn, opts={"include_name": _only("op_", PROVIDER.version_table)}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_op_0008_gives_codes_their_authorization_details_and_keeps_the_codes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A database at op_0007 holding an unused code gains ``op_codes.authorization_details``
+    (RFC 9396 at /authorize); the code is kept, approving nothing (null)."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(PROVIDER.directory / "versions", scripts / "versions")
+    (scripts / "versions" / "op_0008_code_authorization_details.py").unlink()
+    older = Migrations("provider", scripts, PROVIDER.version_table, PROVIDER.legacy_tables)
+    assert upgrade(engine, older).after == "op_0007"
+    with engine.begin() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("op_codes")}
+        assert "authorization_details" not in columns
+        conn.execute(
+            text("INSERT INTO op_users (subject, username, password_hash) VALUES ('s', 'u', 'h')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO op_codes (code_hash, client_id, user_id, redirect_uri, scope, "
+                "code_challenge, code_challenge_method, acr, amr, auth_time, expires_at) "
+                "SELECT 'h1', 'c', id, 'http://127.0.0.1/cb', 'openid', '', '', 'a', '[]', 1, 2 "
+                "FROM op_users"
+            )
+        )
+    done = upgrade(engine, PROVIDER)
+    assert (done.before, done.after, done.adopted) == ("op_0007", "op_0008", False)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT code_hash, authorization_details FROM op_codes")).all()
+        assert [tuple(r) for r in rows] == [("h1", None)]
         context = MigrationContext.configure(
             conn, opts={"include_name": _only("op_", PROVIDER.version_table)}
         )

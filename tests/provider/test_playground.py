@@ -73,6 +73,7 @@ def test_the_form_has_every_step_up_parameter(browser: Browser) -> None:
         "essential": "checkbox",
         "max_age": "text",
         "login_hint": "text",
+        "authorization_details": "text",
     }
     html = page.get_data(as_text=True)
     assert '<select id="prompt" name="prompt">' in html
@@ -202,6 +203,32 @@ def test_both_tokens_are_shown_decoded_with_readable_times(browser: Browser) -> 
         '<tr><th scope="row"><code>exp</code></th><td>2026-11-21 12:10:00 UTC (in 600 s)</td></tr>'
         in html
     )
+
+
+PAYMENT = '[{"type": "payment", "amount": "1500", "currency": "EUR", "payee": "acc_bob"}]'
+
+
+def test_playground_approves_a_payment_and_shows_it_in_the_access_token(browser: Browser) -> None:
+    """RFC 9396 from the playground: the pages show the payment, the access token carries it
+    (normalised), the ID token does not."""
+    response = post_form(browser, acr_values=LOA2, authorization_details=PAYMENT)
+    assert query_of(response.location)["authorization_details"] == PAYMENT
+    page = browser.get(browser.get(response.location).location)
+    assert "<li data-detail>Pay 1500.00 EUR to acc_bob</li>" in page.get_data(as_text=True)
+    blocks = pre_blocks(run(browser, acr_values=LOA2, authorization_details=PAYMENT))
+    access = json.loads(blocks["Access token claims"])
+    assert access["authorization_details"] == [
+        {"amount": "1500.00", "currency": "EUR", "payee": "acc_bob", "type": "payment"}
+    ]
+    assert "authorization_details" not in json.loads(blocks["ID token claims"])
+
+
+def test_playground_shows_invalid_authorization_details(browser: Browser) -> None:
+    response = post_form(browser, authorization_details='[{"type": "wire"}]')
+    response = browser.get(response.location)
+    callback = urlsplit(response.location)
+    page = browser.get(f"{callback.path}?{callback.query}").get_data(as_text=True)
+    assert "The provider answered <code>invalid_authorization_details</code>" in page
 
 
 def test_playground_shows_the_providers_error(browser: Browser) -> None:
