@@ -117,6 +117,18 @@ def _env(without: str | None = None) -> Any:
     return env
 
 
+def _attributes_needed(source: str) -> frozenset[str]:
+    """The attributes ``source`` reads: those without which it no longer compiles (so that only
+    they are computed for each request)."""
+    needs = set()
+    for name in ATTRIBUTES:
+        try:
+            _env(without=name).compile(source)
+        except RuntimeError:
+            needs.add(name)
+    return frozenset(needs)
+
+
 def _compile(source: str, env: Any) -> Any:
     try:
         return env.compile(source)
@@ -149,13 +161,7 @@ class Condition:
             raise ConditionSyntaxError(
                 f"a condition must be true or false, but this expression gives a {kind.lower()}"
             )
-        needs = set()
-        for name in ATTRIBUTES:
-            try:
-                _env(without=name).compile(source)
-            except RuntimeError:
-                needs.add(name)
-        return cls(source, frozenset(needs), program)
+        return cls(source, _attributes_needed(source), program)
 
     def evaluate(self, activation: Any) -> bool:
         """``True`` or ``False`` for the attributes in ``activation`` (see :func:`activation`);
@@ -197,13 +203,7 @@ class Expression:
             raise ConditionSyntaxError(
                 f"the expression must give a map or a list of maps, not a {kind.lower()}"
             )
-        needs = set()
-        for name in ATTRIBUTES:
-            try:
-                _env(without=name).compile(source)
-            except RuntimeError:
-                needs.add(name)
-        return cls(source, frozenset(needs), program)
+        return cls(source, _attributes_needed(source), program)
 
     def evaluate(self, activation: Any) -> Any:
         value = self._program.eval(activation)
