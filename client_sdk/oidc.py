@@ -350,7 +350,9 @@ class OIDCClient:
         """Authorize again for ``requirement``: RFC 9470 §4-5 (the challenge's ``acr_values`` and
         ``max_age``), or the scope values or the claims another dialect asked for.
 
-        Concurrent callers challenged for the same requirement share one step-up.
+        Concurrent callers challenged for the same requirement share one step-up — except for a
+        transaction's approval, which the cache hands to one request only
+        (:attr:`Requirement.single_use`): the same payment made again is approved again.
         """
         if requirement.authorization_details is None:
             # A transaction's approval is for that transaction only: the route's next request

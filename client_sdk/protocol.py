@@ -101,6 +101,12 @@ class Requirement:
     def is_default(self) -> bool:
         return self == Requirement()
 
+    @property
+    def single_use(self) -> bool:
+        """Whether a token obtained for this requirement goes with one API request only: the
+        approval of a transaction, which the API spends (docs/sdk.md, "Which token is sent")."""
+        return self.authorization_details is not None
+
     def describe(self) -> str:
         parts = []
         if self.acr_values:

@@ -7,6 +7,13 @@ requirement (``acr`` one of ``acr_values``, ``auth_time`` within ``max_age``, no
 
 :meth:`TokenCache.obtain` is single-flight per requirement: concurrent callers that need a new
 token for the same requirement wait for one fetch (one step-up, one refresh) and share its result.
+
+Except a token approved for a transaction (``Requirement.single_use``: the requirement names
+RFC 9396 ``authorization_details``). An approval pays one transaction and the API spends it (the
+demo bank at the first transfer it pays), so the cache hands such a token out once: the
+:meth:`~TokenCache.obtain` that returns it takes it out of the cache, and :meth:`~TokenCache.find`
+never returns it. The same payment made again asks the user again; two concurrent callers never
+share one approval (the second waits for the first's, then fetches its own).
 """
 
 from __future__ import annotations
@@ -128,15 +135,20 @@ class TokenCache:
             return list(self._tokens.items())
 
     def find(self, requirement: Requirement, now: float) -> TokenSet | None:
-        """A cached token that meets ``requirement`` now: its own entry, else any stronger one."""
+        """A cached token that meets ``requirement`` now: its own entry, else any stronger one;
+        never a single-use one (only :meth:`obtain` hands those out, once)."""
         with self._lock:
             own = self._tokens.get(requirement)
-            if own is not None and own.satisfies(requirement, now):
+            if own is not None and not requirement.single_use and own.satisfies(requirement, now):
                 return own
-            for tokens in self._tokens.values():
-                if tokens.satisfies(requirement, now):
+            for key, tokens in self._tokens.items():
+                if not key.single_use and tokens.satisfies(requirement, now):
                     return tokens
         return None
+
+    def _take(self, requirement: Requirement) -> TokenSet | None:
+        with self._lock:
+            return self._tokens.pop(requirement, None)
 
     @contextmanager
     def _flight(self, requirement: Requirement) -> Iterator[None]:
@@ -156,12 +168,17 @@ class TokenCache:
 
         Only one caller per requirement fetches at a time; the others wait, then find the new
         token in the cache and (``reuse`` accepting it) return it without fetching again.
+
+        For a ``single_use`` requirement the token returned is the caller's alone: a cached one
+        (put there by :meth:`put`, e.g. a web app's callback) leaves the cache as it is returned,
+        one ``reuse`` refuses is dropped, and a fetched one is not kept.
         """
+        once = requirement.single_use
         with self._flight(requirement):
-            current = self.get(requirement)
+            current = self._take(requirement) if once else self.get(requirement)
             if current is not None and reuse(current):
                 return current
             fresh = fetch()
-            if fresh is not None:
+            if fresh is not None and not once:
                 self.put(requirement, fresh)
             return fresh

@@ -308,3 +308,47 @@ def test_a_transaction_challenged_again_after_the_approval_fails_typed_without_a
     )
     assert asked["acr_values"] == "urn:stepup:loa:2"
     assert "authorization_details" not in provider.backchannel_forms[0]
+
+
+def test_the_same_transaction_again_is_approved_again_and_the_loop_guard_still_holds(
+    signing_key: RSAKey, clock: Clock
+) -> None:
+    """The bank spends an approval at the transfer it pays: the same payment made again (same
+    amount, same payee) gets the same challenge, and the SDK asks for a new approval instead of
+    resending the spent one. The approval still counts as the one step-up of its request."""
+    provider = CibaProvider(key=signing_key, clock=clock)
+    time = Time()
+    client = OIDCClient(
+        ISSUER, CLIENT_ID, client_secret="s3cret", transport=provider,
+        authenticator=CibaAuthenticator(login_hint="alice", sleep=time.sleep,
+                                        clock=lambda: time.now),
+        clock=clock,
+    )  # fmt: skip
+    challenge = header(b64(PAYMENT))
+    paid_with: list[str | None] = []
+    for _ in range(2):
+        driver = Driver(client, "POST", "https://api.example/transfers")
+        everyday = driver.start()
+        retry = driver.feed(ApiReply(401, (challenge,)))
+        assert retry is not None
+        assert (retry.attempt, retry.reason) == (2, "after_step_up")
+        assert retry.authorization != everyday.authorization
+        paid_with.append(retry.authorization)
+        assert driver.feed(ApiReply(201)) is None
+    assert paid_with[0] != paid_with[1]
+    # The sign-in, then one approval per payment.
+    assert len(provider.backchannel_forms) == 3
+    assert [f.get("authorization_details") for f in provider.backchannel_forms] == [
+        None, json.dumps(PAYMENT, sort_keys=True, separators=(",", ":")),
+        json.dumps(PAYMENT, sort_keys=True, separators=(",", ":")),
+    ]  # fmt: skip
+
+    # A third time, the fresh approval is challenged too: StepUpFailed, no further request.
+    driver = Driver(client, "POST", "https://api.example/transfers")
+    driver.start()
+    retry = driver.feed(ApiReply(401, (challenge,)))
+    assert retry is not None
+    assert retry.authorization not in paid_with
+    with pytest.raises(StepUpFailed):
+        driver.feed(ApiReply(401, (challenge,)))
+    assert len(provider.backchannel_forms) == 4
