@@ -12,16 +12,20 @@ import base64
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 
 from client_sdk import (
+    ApiRequestSent,
     BackchannelDenied,
     BackchannelExpired,
     CibaAuthenticator,
+    Event,
+    Hook,
     Requirement,
     StepUpAuth,
     TokenCache,
@@ -30,6 +34,8 @@ from client_sdk import (
 )
 from stepup.cli import main
 from stepup.inprocess import Sandbox
+
+from .bank_ledger import balances, pay_back
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +63,16 @@ def drain(sandbox: Sandbox) -> None:
 
 class Phone:
     """Alice's phone, and the SDK's sleep. ``decide`` (``approve``/``deny``/``None``) happens on
-    wait number ``on_wait``, from another thread; ``advances`` overrides how far a wait moves the
-    sandbox's clock (to poll too soon)."""
+    wait number ``on_wait`` (or on each of several), from another thread; ``advances`` overrides
+    how far a wait moves the sandbox's clock (to poll too soon)."""
 
     def __init__(
-        self, sandbox: Sandbox, decide: str | None = "approve", *, on_wait: int = 2,
-        advances: dict[int, int] | None = None,
+        self, sandbox: Sandbox, decide: str | None = "approve", *,
+        on_wait: int | tuple[int, ...] = 2, advances: dict[int, int] | None = None,
     ) -> None:  # fmt: skip
         self.sandbox = sandbox
         self.decide = decide
-        self.on_wait = on_wait
+        self.on_wait = (on_wait,) if isinstance(on_wait, int) else on_wait
         self.advances = advances or {}
         self.waits: list[float] = []
         self.said: list[tuple[int, str]] = []
@@ -74,7 +80,7 @@ class Phone:
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         n = len(self.waits)
-        if n == self.on_wait and self.decide is not None:
+        if n in self.on_wait and self.decide is not None:
             decide = self.decide
             issuer = self.sandbox.issuer
             thread = threading.Thread(
@@ -99,7 +105,9 @@ def signed_in_at_loa1(sandbox: Sandbox) -> TokenCache:
     return cache
 
 
-def session(sandbox: Sandbox, phone: Phone, **ciba: Any) -> tuple[requests.Session, Any]:
+def session(
+    sandbox: Sandbox, phone: Phone, *, hooks: Sequence[Hook] = (), **ciba: Any
+) -> tuple[requests.Session, Any]:
     authenticator = CibaAuthenticator(
         login_hint="alice", binding_message="PAY-1500", sleep=phone.sleep, clock=sandbox.now,
         **ciba,
@@ -107,8 +115,9 @@ def session(sandbox: Sandbox, phone: Phone, **ciba: Any) -> tuple[requests.Sessi
     http = requests.Session()
     cache = signed_in_at_loa1(sandbox)
     http.auth = StepUpAuth(
-        sandbox.issuer, CLIENT, authenticator=authenticator, client_secret=SECRET, token_cache=cache
-    )
+        sandbox.issuer, CLIENT, authenticator=authenticator, client_secret=SECRET,
+        token_cache=cache, hooks=hooks,
+    )  # fmt: skip
     return http, authenticator
 
 
@@ -178,6 +187,44 @@ def test_a_large_transfer_is_approved_on_the_phone_and_the_approval_pays_it_only
             "resource_metadata": f"{sandbox.api_url}/.well-known/oauth-protected-resource",
         }
     assert "used for a transfer already" in refused.json()["error_description"]
+
+
+def test_the_same_transfer_twice_is_approved_twice_and_pays_twice(sandbox: Sandbox) -> None:
+    """Paying the same bill twice: the first approval is spent by the first transfer, so the
+    second, identical one (same amount, same payee) gets the bank's challenge again and the SDK
+    asks alice's phone again, instead of resending the spent token."""
+    phone = Phone(sandbox, "approve", on_wait=(2, 4))
+    events: list[Event] = []
+    http, _ = session(sandbox, phone, hooks=[events.append])
+    bob, _ = balances(sandbox, "bob")  # bob's checking account (opened if need be), savings
+    _, source = balances(sandbox, "alice")  # checking, savings
+    before = {**balances(sandbox, "alice"), **balances(sandbox, "bob")}
+    try:
+        first = transfer(http, sandbox, "1500.00", bob)
+        second = transfer(http, sandbox, "1500.00", bob)
+        assert (first.status_code, second.status_code) == (201, 201), second.text
+        # Two backchannel requests, each approved on the phone, each for this payment.
+        assert [status for status, _ in phone.said] == [0, 0]
+        for _, said in phone.said:
+            assert said.splitlines()[1] == (
+                f'  payment: {{"amount": "1500.00", "currency": "EUR", "payee": "{bob}", '
+                '"type": "payment"}'
+            )
+        assert phone.waits == [5, 5, 5, 5]  # each request: pending, approved, the tokens
+        # Each transfer went with its own approval: the first was not sent again.
+        paid_with = [r.request.headers["Authorization"] for r in (first, second)]
+        assert paid_with[0] != paid_with[1]
+        # Each transfer: the everyday token, the bank's challenge, the approval — the one retry.
+        assert [(e.attempt, e.reason, e.acr) for e in events if isinstance(e, ApiRequestSent)] == [
+            (1, "initial", LOA1), (2, "after_step_up", LOA2),
+        ] * 2  # fmt: skip
+        assert first.json()["id"] != second.json()["id"]
+        after = {**balances(sandbox, "alice"), **balances(sandbox, "bob")}
+        assert after[source] == before[source] - Decimal("3000.00")
+        assert after[bob] == before[bob] + Decimal("3000.00")
+    finally:
+        moved = balances(sandbox, "bob")[bob] - before[bob]
+        pay_back(sandbox, "bob", bob, source, moved)
 
 
 def test_denied_on_the_phone_is_a_typed_error(sandbox: Sandbox) -> None:

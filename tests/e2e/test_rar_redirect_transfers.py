@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from client_sdk import (
+    ApiRequestSent,
     AuthorizationRequested,
     Event,
     FactorsRequested,
@@ -31,6 +33,8 @@ from client_sdk import (
 )
 from client_sdk.authenticators.base import LoginRequest
 from stepup.inprocess import Sandbox
+
+from .bank_ledger import balances, pay_back
 
 pytestmark = pytest.mark.e2e
 
@@ -150,6 +154,49 @@ def test_each_large_transfer_asks_for_a_fresh_code_even_right_after_the_last(
         assert why in page.page_text
         [issued] = [e for e in events if isinstance(e, TokensIssued)]
         assert issued.access_token_claims["authorization_details"][0]["amount"] == amount
+
+
+def test_the_same_transfer_twice_is_approved_twice_and_pays_twice(
+    stepup_sandbox: Sandbox,
+) -> None:
+    """Paying the same bill twice: the first approval is spent by the first transfer, so the
+    second, identical one gets the bank's challenge again and the SDK sends the user to approve
+    it again (a fresh one-time code on the page that names it), instead of resending the spent
+    token."""
+    sandbox = stepup_sandbox
+    events: list[Event] = []
+    http = session(sandbox, events)
+    savings = accounts(http, sandbox)[1]  # the first login: loa:1, the password
+    bob, _ = balances(sandbox, "bob")  # bob's checking account (opened if need be), savings
+    before = {**balances(sandbox, "alice"), **balances(sandbox, "bob")}
+    events.clear()
+    body = {"from_account": savings, "to_account": bob, "amount": "1500.00"}
+    try:
+        first = http.post(f"{sandbox.api_url}/transfers", json=body, timeout=30)
+        second = http.post(f"{sandbox.api_url}/transfers", json=body, timeout=30)
+        assert (first.status_code, second.status_code) == (201, 201), second.text
+        # Two authorization requests, each for this payment, each approved with a code.
+        asked = [e for e in events if isinstance(e, AuthorizationRequested)]
+        assert [a.params["authorization_details"] for a in asked] == [canonical("1500.00", bob)] * 2
+        pages = [e for e in events if isinstance(e, FactorsRequested)]
+        assert [p.factors for p in pages] == [("otp",), ("otp",)]
+        issued = [e for e in events if isinstance(e, TokensIssued)]
+        assert [i.access_token_claims["authorization_details"] for i in issued] == [
+            [{"amount": "1500.00", "currency": "EUR", "payee": bob, "type": "payment"}]
+        ] * 2
+        assert issued[0].access_token_claims["jti"] != issued[1].access_token_claims["jti"]
+        # Each transfer: the everyday token, the bank's challenge, the approval — the one retry.
+        assert [(e.attempt, e.reason, e.acr) for e in events if isinstance(e, ApiRequestSent)] == [
+            (1, "initial", LOA1), (2, "after_step_up", LOA2),
+        ] * 2  # fmt: skip
+        paid_with = [r.request.headers["Authorization"] for r in (first, second)]
+        assert paid_with[0] != paid_with[1]
+        after = {**balances(sandbox, "alice"), **balances(sandbox, "bob")}
+        assert after[savings] == before[savings] - Decimal("3000.00")
+        assert after[bob] == before[bob] + Decimal("3000.00")
+    finally:
+        moved = balances(sandbox, "bob")[bob] - before[bob]
+        pay_back(sandbox, "bob", bob, savings, moved)
 
 
 def test_a_small_transfer_needs_no_approval(stepup_sandbox: Sandbox) -> None:
