@@ -251,3 +251,16 @@ def test_a_web_app_gets_the_approval_through_step_up_required_and_its_session(
     through_the_browser(raised.value)
     response = requests.post(f"{sandbox.api_url}/transfers", json=body, auth=auth, timeout=30)
     assert response.status_code == 201, response.text
+
+    # The same transfer submitted again: the approval went with that one request; this one is
+    # sent to the provider to be approved in its turn (not StepUpFailed with the spent token).
+    with pytest.raises(StepUpRequired) as again:
+        requests.post(f"{sandbox.api_url}/transfers", json=body, auth=auth, timeout=30)
+    assert again.value.requirement.authorization_details == canonical("1500.00", checking)
+    through_the_browser(again.value)
+    paid = requests.post(f"{sandbox.api_url}/transfers", json=body, auth=auth, timeout=30)
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["id"] != response.json()["id"]
+    assert paid.request.headers["Authorization"] != response.request.headers["Authorization"]
+    # The sandbox is shared: the second payment's money goes back to savings for the next tests.
+    pay_back(sandbox, "alice", checking, savings, Decimal("1500.00"))
