@@ -157,11 +157,17 @@ def print_credentials(
             out.write(f"           TOTP secret: {secret}\n           {uri}\n")
             out.write(f"           current code: stepup totp {u.username}\n")
     out.write("\nClients:\n")
+    width = max((len(c.client_id) for c in config.clients), default=0)
     for c in config.clients:
         kind = "confidential" if c.client_secret else "public (PKCE)"
         secret = f" secret: {c.client_secret}" if c.client_secret else ""
-        uris = ", ".join(c.redirect_uris) or "-"
-        out.write(f"  {c.client_id:<12} {kind};{secret} redirect: {uris}\n")
+        # A client without redirect URIs never uses the browser: say what it does instead.
+        uses = (
+            f"redirect: {', '.join(c.redirect_uris)}"
+            if c.redirect_uris
+            else f"grants: {', '.join(c.grant_types)}; scope: {c.scope}"
+        )
+        out.write(f"  {c.client_id:<{width}}  {kind};{secret} {uses}\n")
     out.write("\n")
 
 

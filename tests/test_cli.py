@@ -149,3 +149,26 @@ def test_ports_accept_ascii_digits() -> None:
     assert build_parser().parse_args(["provider", "--port", "0"]).port == 0
     args = build_parser().parse_args(["sandbox", "--provider-port", "09000", "--api-port", "65535"])
     assert (args.provider_port, args.api_port) == (9000, 65535)
+
+
+def test_the_sandbox_banner_says_what_each_client_is_for() -> None:
+    """A client without redirect URIs never meets a browser: the banner gives its grants and
+    scope instead of an empty redirect, so a newcomer can tell the CIBA and factor-API clients
+    apart; the client ids line up whatever their length."""
+    from stepup.cli import print_credentials
+
+    out = io.StringIO()
+    print_credentials(sandbox_config(), out)
+    clients = out.getvalue().split("Clients:\n", 1)[1].strip("\n").splitlines()
+    by_id = {line.split()[0]: line for line in clients}
+    assert (
+        by_id["bank-cli"]
+        == "  bank-cli       public (PKCE); redirect: http://127.0.0.1:8765/callback"
+    )
+    assert by_id["bank-payments"].endswith(
+        " grants: urn:openid:params:grant-type:ciba; scope: openid profile"
+    )
+    assert by_id["back-office"].endswith(" grants: client_credentials; scope: stepup:factors")
+    assert {
+        line.index("public") if "public" in line else line.index("confidential") for line in clients
+    } == {17}
