@@ -354,7 +354,7 @@ class OIDCClient:
         transaction's approval, which the cache hands to one request only
         (:attr:`Requirement.single_use`): the same payment made again is approved again.
         """
-        if requirement.authorization_details is None:
+        if not requirement.single_use:
             # A transaction's approval is for that transaction only: the route's next request
             # (another transfer) goes with the everyday token and gets its own challenge.
             with self._lock:

@@ -101,6 +101,11 @@ class TokenSet:
         )
 
 
+def _reusable(key: Requirement, tokens: TokenSet) -> bool:
+    """Whether :meth:`TokenCache.find` may return ``tokens``, cached under ``key``."""
+    return not (key.single_use or tokens.requirement.single_use)
+
+
 class TokenCache:
     """Thread-safe map from requirement to token, with single-flight fetching per requirement."""
 
@@ -139,10 +144,10 @@ class TokenCache:
         never a single-use one (only :meth:`obtain` hands those out, once)."""
         with self._lock:
             own = self._tokens.get(requirement)
-            if own is not None and not requirement.single_use and own.satisfies(requirement, now):
+            if own is not None and _reusable(requirement, own) and own.satisfies(requirement, now):
                 return own
             for key, tokens in self._tokens.items():
-                if not key.single_use and tokens.satisfies(requirement, now):
+                if _reusable(key, tokens) and tokens.satisfies(requirement, now):
                     return tokens
         return None
 

@@ -162,6 +162,9 @@ def test_find_never_returns_an_approval() -> None:
     cache.put(LOA2, stepped)
     assert cache.find(LOA2, NOW) is stepped
     assert cache.get(PAYMENT) is not None  # still there for the obtain of its transaction
+    cache.discard(LOA2)
+    cache.put(Requirement(), approval("misfiled"))  # under another key, still an approval
+    assert cache.find(LOA2, NOW) is None
 
 
 def test_concurrent_callers_of_one_transaction_each_get_their_own_approval() -> None:
