@@ -44,6 +44,17 @@ def _header_name(key: str) -> str | None:
     return name
 
 
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    # PEP 3333: HTTP_ and the name upper-cased, dashes as underscores. Bounded like the above.
+    key = "HTTP_" + name.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < _KNOWN_SIZE:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
 class FlaskRequest:
     """The Flask request as the policy engine reads it; each part is computed when a condition
     names it (the body is read and parsed only then)."""
@@ -81,6 +92,17 @@ class FlaskRequest:
                 value = environ[key]
                 if value or key not in _CGI_HEADERS:
                     out[name] = value
+        return out
+
+    def headers_named(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The headers among ``names`` (lower-case, letters, digits and dashes, not the two CGI
+        fields) — :attr:`headers` restricted to them, without building the rest."""
+        environ = self.request.environ
+        out: dict[str, str] = {}
+        for name in names:
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            if key in environ:
+                out[name] = environ[key]
         return out
 
     @property

@@ -148,6 +148,16 @@ def _auth_age(ctx: AuthContext) -> int | None:
     return None if age is None or not math.isfinite(age) else math.floor(age)
 
 
+def _auth_age_now(request: RequestFacts, ctx: AuthContext) -> int | None:
+    # _auth_age with AuthContext.authentication_time inlined for the common claim types (this
+    # runs on every request of a route whose conditions read it: it is never remembered).
+    auth_time = ctx.claims.get("auth_time")
+    if type(auth_time) is int or type(auth_time) is float:
+        age = ctx.now - auth_time
+        return math.floor(age) if math.isfinite(age) else None
+    return _auth_age(ctx)
+
+
 def _scope(scope: Any) -> list[str]:
     # In the token's order (RFC 6749 §3.3: space-delimited; some issuers send a JSON array).
     if isinstance(scope, str):
@@ -160,6 +170,18 @@ def _scope(scope: Any) -> list[str]:
 def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
     # A plain dict as is (the adapters build one per request; CEL only reads it), else a copy.
     return mapping if type(mapping) is dict else dict(mapping)
+
+
+def _named_headers(request: RequestFacts, names: tuple[str, ...]) -> Any:
+    # The request's headers among ``names`` (lower-case): what a condition reading only these
+    # sees of the whole map. An adapter may find them without building the whole map.
+    pick = getattr(request, "headers_named", None)
+    if pick is not None:
+        return pick(names)
+    headers = request.headers
+    if headers is UNAVAILABLE:
+        return headers
+    return {n: headers[n] for n in names if n in headers}
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -175,7 +197,7 @@ GETTERS: Mapping[str, Getter] = {
     "request.query": lambda r, c: _plain(r.query),
     "request.headers": lambda r, c: _plain(r.headers),
     "request.body": lambda r, c: r.body,
-    "authentication_age": lambda r, c: _auth_age(c),
+    "authentication_age": _auth_age_now,
 }
 
 #: How each attribute that depends on the claims alone is computed.
@@ -215,8 +237,16 @@ class AttributePlan:
 
     __slots__ = ("claim_names", "request_getters", "request_names")
 
-    def __init__(self, names: frozenset[str] | set[str]) -> None:
-        self.request_getters = tuple(GETTERS[n] for n in sorted(names) if n in GETTERS)
+    def __init__(
+        self, names: frozenset[str] | set[str], headers_read: frozenset[str] | None = None
+    ) -> None:
+        """``headers_read``: when the conditions read only these headers (by literal name), only
+        they are handed to CEL — the others could not change a result."""
+        getters = dict(GETTERS)
+        if headers_read is not None:
+            wanted = tuple(sorted(headers_read))
+            getters["request.headers"] = lambda r, c: _named_headers(r, wanted)
+        self.request_getters = tuple(getters[n] for n in sorted(names) if n in GETTERS)
         self.request_names = tuple(n for n in sorted(names) if n in GETTERS)
         self.claim_names = tuple(sorted(n for n in names if n not in GETTERS))
 

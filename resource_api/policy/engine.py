@@ -56,6 +56,8 @@ logger = logging.getLogger("resource_api.policy")
 
 
 _NO_REQUIREMENT = Requirement()
+#: The value types a remembered result may be keyed by as they are (besides dicts of them).
+_KEYABLE = frozenset({str, int, float, type(None)})
 
 
 class RuleSet:
@@ -105,7 +107,9 @@ class RuleSet:
             and len(batched) == len(candidates)
             and not any(r.compute is not None for r, _ in candidates)
         )
-        self._plan = AttributePlan(self._needs)
+        self._plan = AttributePlan(
+            self._needs, self._batch.headers_read if self._batch is not None else None
+        )
         self._by_values: dict[
             tuple[bool, ...], tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
         ] = {}
@@ -211,15 +215,7 @@ class RuleSet:
                 # headers, query: str -> str. In the order given: the same fields in another
                 # order make another key (a miss, never a wrong hit).
                 key.append(tuple(value.items()))
-            elif (
-                value is None
-                or kind is str
-                or kind is int
-                or kind is float
-                or (
-                    value is UNAVAILABLE  # a singleton: equal to itself only
-                )
-            ):
+            elif kind in _KEYABLE or value is UNAVAILABLE:  # UNAVAILABLE: equal to itself only
                 key.append(value)
             else:
                 return None
