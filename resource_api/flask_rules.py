@@ -59,18 +59,12 @@ class FlaskRequest:
     """The Flask request as the policy engine reads it; each part is computed when a condition
     names it (the body is read and parsed only then)."""
 
-    __slots__ = ("request",)
+    __slots__ = ("method", "path", "request")
 
     def __init__(self, request: Request) -> None:
         self.request = request
-
-    @property
-    def method(self) -> str:
-        return self.request.method
-
-    @property
-    def path(self) -> str:
-        return self.request.path
+        self.method: str = request.method  # plain attributes of werkzeug's request
+        self.path: str = request.path
 
     @property
     def query(self) -> dict[str, str]:
@@ -94,16 +88,16 @@ class FlaskRequest:
                     out[name] = value
         return out
 
-    def headers_named(self, names: tuple[str, ...]) -> dict[str, str]:
-        """The headers among ``names`` (lower-case, letters, digits and dashes, not the two CGI
-        fields) — :attr:`headers` restricted to them, without building the rest."""
+    def headers_named(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """The (name, value) pairs of :attr:`headers` among ``names`` (lower-case: letters,
+        digits and dashes, not the two CGI fields), in that order, without building the rest."""
         environ = self.request.environ
-        out: dict[str, str] = {}
+        out = []
         for name in names:
             key = _ENVIRON_KEYS.get(name) or _environ_key(name)
             if key in environ:
-                out[name] = environ[key]
-        return out
+                out.append((name, environ[key]))
+        return tuple(out)
 
     @property
     def body(self) -> Any:
