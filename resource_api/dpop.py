@@ -64,6 +64,8 @@ class Credentials:
 def bound_key(claims: Mapping[str, Any]) -> str | None:
     """The thumbprint a token is bound to (``cnf.jkt``, RFC 9449 §6.1), or ``None``."""
     cnf = claims.get("cnf")
+    if cnf is None:
+        return None  # a bearer token: no ABC instance check on the common path
     jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
     return jkt if isinstance(jkt, str) else None
 
