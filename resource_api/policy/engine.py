@@ -114,7 +114,10 @@ class RuleSet:
         # CEL is pure (no clock, no randomness): the same attribute values give the same results.
         # Remembered per values — the token's claims by identity (held, so the id stays theirs) —
         # except when a condition reads the body.
-        self._memo: dict[tuple[Any, ...], tuple[Any, tuple[bool, ...]]] = {}
+        self._memo: dict[
+            tuple[Any, ...],
+            tuple[Any, tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]],
+        ] = {}
         self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
         self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
@@ -179,16 +182,11 @@ class RuleSet:
         memo_key = self._plan.key(values, context)
         remembered = self._memo.get(memo_key) if memo_key is not None else None
         if remembered is not None and remembered[0] is context.claims:
-            key = remembered[1]
-        else:
-            results = self._batch.evaluate(data=self._plan.attributes(values, context))
-            if results is None:
-                return None  # one failed: the general path finds out which, and why
-            key = tuple(results)
-            if memo_key is not None:
-                if len(self._memo) >= self._MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[memo_key] = (context.claims, key)
+            return remembered[1]
+        results = self._batch.evaluate(data=self._plan.attributes(values, context))
+        if results is None:
+            return None  # one failed: the general path finds out which, and why
+        key = tuple(results)
         found = self._by_values.get(key)
         if found is None:
             outcomes = tuple(
@@ -199,6 +197,10 @@ class RuleSet:
             if len(self._by_values) >= self._CACHE_SIZE:
                 self._by_values.clear()
             self._by_values[key] = found
+        if memo_key is not None:
+            if len(self._memo) >= self._MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = (context.claims, found)
         return found
 
     def _combine(
