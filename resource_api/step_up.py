@@ -177,6 +177,13 @@ class AuthContext:
     claims: Mapping[str, Any]
     now: float
 
+    def __init__(self, claims: Mapping[str, Any], now: float) -> None:
+        # One is made per request: filled through __dict__, half the cost of the generated
+        # frozen __init__ (object.__setattr__ per field); still frozen for everyone else.
+        fields = self.__dict__
+        fields["claims"] = claims
+        fields["now"] = now
+
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any], now: float) -> AuthContext:
         return cls(claims, now)

@@ -193,3 +193,20 @@ def test_decide_reads_acr_and_auth_time_as_the_context_does(auth_time: Any, acr:
         assert isinstance(got, Challenge)
         assert ("no acr claim" in got.description) == (policy is None)
         assert ("no auth_time claim" in got.description) == (at is None)
+
+
+def test_an_auth_context_and_credentials_stay_frozen_values() -> None:
+    import dataclasses
+
+    from resource_api.dpop import Credentials
+
+    for made, again, field in (
+        (AuthContext({"sub": "a"}, NOW), AuthContext({"sub": "a"}, NOW), "now"),
+        (Credentials("bearer", "t"), Credentials("bearer", "t"), "token"),
+    ):
+        assert made == again
+        assert dataclasses.replace(made, **{field: "x"}) != made
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, field, "x")
+    assert repr(Credentials("dpop", "t")) == "Credentials(scheme='dpop', token='t')"
+    assert hash(Credentials("dpop", "t")) == hash(Credentials("dpop", "t"))
