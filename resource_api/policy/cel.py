@@ -134,7 +134,7 @@ def _attributes_needed(source: str) -> frozenset[str]:
 # expression has this form, the expression can read no other header, so the caller hands CEL
 # only those (a request carries a dozen; building them all costs more than the CEL call).
 _LITERAL_HEADER = re.compile(r"""request\.headers(?=\[\??(['"])([a-z0-9-]+)\1\])""")
-_STAND_IN = "stepup_literal_headers"
+_STAND_IN = "stepup_named_fields"  # without the word: see _headers_read
 _by_literal_env: list[Any] = []
 
 
@@ -143,7 +143,9 @@ def _headers_read(source: str, needs: frozenset[str]) -> frozenset[str] | None:
     :data:`_LITERAL_HEADER`); ``None`` when it may read any (``size(request.headers)``, a key
     computed at run time, ``'x' in request.headers``...). Proved by the checker: with every
     literal read renamed to a stand-in variable, the expression must compile without
-    ``request.headers`` declared — so no other reference is left."""
+    ``request.headers`` declared, and without the word ``headers`` left anywhere in it (a
+    comprehension variable named ``request`` must not pass for the attribute) — so no other
+    reference is left."""
     if "request.headers" not in needs:
         return frozenset()
     names = frozenset(m.group(2) for m in _LITERAL_HEADER.finditer(source))
@@ -157,8 +159,11 @@ def _headers_read(source: str, needs: frozenset[str]) -> frozenset[str] | None:
                     variables={**declared, _STAND_IN: _STRING_MAP},
                     extensions=[ext_optional.ExtOptional(), ext_strings.ExtStrings()],
                 ))  # fmt: skip
+    renamed = _LITERAL_HEADER.sub(_STAND_IN, source)
+    if "headers" in renamed:
+        return None  # the word anywhere else (even in a string): take no chances with scoping
     try:
-        _by_literal_env[0].compile(_LITERAL_HEADER.sub(_STAND_IN, source))
+        _by_literal_env[0].compile(renamed)
     except RuntimeError:
         return None
     return names

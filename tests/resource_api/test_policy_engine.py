@@ -573,6 +573,10 @@ def test_remembered_results_never_cross_header_sets_whatever_their_order() -> No
     ("request.headers[?'content-type'].hasValue()", None),  # the CGI fields: the general rules
     ("request.headers[sub] == '1'", None),
     ("'request.headers[?\"x-a\"]' == sub", set()),  # in a string literal: no reference at all
+    # The word left anywhere else: all of them (a comprehension variable could be named request).
+    ("[{'headers': {}}].exists(request, size(request.headers) == 0) && "
+     "request.headers[?'x-a'].hasValue()", None),
+    ("request.headers[?'x-a'].orValue('') == 'headers'", None),
 ])  # fmt: skip
 def test_a_condition_reading_headers_by_name_is_handed_only_those(
     when: str, read: set[str] | None
