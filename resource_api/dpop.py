@@ -56,6 +56,13 @@ class Credentials:
     scheme: str
     token: str
 
+    def __init__(self, scheme: str, token: str) -> None:
+        # One is made per request: filled through __dict__, half the cost of the generated
+        # frozen __init__ (object.__setattr__ per field); still frozen for everyone else.
+        fields = self.__dict__
+        fields["scheme"] = scheme
+        fields["token"] = token
+
     @property
     def is_dpop(self) -> bool:
         return self.scheme == "dpop"
@@ -64,6 +71,8 @@ class Credentials:
 def bound_key(claims: Mapping[str, Any]) -> str | None:
     """The thumbprint a token is bound to (``cnf.jkt``, RFC 9449 §6.1), or ``None``."""
     cnf = claims.get("cnf")
+    if cnf is None:
+        return None  # a bearer token: no ABC instance check on the common path
     jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
     return jkt if isinstance(jkt, str) else None
 

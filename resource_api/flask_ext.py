@@ -424,9 +424,10 @@ class StepUp:
     def _sender_check(self, req: Request, found: Credentials, claims: Any) -> None:
         """RFC 9449 §7: a bound token comes on the DPoP scheme with its proof, a bearer token as
         Bearer; from here on, challenges about a bound token are on the DPoP scheme."""
-        if bound_key(claims) is not None:
+        bound = bound_key(claims) is not None
+        if bound:
             req.environ[_SCHEME] = "DPoP"
-        if not found.is_dpop and bound_key(claims) is None:
+        elif not found.is_dpop:
             return  # a bearer token as Bearer: the fast path costs nothing more
         # The target as the client sent it (RFC 9110 §7.1): werkzeug's base_url quotes the path
         # back; htu_of compares it after RFC 3986 normalisation.

@@ -44,22 +44,27 @@ def _header_name(key: str) -> str | None:
     return name
 
 
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    # PEP 3333: HTTP_ and the name upper-cased, dashes as underscores. Bounded like the above.
+    key = "HTTP_" + name.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < _KNOWN_SIZE:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
 class FlaskRequest:
     """The Flask request as the policy engine reads it; each part is computed when a condition
     names it (the body is read and parsed only then)."""
 
-    __slots__ = ("request",)
+    __slots__ = ("method", "path", "request")
 
     def __init__(self, request: Request) -> None:
         self.request = request
-
-    @property
-    def method(self) -> str:
-        return self.request.method
-
-    @property
-    def path(self) -> str:
-        return self.request.path
+        self.method: str = request.method  # plain attributes of werkzeug's request
+        self.path: str = request.path
 
     @property
     def query(self) -> dict[str, str]:
@@ -82,6 +87,17 @@ class FlaskRequest:
                 if value or key not in _CGI_HEADERS:
                     out[name] = value
         return out
+
+    def headers_named(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """The (name, value) pairs of :attr:`headers` among ``names`` (lower-case: letters,
+        digits and dashes, not the two CGI fields), in that order, without building the rest."""
+        environ = self.request.environ
+        out = []
+        for name in names:
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            if key in environ:
+                out.append((name, environ[key]))
+        return tuple(out)
 
     @property
     def body(self) -> Any:

@@ -177,6 +177,13 @@ class AuthContext:
     claims: Mapping[str, Any]
     now: float
 
+    def __init__(self, claims: Mapping[str, Any], now: float) -> None:
+        # One is made per request: filled through __dict__, half the cost of the generated
+        # frozen __init__ (object.__setattr__ per field); still frozen for everyone else.
+        fields = self.__dict__
+        fields["claims"] = claims
+        fields["now"] = now
+
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any], now: float) -> AuthContext:
         return cls(claims, now)
@@ -277,8 +284,11 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
         return _ALLOW
 
     problems: list[str] = []
+    claims = context.claims
     if acr_values:
-        acr = context.authentication_policy
+        acr = claims.get("acr")  # authentication_policy, inlined (this runs on every request)
+        if not isinstance(acr, str) or not acr:
+            acr = None
         if acr is None:
             problems.append(
                 f"this request needs authentication at {_levels(acr_values)}; "
@@ -291,7 +301,11 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 f"the token's level is {acr}"
             )
     if max_age is not None:
-        auth_time = _numeric(context.claims.get("auth_time"))  # authentication_time, inlined
+        auth_time = claims.get("auth_time")  # authentication_time, inlined
+        if type(auth_time) is float or type(auth_time) is int:
+            auth_time = float(auth_time) if math.isfinite(auth_time) else None
+        else:
+            auth_time = _numeric(auth_time)
         if auth_time is None:
             problems.append(
                 f"this request needs a login within the last {max_age} seconds; "
@@ -306,7 +320,7 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 f"this request needs a login within the last {max_age} seconds; "
                 f"the user's last login was {int(age)} seconds ago"
             )
-    if details and not covers(context.claims.get("authorization_details"), details):
+    if details and not covers(claims.get("authorization_details"), details):
         problems.append(
             "this request needs the user's approval of this very transaction; the token's "
             "authorization_details do not cover it"

@@ -148,6 +148,16 @@ def _auth_age(ctx: AuthContext) -> int | None:
     return None if age is None or not math.isfinite(age) else math.floor(age)
 
 
+def _auth_age_now(request: RequestFacts, ctx: AuthContext) -> int | None:
+    # _auth_age with AuthContext.authentication_time inlined for the common claim types (this
+    # runs on every request of a route whose conditions read it: it is never remembered).
+    auth_time = ctx.claims.get("auth_time")
+    if type(auth_time) is int or type(auth_time) is float:
+        age = ctx.now - auth_time
+        return math.floor(age) if math.isfinite(age) else None
+    return _auth_age(ctx)
+
+
 def _scope(scope: Any) -> list[str]:
     # In the token's order (RFC 6749 §3.3: space-delimited; some issuers send a JSON array).
     if isinstance(scope, str):
@@ -175,7 +185,7 @@ GETTERS: Mapping[str, Getter] = {
     "request.query": lambda r, c: _plain(r.query),
     "request.headers": lambda r, c: _plain(r.headers),
     "request.body": lambda r, c: r.body,
-    "authentication_age": lambda r, c: _auth_age(c),
+    "authentication_age": _auth_age_now,
 }
 
 #: How each attribute that depends on the claims alone is computed.
@@ -207,32 +217,98 @@ def _claim_values(context: AuthContext) -> dict[str, Any]:
     return values
 
 
+#: The attributes that are maps: a plan computes them as tuples of (key, value) pairs, so that a
+#: request's values can key a remembered result as they are (and makes maps of them for CEL).
+_MAPS = frozenset({"request.query", "request.headers"})
+
+
+def _query_items(request: RequestFacts, context: AuthContext) -> tuple[tuple[str, str], ...]:
+    query = request.query
+    return tuple(query.items()) if query else ()
+
+
+def _header_items(request: RequestFacts, context: AuthContext) -> tuple[tuple[str, str], ...]:
+    return tuple(request.headers.items())
+
+
+def _named_headers(names: tuple[str, ...]) -> Getter:
+    """The request's headers among ``names`` (lower-case), as (name, value) pairs: what a
+    condition reading only these sees of the whole map. An adapter with ``headers_named`` finds
+    them without building the whole map."""
+
+    def get(request: RequestFacts, context: AuthContext) -> Any:
+        pick = getattr(request, "headers_named", None)
+        if pick is not None:
+            return pick(names)
+        headers = request.headers
+        if headers is UNAVAILABLE:
+            return headers
+        return tuple((n, headers[n]) for n in names if n in headers)
+
+    return get
+
+
 class AttributePlan:
     """The attributes a set of conditions names, split once into those computed from the request
-    and the time and those cached per token. :meth:`request_values` computes the first (what a
-    remembered result is keyed by, with the token); :meth:`attributes` adds the token's, for CEL.
+    and the time and those cached per token. :meth:`request_values` computes the first, in a
+    hashable form (maps as tuples of pairs); :meth:`key` makes them, with the token, the key of a
+    remembered result; :meth:`attributes` adds the token's, for CEL.
     """
 
-    __slots__ = ("claim_names", "request_getters", "request_names")
+    __slots__ = ("_maps", "_strings", "claim_names", "keyable", "request_getters", "request_names")
 
-    def __init__(self, names: frozenset[str] | set[str]) -> None:
-        self.request_getters = tuple(GETTERS[n] for n in sorted(names) if n in GETTERS)
+    def __init__(
+        self, names: frozenset[str] | set[str], headers_read: frozenset[str] | None = None
+    ) -> None:
+        """``headers_read``: when the conditions read only these headers (by literal name), only
+        they are handed to CEL — the others could not change a result."""
+        getters: dict[str, Getter] = {
+            **GETTERS, "request.query": _query_items, "request.headers": _header_items,
+        }  # fmt: skip
+        if headers_read is not None:
+            getters["request.headers"] = _named_headers(tuple(sorted(headers_read)))
         self.request_names = tuple(n for n in sorted(names) if n in GETTERS)
+        self.request_getters = tuple(getters[n] for n in self.request_names)
         self.claim_names = tuple(sorted(n for n in names if n not in GETTERS))
+        self._maps = frozenset(n for n in self.request_names if n in _MAPS)
+        # What an adapter gives as it is: checked to be a string before it keys anything.
+        self._strings = tuple(
+            i for i, n in enumerate(self.request_names) if n in ("request.method", "request.path")
+        )
+        #: Whether the values can key a remembered result (not the body: JSON of any shape).
+        self.keyable = "request.body" not in self.request_names
 
     def request_values(self, request: RequestFacts, context: AuthContext) -> list[Any]:
-        """The request's (and the time's) attributes, in :attr:`request_names` order; a part the
-        carrier did not pass on is :data:`UNAVAILABLE`."""
-        return [get(request, context) for get in self.request_getters]
+        """The request's (and the time's) attributes, in :attr:`request_names` order, the maps as
+        tuples of pairs; a part the carrier did not pass on is :data:`UNAVAILABLE`."""
+        values: list[Any] = []
+        append = values.append
+        for get in self.request_getters:
+            append(get(request, context))
+        return values
+
+    def key(self, request_values: list[Any], context: AuthContext) -> tuple[Any, ...] | None:
+        """What the conditions' results depend on, hashable: the token (by identity: its claims
+        are one object per token; the memo holds them) and the request's values; ``None`` when
+        they cannot be a key. The maps' pairs are in the order given: the same fields in another
+        order make another key (a miss, never a wrong hit)."""
+        if not self.keyable:
+            return None
+        for i in self._strings:
+            if type(request_values[i]) is not str:
+                return None
+        if self.claim_names:
+            return (id(context.claims), *request_values)
+        return tuple(request_values)
 
     def attributes(self, request_values: list[Any], context: AuthContext) -> dict[str, Any]:
         """Every attribute by name, for CEL; an :data:`UNAVAILABLE` one is left out, so that a
         condition reading it fails (closed)."""
-        out: dict[str, Any] = {
-            name: value
-            for name, value in zip(self.request_names, request_values, strict=True)
-            if value is not UNAVAILABLE
-        }
+        maps = self._maps
+        out: dict[str, Any] = {}
+        for name, value in zip(self.request_names, request_values, strict=True):
+            if value is not UNAVAILABLE:
+                out[name] = dict(value) if name in maps else value
         if self.claim_names:
             claimed = _claim_values(context)
             for name in self.claim_names:

@@ -129,6 +129,46 @@ def _attributes_needed(source: str) -> frozenset[str]:
     return frozenset(needs)
 
 
+# ``request.headers['x-risk']`` and ``request.headers[?'x-risk']``: a header read by a literal,
+# lower-case name (letters, digits, dashes). When every reference to ``request.headers`` in an
+# expression has this form, the expression can read no other header, so the caller hands CEL
+# only those (a request carries a dozen; building them all costs more than the CEL call).
+_LITERAL_HEADER = re.compile(r"""request\.headers(?=\[\??(['"])([a-z0-9-]+)\1\])""")
+_STAND_IN = "stepup_named_fields"  # without the word: see _headers_read
+_by_literal_env: list[Any] = []
+
+
+def _headers_read(source: str, needs: frozenset[str]) -> frozenset[str] | None:
+    """The header names ``source`` reads, when it reads each by a literal name (see
+    :data:`_LITERAL_HEADER`); ``None`` when it may read any (``size(request.headers)``, a key
+    computed at run time, ``'x' in request.headers``...). Proved by the checker: with every
+    literal read renamed to a stand-in variable, the expression must compile without
+    ``request.headers`` declared, and without the word ``headers`` left anywhere in it (a
+    comprehension variable named ``request`` must not pass for the attribute) — so no other
+    reference is left."""
+    if "request.headers" not in needs:
+        return frozenset()
+    names = frozenset(m.group(2) for m in _LITERAL_HEADER.finditer(source))
+    if not names or names & {"content-type", "content-length"}:
+        return None  # the two CGI fields: the full headers' rules for them apply
+    if not _by_literal_env:
+        with _envs_lock:
+            if not _by_literal_env:
+                declared = {k: v for k, v in ATTRIBUTES.items() if k != "request.headers"}
+                _by_literal_env.append(cel.NewEnv(
+                    variables={**declared, _STAND_IN: _STRING_MAP},
+                    extensions=[ext_optional.ExtOptional(), ext_strings.ExtStrings()],
+                ))  # fmt: skip
+    renamed = _LITERAL_HEADER.sub(_STAND_IN, source)
+    if "headers" in renamed:
+        return None  # the word anywhere else (even in a string): take no chances with scoping
+    try:
+        _by_literal_env[0].compile(renamed)
+    except RuntimeError:
+        return None
+    return names
+
+
 def _compile(source: str, env: Any) -> Any:
     try:
         return env.compile(source)
@@ -148,6 +188,8 @@ class Condition:
     source: str
     needs: frozenset[str]
     _program: Any
+    headers_read: frozenset[str] | None = None
+    """The header names the condition reads, when it reads only named ones (``None``: any)."""
 
     @classmethod
     def compile(cls, source: str) -> Condition:
@@ -161,7 +203,8 @@ class Condition:
             raise ConditionSyntaxError(
                 f"a condition must be true or false, but this expression gives a {kind.lower()}"
             )
-        return cls(source, _attributes_needed(source), program)
+        needs = _attributes_needed(source)
+        return cls(source, needs, program, _headers_read(source, needs))
 
     def evaluate(self, activation: Any) -> bool:
         """``True`` or ``False`` for the attributes in ``activation`` (see :func:`activation`);
@@ -224,13 +267,18 @@ class Batch:
     conditions: tuple[Condition, ...]
     needs: frozenset[str]
     _program: Any
+    headers_read: frozenset[str] | None = None
+    """The header names the conditions read, when they read only named ones (``None``: any)."""
 
     @classmethod
     def of(cls, conditions: tuple[Condition, ...]) -> Batch:
         # Each source is already checked on its own; in parentheses, a list of them is valid CEL.
         source = "[" + ",\n".join(f"({c.source}\n)" for c in conditions) + "]"
         needs = frozenset().union(*(c.needs for c in conditions))
-        return cls(conditions, needs, _compile(source, _env()))
+        read: frozenset[str] | None = frozenset()
+        for c in conditions:
+            read = None if read is None or c.headers_read is None else read | c.headers_read
+        return cls(conditions, needs, _compile(source, _env()), read)
 
     def evaluate(
         self, activation: Any = None, *, data: Mapping[str, Any] | None = None

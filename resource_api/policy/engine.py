@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..step_up import AcrOrder, AuthContext, Requirement, decide
 from . import cel
-from .attributes import UNAVAILABLE, AttributePlan, RequestFacts, attribute_values
+from .attributes import AttributePlan, RequestFacts, attribute_values
 from .combine import combine_outcomes, strictest
 from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
 from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
@@ -105,15 +105,19 @@ class RuleSet:
             and len(batched) == len(candidates)
             and not any(r.compute is not None for r, _ in candidates)
         )
-        self._plan = AttributePlan(self._needs)
+        self._plan = AttributePlan(
+            self._needs, self._batch.headers_read if self._batch is not None else None
+        )
         self._by_values: dict[
             tuple[bool, ...], tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
         ] = {}
         # CEL is pure (no clock, no randomness): the same attribute values give the same results.
         # Remembered per values — the token's claims by identity (held, so the id stays theirs) —
         # except when a condition reads the body.
-        self._memo_ok = "request.body" not in self._needs
-        self._memo: dict[tuple[Any, ...], tuple[Any, tuple[bool, ...]]] = {}
+        self._memo: dict[
+            tuple[Any, ...],
+            tuple[Any, tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]],
+        ] = {}
         self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
         self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
@@ -175,19 +179,14 @@ class RuleSet:
     ) -> tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None:
         assert self._batch is not None
         values = self._plan.request_values(request, context)
-        memo_key = self._memo_key(values, context) if self._memo_ok else None
+        memo_key = self._plan.key(values, context)
         remembered = self._memo.get(memo_key) if memo_key is not None else None
         if remembered is not None and remembered[0] is context.claims:
-            key = remembered[1]
-        else:
-            results = self._batch.evaluate(data=self._plan.attributes(values, context))
-            if results is None:
-                return None  # one failed: the general path finds out which, and why
-            key = tuple(results)
-            if memo_key is not None:
-                if len(self._memo) >= self._MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[memo_key] = (context.claims, key)
+            return remembered[1]
+        results = self._batch.evaluate(data=self._plan.attributes(values, context))
+        if results is None:
+            return None  # one failed: the general path finds out which, and why
+        key = tuple(results)
         found = self._by_values.get(key)
         if found is None:
             outcomes = tuple(
@@ -198,32 +197,11 @@ class RuleSet:
             if len(self._by_values) >= self._CACHE_SIZE:
                 self._by_values.clear()
             self._by_values[key] = found
+        if memo_key is not None:
+            if len(self._memo) >= self._MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = (context.claims, found)
         return found
-
-    def _memo_key(self, values: list[Any], context: AuthContext) -> tuple[Any, ...] | None:
-        """What the conditions' results depend on, hashable: the token (by identity: its
-        claims are one object per token, held by the memo) and the request's values, or ``None``
-        when one of them cannot be a key."""
-        key: list[Any] = [id(context.claims)] if self._plan.claim_names else []
-        for value in values:
-            kind = type(value)
-            if kind is dict:
-                # headers, query: str -> str. In the order given: the same fields in another
-                # order make another key (a miss, never a wrong hit).
-                key.append(tuple(value.items()))
-            elif (
-                value is None
-                or kind is str
-                or kind is int
-                or kind is float
-                or (
-                    value is UNAVAILABLE  # a singleton: equal to itself only
-                )
-            ):
-                key.append(value)
-            else:
-                return None
-        return tuple(key)
 
     def _combine(
         self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None

@@ -111,6 +111,22 @@ def test_authentication_age_is_whole_seconds_and_null_without_auth_time() -> Non
     assert d.rules[0].status == "applied"
 
 
+@pytest.mark.parametrize("auth_time", [
+    NOW - 100, NOW - 100.5, NOW + 0.25, float(NOW), True, float("nan"), float("inf"),
+    -float("inf"), "1699999900", None, [1],
+])  # fmt: skip
+def test_authentication_age_is_computed_exactly_whatever_auth_time_holds(auth_time: Any) -> None:
+    # The per-request getter inlines AuthContext.authentication_time: the same whole seconds, and
+    # null for what is not a finite number.
+    from resource_api.policy.attributes import GETTERS, _auth_age
+    from resource_api.step_up import AuthContext
+
+    context = AuthContext({"auth_time": auth_time}, NOW + 0.75)
+    got = GETTERS["authentication_age"](HttpRequest("GET", "/"), context)
+    expected = _auth_age(context)
+    assert (got, type(got)) == (expected, type(expected))
+
+
 def test_a_claim_beyond_64_bits_does_not_break_the_token_map() -> None:
     rule = RuleConfig("r", when="token.sub == 'alice' && token.big > 1.0", acr_values=(LOA3,))
     d = policy(rule).evaluate(HttpRequest("GET", "/"), claims(big=10**40), NOW)
@@ -543,6 +559,43 @@ def test_remembered_results_never_cross_header_sets_whatever_their_order() -> No
         assert outcome({"a": "1", "b": "3"}) == "allowed"
         assert outcome({"b": "2", "a": "2"}) == "allowed"
         assert outcome({"a": "1"}) == "allowed"
+
+
+@pytest.mark.parametrize(("when", "read"), [
+    ("request.headers[?'x-risk'].orValue('') == 'high'", {"x-risk"}),
+    ("request.headers['x-a'] == '1' || request.headers[?\"x-b\"].hasValue()", {"x-a", "x-b"}),
+    ("sub == 'alice'", set()),
+    # Any other reference may read any header: all of them are handed to CEL.
+    ("size(request.headers) > 2", None),
+    ("'x-a' in request.headers", None),
+    ("request.headers.exists(k, k == 'x-a') || request.headers[?'x-b'].hasValue()", None),
+    ("request.headers['X-A'] == '1'", None),  # not lower-case: never present, read it as written
+    ("request.headers[?'content-type'].hasValue()", None),  # the CGI fields: the general rules
+    ("request.headers[sub] == '1'", None),
+    ("'request.headers[?\"x-a\"]' == sub", set()),  # in a string literal: no reference at all
+    # The word left anywhere else: all of them (a comprehension variable could be named request).
+    ("[{'headers': {}}].exists(request, size(request.headers) == 0) && "
+     "request.headers[?'x-a'].hasValue()", None),
+    ("request.headers[?'x-a'].orValue('') == 'headers'", None),
+])  # fmt: skip
+def test_a_condition_reading_headers_by_name_is_handed_only_those(
+    when: str, read: set[str] | None
+) -> None:
+    rule = Rule.compile(RuleConfig("r", when=when, deny="r"))
+    assert rule.condition is not None
+    assert rule.condition.headers_read == (None if read is None else frozenset(read))
+    # The decision is the same as with every header handed over.
+    many = {"X-A": "1", "x-b": "2", "X-Risk": "high", "Content-Type": "text/plain", "x-c": "3"}
+    for headers in (many, {}, {"x-a": "2"}):
+        request = HttpRequest("GET", "/", headers=headers)
+        fast = policy(RuleConfig("r", when=when, deny="r"),
+                      RuleConfig("s", when="sub == 'bob'", max_age=60))  # fmt: skip
+        one_by_one = policy(RuleConfig("r", when=when, deny="r"))
+        got = fast.evaluate(request, claims(), NOW)
+        assert fast.for_route("GET", None)._fast
+        expected = one_by_one.evaluate(request, claims(), NOW)
+        assert [o.status for o in got.rules][:1] == [o.status for o in expected.rules]
+        assert type(got.outcome) is type(expected.outcome)
 
 
 # --- stable_until: how long a decision may be reused ------------------------------------------

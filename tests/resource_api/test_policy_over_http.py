@@ -338,3 +338,23 @@ def test_flask_request_headers_past_the_learned_names() -> None:
         assert headers == {f"x-invented-{i}": str(i), "x-empty": "", "content-length": "3"}
     learned = len(flask_rules._HEADER_NAMES) + len(flask_rules._NOT_HEADERS)
     assert learned <= flask_rules._KNOWN_SIZE
+
+
+def test_flask_request_headers_by_name_are_the_headers_restricted_to_them() -> None:
+    # What a condition reading headers by literal name is handed: exactly those entries of the
+    # full header map, empty values included, absent ones absent.
+    from resource_api import flask_rules
+
+    app = Flask("headers-named")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_RISK": "high",
+               "HTTP_X_EMPTY": "", "HTTP_X_TRACE_ID": "abc", "CONTENT_LENGTH": "3",
+               "wsgi.url_scheme": "http", "SERVER_NAME": "x", "SERVER_PORT": "80"}  # fmt: skip
+    names = ("x-risk", "x-empty", "x-trace-id", "x-absent", "risk")
+    with app.request_context(environ):
+        from flask import request as flask_request
+
+        facts = flask_rules.FlaskRequest(flask_request)
+        everything = facts.headers
+        named = facts.headers_named(names)
+        assert named == tuple((n, everything[n]) for n in names if n in everything)
+        assert named == (("x-risk", "high"), ("x-empty", ""), ("x-trace-id", "abc"))

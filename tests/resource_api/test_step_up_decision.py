@@ -174,3 +174,39 @@ def test_requirements_refuse_values_that_cannot_be_sent(kwargs: dict[str, Any]) 
 def test_an_acr_value_in_two_levels_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="two levels"):
         AcrOrder.from_levels([("a", "b"), ("b",)])
+
+
+@pytest.mark.parametrize("auth_time", [
+    int(NOW) - 60, NOW - 60.5, NOW - 61.0, int(NOW) - 4000, True, float("nan"), float("inf"),
+    "1699999940", [1], None,
+])  # fmt: skip
+@pytest.mark.parametrize("acr", [LOA2, LOA1, "", 2, None])
+def test_decide_reads_acr_and_auth_time_as_the_context_does(auth_time: Any, acr: Any) -> None:
+    # decide() reads the two claims without the properties (it runs on every request): the
+    # outcome must be the one the context's own reading gives.
+    context = ctx(auth_time=auth_time, acr=acr)
+    got = decide(context, Requirement((LOA2,), 60), ORDER)
+    policy, at = context.authentication_policy, context.authentication_time
+    if policy is not None and ORDER.satisfies(policy, (LOA2,)) and at is not None and NOW - at < 61:
+        assert got == Allow()
+    else:
+        assert isinstance(got, Challenge)
+        assert ("no acr claim" in got.description) == (policy is None)
+        assert ("no auth_time claim" in got.description) == (at is None)
+
+
+def test_an_auth_context_and_credentials_stay_frozen_values() -> None:
+    import dataclasses
+
+    from resource_api.dpop import Credentials
+
+    for made, again, field in (
+        (AuthContext({"sub": "a"}, NOW), AuthContext({"sub": "a"}, NOW), "now"),
+        (Credentials("bearer", "t"), Credentials("bearer", "t"), "token"),
+    ):
+        assert made == again
+        assert dataclasses.replace(made, **{field: "x"}) != made
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, field, "x")
+    assert repr(Credentials("dpop", "t")) == "Credentials(scheme='dpop', token='t')"
+    assert hash(Credentials("dpop", "t")) == hash(Credentials("dpop", "t"))
