@@ -31,7 +31,10 @@ from client_sdk.protocol import (
     ProviderMetadata,
     TokenResponse,
     _client_auth,
+    json_body,
+    oauth_error,
     parse_token_response,
+    refusal,
 )
 
 __all__ = [
@@ -115,18 +118,12 @@ def _positive_int(value: object) -> int | None:
 
 def parse_backchannel_response(response: HttpResponse) -> BackchannelStarted:
     """§7.3 (success) and §13 (errors: :class:`BackchannelError` with the provider's code)."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_body(response)
     if response.status != 200:
-        error = body.get("error") if isinstance(body, dict) else None
-        description = body.get("error_description") if isinstance(body, dict) else None
+        error, description = oauth_error(body)
         raise BackchannelError(
-            f"the backchannel authentication endpoint answered {response.status}"
-            + (f": {error}" if isinstance(error, str) else "")
-            + (f" ({description})" if isinstance(description, str) else ""),
-            error=error if isinstance(error, str) else None,
+            refusal("the backchannel authentication endpoint", response.status, error, description),
+            error=error,
             status_code=response.status,
         )
     auth_req_id = body.get("auth_req_id") if isinstance(body, dict) else None

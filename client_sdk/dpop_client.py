@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from client_sdk.challenges import parse_www_authenticate
 from client_sdk.dpop import DPOP_ALGORITHMS, DPoPKey
 from client_sdk.errors import ChallengeParseError, DPoPAlgorithmNotSupported, DPoPNonceRejected
-from client_sdk.protocol import HttpRequest, HttpResponse
+from client_sdk.protocol import HttpRequest, HttpResponse, json_body, oauth_error
 
 __all__ = [
     "DEFAULT_ALGORITHM",
@@ -124,13 +124,8 @@ def provider_nonce_request(response: HttpResponse) -> str | None:
     nonce = valid_nonce(response.headers.get("dpop-nonce"))
     if nonce is None:
         return None
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(body, dict) or body.get("error") != USE_DPOP_NONCE:
-        return None
-    return nonce
+    error, _ = oauth_error(json_body(response))
+    return nonce if error == USE_DPOP_NONCE else None
 
 
 def resource_nonce_request(

@@ -481,6 +481,35 @@ class TokenResponse:
     scope: str | None
 
 
+def json_body(response: HttpResponse) -> Any:
+    """The response's body as JSON, or ``None`` when it is not JSON."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def oauth_error(body: Any) -> tuple[str | None, str | None]:
+    """RFC 6749 §5.2's ``error`` and ``error_description`` of an error body (the same in every
+    endpoint that borrows it: CIBA §13, RFC 9449 §8); each ``None`` unless it is a string."""
+    if not isinstance(body, dict):
+        return None, None
+    error, description = body.get("error"), body.get("error_description")
+    return (
+        error if isinstance(error, str) else None,
+        description if isinstance(description, str) else None,
+    )
+
+
+def refusal(endpoint: str, status: int, error: str | None, description: str | None) -> str:
+    """The message of an endpoint's refusal: its status, then its error code and description."""
+    return (
+        f"{endpoint} answered {status}"
+        + (f": {error}" if error else "")
+        + (f" ({description})" if description else "")
+    )
+
+
 def parse_token_response(
     response: HttpResponse,
     *,
@@ -488,20 +517,14 @@ def parse_token_response(
 ) -> TokenResponse:
     """RFC 6749 §5.1 (success) and §5.2 (error). ``token_type``: the type asked for —
     ``Bearer``, or ``DPoP`` when the request carried a DPoP proof (RFC 9449 §5)."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_body(response)
     if response.status != 200:
-        error = body.get("error") if isinstance(body, dict) else None
-        description = body.get("error_description") if isinstance(body, dict) else None
+        error, description = oauth_error(body)
         raise ProviderError(
-            f"the token endpoint answered {response.status}"
-            + (f": {error}" if error else "")
-            + (f" ({description})" if description else ""),
+            refusal("the token endpoint", response.status, error, description),
             status_code=response.status,
-            error=error if isinstance(error, str) else None,
-            error_description=description if isinstance(description, str) else None,
+            error=error,
+            error_description=description,
         )
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ProviderError("the token response has no access_token", status_code=200)
