@@ -70,14 +70,18 @@ def parse_authorization_details(text: str) -> list[dict[str, Any]]:
         raise InvalidAuthorizationDetails("authorization_details must be a non-empty JSON array")
     if len(value) > MAX_ENTRIES:
         raise InvalidAuthorizationDetails(f"at most {MAX_ENTRIES} authorization_details entries")
-    return [_entry(i, e) for i, e in enumerate(value)]
+    return [normalise_entry(i, e) for i, e in enumerate(value)]
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _entry(index: int, entry: Any) -> dict[str, Any]:
+def normalise_entry(index: int, entry: Any) -> dict[str, Any]:
+    """Entry ``index`` of an ``authorization_details`` array, checked and normalised (the amount
+    with two decimals); :class:`InvalidAuthorizationDetails` for anything else. The one check:
+    the provider's for what a user approves, the resource server's for what a request needs and
+    what a token grants (``resource_api/authorization_details.py``)."""
     where = f"authorization_details[{index}]"
     if not isinstance(entry, dict):
         raise InvalidAuthorizationDetails(f"{where} must be a JSON object")

@@ -8,12 +8,10 @@ decision, for the type this stack defines (``payment``, docs/transactional.md). 
 computes what a request needs (:mod:`resource_api.policy`, ``authorization_details = '…'``, a CEL
 expression over the request); :func:`covers` answers whether the token's grant covers it.
 
-- **Normalised the provider's way.** Required entries and the token's grant are normalised as the
-  provider normalises what the user approves (``provider/authorization_details.py``: the amount
-  always with two decimals, ``"1500"`` → ``"1500.00"``; a JSON number from the request body such
-  as ``1500.0`` reads as ``"1500.00"`` too), so the comparison is exact, string by string. (The
-  rules are repeated here rather than imported: this module is pure, and importing ``provider``
-  loads Flask; ``tests/resource_api/test_transaction_binding.py`` keeps the two in step.)
+- **Normalised the provider's way**, by the provider's own check
+  (:func:`provider.authorization_details.normalise_entry`, pure: no Flask): the amount always
+  with two decimals, ``"1500"`` → ``"1500.00"``, so the comparison is exact, string by string. A
+  JSON number from the request body such as ``1500.0`` is read as ``"1500.00"`` first.
 - **A grant covers an entry** when it has the same ``type`` and every field it names has the
   entry's value — a grant that names a field the rule does not (a ``locations`` list, say) is a
   restriction the API cannot check, so it covers nothing. A grant may leave out fields the rule
@@ -31,10 +29,15 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from provider.authorization_details import (
+    MAX_ENTRIES,
+    InvalidAuthorizationDetails,
+    normalise_entry,
+)
 
 __all__ = [
     "InvalidAuthorizationDetails",
@@ -48,63 +51,25 @@ __all__ = [
 
 #: Fields a grant of the type may leave out and still cover an entry that names them.
 _MAY_OMIT: Mapping[str, frozenset[str]] = {"payment": frozenset({"from_account"})}
-_MAX_ENTRIES = 5
-# The bank's amounts (resource_api.bank.rules): up to 9 digits, at most 2 decimals.
-_AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,2})?")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_ACCOUNT = re.compile(r"[A-Za-z0-9_-]{1,40}")
-_PAYMENT_FIELDS = frozenset({"type", "amount", "currency", "payee", "from_account", "locations"})
-
-
-class InvalidAuthorizationDetails(ValueError):
-    """Not a valid RFC 9396 entry of a type this module knows; the message says what is wrong."""
-
-
-def _payment(where: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``payment`` entry, checked and normalised as the provider does."""
-    unknown = sorted(k for k in entry if k not in _PAYMENT_FIELDS)
-    if unknown:
-        raise InvalidAuthorizationDetails(f"{where}: unknown field(s)")
-    amount = _amount_text(entry.get("amount"))
-    if not isinstance(amount, str) or not _AMOUNT.fullmatch(amount) or Decimal(amount) <= 0:
-        raise InvalidAuthorizationDetails(
-            f"{where}.amount must be a positive decimal with at most 2 decimals, like 12.50"
-        )
-    currency = entry.get("currency")
-    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-        raise InvalidAuthorizationDetails(f"{where}.currency must be an ISO 4217 code (EUR)")
-    out: dict[str, Any] = {"type": "payment", "amount": f"{Decimal(amount):.2f}",
-                           "currency": currency}  # fmt: skip
-    for key in ("payee", "from_account"):
-        value = entry.get(key)
-        if value is None and key == "from_account":
-            continue
-        if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
-            raise InvalidAuthorizationDetails(f"{where}.{key} must be an account id")
-        out[key] = value
-    if "locations" in entry:
-        locations = entry["locations"]
-        if not isinstance(locations, list) or not all(isinstance(u, str) for u in locations):
-            raise InvalidAuthorizationDetails(f"{where}.locations must be a list of URIs")
-        out["locations"] = list(locations)
-    return out
 
 
 def parse_entries(value: Any) -> list[dict[str, Any]]:
-    """RFC 9396 §2 entries (a list of objects, or one object), checked and normalised;
-    :class:`InvalidAuthorizationDetails` for anything else."""
+    """RFC 9396 §2 entries (a list of objects, or one object), checked and normalised as the
+    provider does; :class:`InvalidAuthorizationDetails` for anything else."""
     entries = value if isinstance(value, list) else [value]
-    if not entries or len(entries) > _MAX_ENTRIES:
-        raise InvalidAuthorizationDetails(f"between 1 and {_MAX_ENTRIES} entries")
-    out = []
-    for i, entry in enumerate(entries):
-        where = f"authorization_details[{i}]"
-        if not isinstance(entry, Mapping):
-            raise InvalidAuthorizationDetails(f"{where} must be a JSON object")
-        if entry.get("type") != "payment":
-            raise InvalidAuthorizationDetails(f"{where}.type: unknown; supported: payment")
-        out.append(_payment(where, entry))
-    return out
+    if not entries or len(entries) > MAX_ENTRIES:
+        raise InvalidAuthorizationDetails(f"between 1 and {MAX_ENTRIES} entries")
+    return [normalise_entry(i, _with_amount_text(entry)) for i, entry in enumerate(entries)]
+
+
+def _with_amount_text(entry: Any) -> Any:
+    """``entry`` as a plain dict (CEL gives maps), its numeric ``amount`` as text."""
+    if not isinstance(entry, Mapping):
+        return entry
+    plain = dict(entry)
+    if "amount" in plain:
+        plain["amount"] = _amount_text(plain["amount"])
+    return plain
 
 
 def canonical(entry: Mapping[str, Any]) -> str:
@@ -146,7 +111,7 @@ def _granted(claim: Any) -> list[dict[str, Any]]:
     if not isinstance(claim, list):
         return []
     out: list[dict[str, Any]] = []
-    for entry in claim[:_MAX_ENTRIES]:
+    for entry in claim[:MAX_ENTRIES]:
         try:
             out.extend(parse_entries([entry]))
         except InvalidAuthorizationDetails:
