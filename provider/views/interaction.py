@@ -71,6 +71,20 @@ from .errors import error_page
 
 bp = Blueprint("interaction", __name__)
 
+
+def see_other_after_post(response: BaseResponse) -> BaseResponse:
+    """RFC 9700 §4.12: a redirect that answers a POST of these pages (a factor, a cancel, a
+    form-posted authorization request) is a ``303``, so the browser follows it with a GET and
+    never re-sends the form — credentials included — to where it leads; never a ``307``. The
+    views build their redirects as for a GET (Authlib's ``302``); this is the one place that
+    says what a POST gets."""
+    if request.method == "POST" and response.status_code in (302, 307):
+        response.status_code = 303
+    return response
+
+
+bp.after_request(see_other_after_post)
+
 SESSION_COOKIE = "stepup_session"
 MESSAGES = {
     login.Outcome.WRONG: "That is not right. Check it and try again.",
@@ -520,10 +534,6 @@ def _factor_verified(
         response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
     else:
         response = _proceed(op, interaction, client, at_authorize=True, current=(recorded, user))
-        if response.status_code == 302:
-            # RFC 9700 §4.12: after a POST that carried credentials, redirect with 303 so the
-            # browser follows with a GET and never re-sends the form to the client.
-            response.status_code = 303
     return set_session_cookie(op, response, sid)
 
 

@@ -28,8 +28,10 @@ from ..clients import ClientAdapter
 from ..factors import passkey
 from ..factors.passkey import PasskeyRefused, RelyingParty
 from ..models import Interaction, User
+from .interaction import see_other_after_post
 
 bp = Blueprint("passkeys", __name__)
+bp.after_request(see_other_after_post)  # their forms are the interaction's, and so are redirects
 
 # Reasons for which the page is for whoever signs in, not for the session's user.
 _ANYONE = frozenset({"login_required", "login_hint", "id_token_hint"})

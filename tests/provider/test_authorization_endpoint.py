@@ -127,6 +127,18 @@ def test_post_to_the_authorization_endpoint_works_like_get(cli: Client) -> None:
     assert response.location.startswith("/interaction/")
 
 
+def test_a_form_posted_request_gets_its_error_redirect_as_303(cli: Client) -> None:
+    """RFC 9700 §4.12: a redirect answering a POST is a 303 (the same request by GET gets
+    Authlib's 302), so the browser never re-posts the form to the client."""
+    params = cli.authorize_params(prompt="none")  # no session: login_required
+    posted = cli.browser.http.post("/authorize", data=params)
+    assert posted.status_code == 303
+    assert query_of(posted.location)["error"] == "login_required"
+    got = cli.browser.get("/authorize", query_string=params)
+    assert got.status_code == 302
+    assert query_of(got.location)["error"] == "login_required"
+
+
 def test_state_and_iss_come_back_with_the_code(cli: Client) -> None:
     callback = cli.sign_in()
     assert callback["state"] == cli.state

@@ -318,7 +318,7 @@ def test_cancel_on_the_passkey_page_denies(web: Client) -> None:
     page = follow(web.browser, web.authorize(acr_values=PHR))
     _, _, hidden, action = passkey_form(page)
     response = web.browser.http.post(action, data={**hidden, "action": "cancel"})
-    assert response.status_code == 302
+    assert response.status_code == 303  # RFC 9700 §4.12: answering a POST
     assert query_of(response.location)["error"] == "access_denied"
 
 

@@ -229,7 +229,7 @@ def test_cancelling_the_approval_is_access_denied(cli: Client) -> None:
     start = cli.authorize(acr_values=LOA2, claims=essential, authorization_details=details())
     page = cli.browser.get(start.location)
     response = cli.browser.submit(page, {}, action="cancel")
-    assert response.status_code == 302
+    assert response.status_code == 303  # RFC 9700 §4.12: answering a POST
     assert query_of(response.location) == {
         "error": "access_denied",
         "error_description": "The user did not approve the transaction.",

@@ -159,7 +159,7 @@ def test_cancel_on_essential_step_up_is_unmet_authentication_requirements(
     claims_param = json.dumps({"id_token": {"acr": {"essential": True, "value": LOA2}}})
     page = browser.get(cli.authorize(claims=claims_param).location)
     response = browser.submit(page, {}, action="cancel")
-    assert response.status_code == 302
+    assert response.status_code == 303  # RFC 9700 §4.12: answering a POST
     assert query_of(response.location)["error"] == "unmet_authentication_requirements"
 
 
