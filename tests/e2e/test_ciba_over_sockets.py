@@ -3,10 +3,8 @@ the client, ``stepup approve`` / ``stepup deny`` and the device page as the user
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,9 +13,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from provider.factors import totp
-from stepup.cli import main
 from stepup.inprocess import Sandbox
 from tests.provider.flow import ALICE_SECRET, parse_page
+
+from .ciba_support import ciba_sandbox, drain, run  # noqa: F401  (the "sandbox" fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,24 +24,6 @@ PAYMENTS = ("bank-payments", "bank-payments-secret-for-the-local-sandbox")
 GRANT = "urn:openid:params:grant-type:ciba"
 LOA2 = "urn:stepup:loa:2"
 PAYMENT = {"type": "payment", "amount": "1500.00", "currency": "EUR", "payee": "acc_bob"}
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(list(argv), out), out.getvalue()
-
-
-@pytest.fixture
-def sandbox(stepup_sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The shared sandbox with no CIBA request of alice's left pending by another test."""
-    drain(stepup_sandbox)
-    yield stepup_sandbox
-    drain(stepup_sandbox)
-
-
-def drain(sandbox: Sandbox) -> None:
-    while requests.post(f"{sandbox.issuer}/sandbox/device/alice/deny", timeout=10).ok:
-        pass
 
 
 def start(sandbox: Sandbox, **params: Any) -> str:

@@ -9,10 +9,9 @@ token in the SDK's cache), so the only approval asked for is the transfer's."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,33 +31,16 @@ from client_sdk import (
     TokenSet,
     parse_www_authenticate,
 )
-from stepup.cli import main
 from stepup.inprocess import Sandbox
 
 from .bank_ledger import balances, pay_back
+from .ciba_support import ciba_sandbox, drain, run  # noqa: F401  (the "sandbox" fixture)
 
 pytestmark = pytest.mark.e2e
 
 CLIENT = "bank-payments"
 SECRET = "bank-payments-secret-for-the-local-sandbox"
 LOA1, LOA2 = "urn:stepup:loa:1", "urn:stepup:loa:2"
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(list(argv), out), out.getvalue()
-
-
-@pytest.fixture
-def sandbox(stepup_sandbox: Sandbox) -> Iterator[Sandbox]:
-    drain(stepup_sandbox)
-    yield stepup_sandbox
-    drain(stepup_sandbox)
-
-
-def drain(sandbox: Sandbox) -> None:
-    while requests.post(f"{sandbox.issuer}/sandbox/device/alice/deny", timeout=10).ok:
-        pass
 
 
 class Phone:
