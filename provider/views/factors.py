@@ -30,35 +30,21 @@ else gets the same ``401``/``403`` for every user, before any user is looked up.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import factor_api, factor_audit, login
+from .. import factor_api, factor_audit, factor_service, login
 from ..app import Provider, current_provider
 from ..bearer import bearer_error, dpop_error, presented_token, sender_check
-from ..factor_api import ERRORS, SCOPE, Reason, TransactionRefused, Transactions
-from ..models import User
+from ..factor_api import ERRORS, SCOPE, Reason, Transactions
 
 bp = Blueprint("factors", __name__, url_prefix=factor_api.PATH)
 
 REALM = "stepup-factor-api"
-_OUTCOMES = {
-    login.Outcome.OK: Reason.VERIFIED,
-    login.Outcome.WRONG: Reason.WRONG,
-    login.Outcome.EXPIRED: Reason.EXPIRED,
-    login.Outcome.REPLAYED: Reason.REPLAYED,
-    login.Outcome.THROTTLED: Reason.THROTTLED,
-}
-_LONGEST_REF = 255  # op_users.username
 _LONGEST_PASSCODE = 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- the caller ----------------------------------------------------------------------------------
@@ -160,35 +146,7 @@ def _unrecorded() -> BaseResponse:
     )
 
 
-def _printable(value: str, longest: int) -> str:
-    """What the audit can store of a value the caller chose: no control characters (PostgreSQL
-    text cannot hold NUL), at most ``longest`` characters."""
-    return _CONTROL.sub("\ufffd", value)[:longest]
-
-
 # --- users and factors ---------------------------------------------------------------------------
-
-
-def _user(s: Session, ref: str) -> User | None:
-    """The user whose ``sub`` is ``ref``, else whose username is (case-insensitive, as the login
-    form compares them)."""
-    if not ref or len(ref) > _LONGEST_REF or _CONTROL.search(ref):
-        return None
-    user = s.scalar(select(User).where(User.subject == ref))
-    if user is None:
-        user = s.scalar(select(User).where(func.lower(User.username) == ref.lower()))
-    return user
-
-
-def _factor_problem(s: Session, user: User, factor: str) -> Reason | None:
-    """Why ``factor`` cannot be challenged for ``user``, if it cannot."""
-    if factor not in factor_api.KNOWN:
-        return Reason.UNKNOWN_FACTOR
-    if factor not in login.enrolled_factors(s, user):
-        return Reason.NOT_ENROLLED
-    if factor not in factor_api.VERIFIABLE:
-        return Reason.UNSUPPORTED_FACTOR
-    return None
 
 
 def _transactions() -> Transactions:
@@ -205,7 +163,7 @@ def list_factors(user_ref: str) -> BaseResponse:
     if isinstance(admin, BaseResponse):
         return admin
     with op.db.session() as s:
-        user = _user(s, user_ref)
+        user = factor_service.find_user(s, user_ref)
         if user is None:
             return _refusal(Reason.UNKNOWN_USER)
         enrolled = login.enrolled_factors(s, user)
@@ -225,10 +183,10 @@ def challenge(user_ref: str, factor: str) -> BaseResponse:
         return admin
     now = op.clock.now()
     with op.db.session() as s:
-        user = _user(s, user_ref)
+        user = factor_service.find_user(s, user_ref)
         if user is None:
             return _refusal(Reason.UNKNOWN_USER)
-        problem = _factor_problem(s, user, factor)
+        problem = factor_service.factor_problem(s, user, factor)
         subject = user.subject
     if problem is not None:
         return _refusal(problem)
@@ -279,7 +237,7 @@ def audit(user_ref: str) -> BaseResponse:
         return query
     limit, cursor = query
     with op.db.session() as s:
-        user = _user(s, user_ref)
+        user = factor_service.find_user(s, user_ref)
         if user is None:
             return _refusal(Reason.UNKNOWN_USER)
         subject, username = user.subject, user.username
@@ -341,62 +299,24 @@ def verify(user_ref: str, factor: str) -> BaseResponse:
     token, passcode = parsed
     now = op.clock.now()
     with op.db.session() as s:
-        user = _user(s, user_ref)
-        subject = user.subject if user is not None else None
-
-        def entry(reason: Reason, transaction_id: str | None = None) -> factor_audit.AuditEntry:
-            return factor_audit.AuditEntry(
-                at=now,
-                client_id=admin,
-                user_ref=_printable(user_ref, _LONGEST_REF),
-                subject=subject,
-                factor=_printable(factor, 32),
-                reason=reason,
-                transaction_id=transaction_id,
-            )
-
-        def audited(reason: Reason, description: str = "") -> BaseResponse:
-            """A refusal decided before any code is checked: it writes nothing else."""
-            try:
-                factor_audit.record(s, entry(reason))
-                s.commit()
-            except SQLAlchemyError:
-                s.rollback()
-                return _unrecorded()
-            return _refusal(reason, description)
-
-        problem = Reason.UNKNOWN_USER if user is None else _factor_problem(s, user, factor)
-        if problem is not None or user is None or subject is None:
-            return audited(problem or Reason.UNKNOWN_USER)
         try:
-            transaction = _transactions().check(
-                token, client_id=admin, subject=subject, factor=factor, now=now
-            )
-        except TransactionRefused as refused:
-            return audited(refused.reason, refused.description)
-
-        def record(session: Session, outcome: login.Outcome) -> None:
-            factor_audit.record(session, entry(_OUTCOMES[outcome], transaction.id))
-
-        # The login pages' own check: the attempt is counted (and the lock applied) before the
-        # code is verified, and a TOTP step is spent by one atomic statement (provider.login).
-        # The audit row is written in the transaction that settles the outcome: a step is
-        # never spent without its row, and no outcome is answered without one.
-        try:
-            result = login.check_totp(
+            verification = factor_service.verify_passcode(
                 s,
-                op.throttling,
-                user,
-                passcode,
-                now,
+                throttling=op.throttling,
+                transactions=_transactions(),
+                client_id=admin,
+                user_ref=user_ref,
+                factor=factor,
+                transaction_id=token,
+                passcode=passcode,
+                now=now,
                 allow_reuse=op.config.provider.totp_reuse,
-                record=record,
             )
-        except SQLAlchemyError:
+        except factor_service.AuditUnavailable:
             return _unrecorded()
-        reason = _OUTCOMES[result.outcome]
+    reason, subject = verification.reason, verification.subject
     if reason is not Reason.VERIFIED:
-        return _refusal(reason, retry_after=result.retry_after)
+        return _refusal(reason, verification.description, verification.retry_after)
     body = {
         "status": "verified",
         "sub": subject,
