@@ -15,7 +15,6 @@ from flask_wtf.csrf import CSRFProtect
 
 from . import store
 from .acr import AcrPolicy
-from .ciba_grant import register_ciba
 from .clock import Clock
 from .cors import register_cors
 from .db import Database, default_database_url
@@ -27,6 +26,7 @@ from .oauth import Server, build_server
 from .sandbox_clients import is_loopback_uri
 from .schema import Upgrade, check, upgrade
 from .settings import ProviderConfig
+from .token_endpoint import TokenEndpoint
 from .tokens import TokenSigner
 
 __all__ = ["Provider", "create_app", "current_provider"]
@@ -54,6 +54,7 @@ class Provider:
     signer: TokenSigner
     issuance: Issuance
     server: Server
+    token_endpoint: TokenEndpoint
     throttling: store.Throttling
     dpop: ProviderDPoP
     #: What start-up did to the schema (``None`` when told not to migrate).
@@ -123,10 +124,21 @@ def create_app(
         nonce_secret=nonce_secret,
         require_nonce=settings.dpop_require_nonce,
     )
-    server = build_server(issuance, config.issuer, SCOPES, dpop)
-    register_ciba(server)
+    server = build_server(issuance, config.issuer, SCOPES)
+    token_endpoint = TokenEndpoint(issuance, dpop, SCOPES)
     provider = Provider(
-        config, db, clock, policy, keys, signer, issuance, server, store.Throttling(), dpop, schema
+        config,
+        db,
+        clock,
+        policy,
+        keys,
+        signer,
+        issuance,
+        server,
+        token_endpoint,
+        store.Throttling(),
+        dpop,
+        schema,
     )
 
     app = Flask(__name__)

@@ -14,31 +14,24 @@ A token set for one transaction is not refreshable: with ``authorization_details
 token is issued even when ``offline_access`` was asked for (a refresh would make one approval
 good for more than one transaction's lifetime).
 
-Kept apart from :mod:`provider.oauth` (the other grants) and registered by
-:func:`register_ciba`.
+The token endpoint (:mod:`provider.token_endpoint`) authenticates the client and checks the
+request; :func:`ciba_token` answers the poll.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from authlib.oauth2.rfc6749.errors import (
-    InvalidGrantError,
-    InvalidRequestError,
-    OAuth2Error,
-    UnauthorizedClientError,
-)
-from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 
 from . import ciba_store
-from .ciba_request import GRANT_TYPE
 from .ciba_states import Answer, Event
 from .clients import ClientAdapter
 from .issuance import Issuance
 from .models import User
 from .tokens import AuthContext
 
-__all__ = ["CibaGrant", "register_ciba"]
+__all__ = ["DESCRIPTIONS", "ciba_token"]
 
 #: §11: what each poll answer means to the client (error_description).
 DESCRIPTIONS = {
@@ -50,65 +43,44 @@ DESCRIPTIONS = {
 }
 
 
-class CibaGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
-    GRANT_TYPE = GRANT_TYPE
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+def ciba_token(issuance: Issuance, client: ClientAdapter, auth_req_id: str) -> dict[str, Any]:
+    """The tokens for ``auth_req_id`` once the user approved it, polled by ``client`` (already
+    authenticated and registered for the grant: :meth:`provider.token_endpoint.TokenEndpoint.ciba`);
+    until then, the §11 error the request's state machine answers."""
+    now = issuance.clock.now()
 
-    auth_req_id = ""
+    def read(conn: Any) -> ciba_store.RequestRow | None:
+        row = ciba_store.find_by_auth_req_id(conn, auth_req_id)
+        # §11 / RFC 6749 §5.2: "issued to another client" is invalid_grant, like unknown.
+        return row if row is not None and row.client_id == client.client_id else None
 
-    def validate_token_request(self) -> None:
-        client: ClientAdapter = self.authenticate_token_endpoint_client()
-        if not client.check_grant_type(GRANT_TYPE):
-            raise UnauthorizedClientError("This client is not registered for CIBA.")
-        self.request.client = client
-        auth_req_id = self.request.payload.data.get("auth_req_id")
-        if not auth_req_id:
-            raise InvalidRequestError("Missing auth_req_id.")
-        self.auth_req_id = auth_req_id
-
-    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        issuance: Issuance = self.server.context
-        client: ClientAdapter = self.request.client
-        now = issuance.clock.now()
-
-        def read(conn: Any) -> ciba_store.RequestRow | None:
-            row = ciba_store.find_by_auth_req_id(conn, self.auth_req_id)
-            # §11 / RFC 6749 §5.2: "issued to another client" is invalid_grant, like unknown.
-            return row if row is not None and row.client_id == client.client_id else None
-
-        result = ciba_store.run(issuance.db, read, Event.POLL, now)
-        if result is None:
-            raise InvalidGrantError("The auth_req_id is unknown or was issued to another client.")
-        transition, row = result
-        if transition.answer is not Answer.ISSUE:
-            raise OAuth2Error(
-                error=transition.answer.value,
-                description=DESCRIPTIONS[transition.answer],
-                status_code=400,
-            )
-        assert row.auth_time is not None
-        user = User(
-            id=row.user_id, subject=row.subject, username=row.username, name=row.name,
-            email=row.email,
-        )  # fmt: skip
-        scope = row.scope
-        extra: dict[str, Any] | None = None
-        if row.authorization_details is not None:
-            extra = {"authorization_details": row.authorization_details}
-            scope = " ".join(s for s in scope.split() if s != "offline_access")
-        token = issuance.issue(
-            client=client,
-            user=user,
-            scope=scope,
-            context=AuthContext(row.acr, row.amr, row.auth_time),
-            nonce=None,
-            family=None,
-            code_id=None,
-            extra_claims=extra,
-            consume=ciba_store.consume(row, now),
+    result = ciba_store.run(issuance.db, read, Event.POLL, now)
+    if result is None:
+        raise InvalidGrantError("The auth_req_id is unknown or was issued to another client.")
+    transition, row = result
+    if transition.answer is not Answer.ISSUE:
+        raise OAuth2Error(
+            error=transition.answer.value,
+            description=DESCRIPTIONS[transition.answer],
+            status_code=400,
         )
-        return 200, token, self.TOKEN_RESPONSE_HEADER
-
-
-def register_ciba(server: Any) -> None:
-    server.register_grant(CibaGrant)
+    assert row.auth_time is not None
+    user = User(
+        id=row.user_id, subject=row.subject, username=row.username, name=row.name, email=row.email
+    )
+    scope = row.scope
+    extra: dict[str, Any] | None = None
+    if row.authorization_details is not None:
+        extra = {"authorization_details": row.authorization_details}
+        scope = " ".join(s for s in scope.split() if s != "offline_access")
+    return issuance.issue(
+        client=client,
+        user=user,
+        scope=scope,
+        context=AuthContext(row.acr, row.amr, row.auth_time),
+        nonce=None,
+        family=None,
+        code_id=None,
+        extra_claims=extra,
+        consume=ciba_store.consume(row, now),
+    )

@@ -21,23 +21,28 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
-__all__ = ["basic_credentials", "client_secret_basic", "several_methods"]
+__all__ = [
+    "basic_client",
+    "basic_credentials",
+    "basic_scheme",
+    "client_secret_basic",
+    "several_methods",
+]
 
 Credentials = tuple[str, str]
 
 
-def _basic_scheme(request: OAuth2Request) -> str | None:
+def basic_scheme(authorization: str | None) -> str | None:
     """The credentials of an ``Authorization: Basic`` header (``""`` if none follow); ``None``
     when the header is absent or another scheme."""
-    header = request.headers.get("Authorization") or ""
-    scheme, _, value = header.strip().partition(" ")
+    scheme, _, value = (authorization or "").strip().partition(" ")
     return value.strip() if scheme.lower() == "basic" else None
 
 
@@ -66,10 +71,10 @@ def basic_credentials(token68: str) -> list[Credentials]:
     return [(i, s) for i, s in readings if i and s]
 
 
-def client_secret_basic(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
-    """Authlib's ``client_secret_basic`` method, with RFC 6749 §2.3.1 decoding. ``None`` (not
-    authenticated) for a malformed header, an unknown client or a wrong secret alike."""
-    token68 = _basic_scheme(request)
+def basic_client(query_client: Callable[[str], Any], token68: str) -> Any:
+    """The client the Basic credentials ``token68`` authenticate, with RFC 6749 §2.3.1 decoding.
+    ``None`` (not authenticated) for a malformed value, an unknown client or a wrong secret
+    alike."""
     for client_id, secret in basic_credentials(token68) if token68 else []:
         client = query_client(client_id)
         if client is not None and client.check_client_secret(secret):
@@ -77,12 +82,19 @@ def client_secret_basic(query_client: Callable[[str], Any], request: OAuth2Reque
     return None
 
 
-def several_methods(request: OAuth2Request) -> InvalidRequestError | None:
+def client_secret_basic(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
+    """:func:`basic_client` as Authlib's ``client_secret_basic`` method (introspection,
+    revocation and the backchannel endpoint)."""
+    return basic_client(query_client, basic_scheme(request.headers.get("Authorization")) or "")
+
+
+def several_methods(
+    authorization: str | None, form: Mapping[str, str]
+) -> InvalidRequestError | None:
     """RFC 6749 §2.3: more than one client authentication method in one request."""
-    token68 = _basic_scheme(request)
+    token68 = basic_scheme(authorization)
     if token68 is None:
         return None
-    form = request.form
     if form.get("client_secret"):
         return InvalidRequestError(
             "Authenticate the client one way only: HTTP Basic or client_secret in the body."

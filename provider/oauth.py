@@ -1,27 +1,22 @@
-"""The OAuth 2.0 machinery, through Authlib, with its defaults made strict.
+"""The OAuth 2.0 machinery of the authorization, introspection and revocation endpoints, through
+Authlib, with its defaults made strict. (The token endpoint is :mod:`provider.token_endpoint`'s.)
 
-Authlib brings the grant dispatch, client authentication (``client_secret_basic``,
-``client_secret_post``, ``none``), the RFC 7662 and RFC 7009 endpoints and the error classes.
-What this module changes, and why:
+Authlib brings the authorization request's dispatch, client authentication at introspection and
+revocation (``client_secret_basic``, ``client_secret_post``), the RFC 7662 and RFC 7009 endpoints
+and the error classes. What this module changes, and why:
 
 - PKCE (RFC 7636) is required and only ``S256`` is accepted. Authlib's ``CodeChallenge``
   accepts ``plain`` and lets a request without a challenge through. RFC 9700 §2.1.1: "Public
   clients MUST use PKCE"; "Confidential OpenID Connect clients MAY use the nonce parameter and
   the respective Claims in the ID Token instead" — so only a confidential client registered with
   ``require_pkce = false`` may leave the challenge out, and a challenge it does send is verified
-  like any other.
+  like any other (:func:`provider.token_endpoint.verify_pkce`).
 - Scope values the provider does not understand are ignored, at /authorize and at /token
   (OIDC Core §3.1.2.1; Authlib answers them ``invalid_scope``): see :func:`understood_scope`.
 - Redirect URIs match exactly, except that a registered loopback URI accepts any port
   (RFC 8252 §7.3): see :mod:`.clients`.
-- Authorization codes and refresh tokens are consumed by one atomic statement, in the transaction
-  that records what was issued for them (:mod:`.store`).
-- Tokens are minted by :class:`provider.tokens.TokenSigner` with keys loaded once, and they carry
-  the authentication context (``acr``, ``amr``, ``auth_time``) from the code or refresh token —
-  Authlib's own generators see only the user, and re-import the key on every call.
-- DPoP (RFC 9449): after a grant has validated its request (client, code or refresh token), the
-  ``DPoP`` header is checked by :mod:`.dpop` and the tokens are bound to its key
-  (:meth:`Server.create_token_response`).
+- Errors leave in one form (:func:`public_error`): every failed client authentication is the same
+  ``401``, and descriptions are fixed text (:mod:`.error_text`).
 """
 
 from __future__ import annotations
@@ -40,7 +35,6 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
-    InvalidScopeError,
     OAuth2Error,
     UnsupportedTokenTypeError,
 )
@@ -56,12 +50,10 @@ from . import client_auth
 from .clients import ClientAdapter
 from .error_text import FALLBACK, describe, repeated_parameter
 from .models import Grant, User
-from .resource_indicators import InvalidTarget
 from .tokens import AuthContext
 
 if TYPE_CHECKING:
-    from .dpop import ProviderDPoP
-    from .issuance import CodeRecord, Issuance
+    from .issuance import Issuance
 
 __all__ = ["AuthenticatedUser", "ClientAdapter", "build_server"]
 
@@ -115,7 +107,9 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
         return method
 
 
-def understood_scope(server: Any, client: ClientAdapter, scope: str | None) -> list[str]:
+def understood_scope(
+    supported: Sequence[str], client: ClientAdapter, scope: str | None
+) -> list[str]:
     """The requested scope values this provider understands, in order, each once.
 
     OIDC Core §3.1.2.1: "Scope values used that are not understood by an implementation SHOULD be
@@ -123,7 +117,7 @@ def understood_scope(server: Any, client: ClientAdapter, scope: str | None) -> l
     client". Understood: the provider's own scopes and those registered for the client. Every
     token response carries ``scope``, so the client sees what was granted.
     """
-    known = set(server.scopes_supported or ()) | set(client.row.scope.split())
+    known = set(supported) | set(client.row.scope.split())
     return [s for s in dict.fromkeys((scope or "").split()) if s in known]
 
 
@@ -139,20 +133,9 @@ class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
     status_code = 400
 
 
-def _token_audience(grant: Any, granted: Sequence[str] | None) -> tuple[str, ...]:
-    """The ``aud`` of the access token a token request asks for (RFC 8707 §2.2): the
-    ``resource`` values it names, each known and within ``granted`` (``None``: any known one)."""
-    resources = _issuance(grant).resources
-    try:
-        requested = resources.requested(grant.request.payload.datalist.get("resource", []))
-        return requested if granted is None else resources.audience(requested, granted)
-    except InvalidTarget as exc:
-        raise InvalidTargetError(exc.description) from None
-
-
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
-    audience: tuple[str, ...] = ()  # RFC 8707: the access token's aud; empty: the default
+    """The authorization endpoint's side of the code flow (the token endpoint's is
+    :mod:`provider.token_endpoint`): the code saved with what the user authenticated with."""
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         granted: AuthenticatedUser = request.user
@@ -175,178 +158,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             if (details := data.get("authorization_details"))
             else None,
         )
-
-    def validate_token_request(self) -> None:
-        super().validate_token_request()
-        # RFC 8707 §2.2: refused before the code is consumed, so the client may ask again.
-        code: CodeRecord = self.request.authorization_code
-        self.audience = _token_audience(self, code.resources or ())
-
-    def query_authorization_code(self, code: str, client: ClientAdapter) -> Any:
-        return _issuance(self).find_code(code, client.client_id)
-
-    def delete_authorization_code(self, authorization_code: Any) -> None:
-        """Nothing to do: :meth:`generate_token` consumed it atomically."""
-
-    def authenticate_user(self, authorization_code: Any) -> User | None:
-        user: User = authorization_code.user
-        return user
-
-    def generate_token(
-        self,
-        user: User | None = None,
-        scope: str | None = None,
-        grant_type: str | None = None,
-        expires_in: int | None = None,
-        include_refresh_token: bool = True,
-    ) -> dict[str, Any]:
-        code = self.request.authorization_code
-        assert user is not None
-        extra = None
-        if code.authorization_details is not None:
-            # RFC 9396 §7: the token response carries the authorization_details granted; §9.1:
-            # so does the access token — as the CIBA grant issues them (provider.ciba_grant).
-            extra = {"authorization_details": code.authorization_details}
-        return _issuance(self).issue(
-            client=self.request.client,
-            user=user,
-            scope=scope or "",
-            context=AuthContext(code.acr, tuple(code.amr), code.auth_time),
-            nonce=code.nonce,
-            family=None,
-            code_id=code.id,
-            audience=self.audience,
-            grant_resources=code.resources,
-            dpop_jkt=_dpop_jkt(self.request),
-            extra_claims=extra,
-        )
-
-
-class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
-    INCLUDE_NEW_REFRESH_TOKEN = True
-    # The understood part of the requested scope; empty: as omitted, the refresh token's scope.
-    requested_scope = ""
-    # The access token's aud (RFC 8707), set when the refresh token is found.
-    audience: tuple[str, ...] = ()
-
-    def authenticate_refresh_token(self, refresh_token: str) -> Any:
-        issuance = _issuance(self)
-        client = self.request.client
-        # Values not understood are ignored, as at /authorize, where they were dropped: a client
-        # that sends its original scope string again is not refused for them.
-        requested = understood_scope(self.server, client, self.request.payload.scope)
-        self.requested_scope = " ".join(requested)
-        record = issuance.find_refresh_token(refresh_token, client.client_id)
-        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by
-        # the resource owner". Refused before the rotation, so the refresh token stays usable
-        # instead of making its next use look like theft.
-        if (
-            record is not None
-            and requested
-            and not set(requested) <= set(record.get_scope().split())
-        ):
-            raise InvalidScopeError("The scope asked for was not granted to this refresh token.")
-        if record is not None:
-            # RFC 8707 §2.2: a refresh may narrow the grant's resources, never widen them.
-            self.audience = _token_audience(self, record.row.resources or ())
-        return record
-
-    def _validate_token_scope(self, token: Any) -> None:
-        """Done by :meth:`authenticate_refresh_token`, before the rotation and without the
-        values it ignores (Authlib's check comes after the rotation and counts them)."""
-
-    def authenticate_user(self, refresh_token: Any) -> User | None:
-        return refresh_token.user  # type: ignore[no-any-return]
-
-    def revoke_old_credential(self, refresh_token: Any) -> None:
-        """Nothing to do: :meth:`generate_token` rotated it atomically."""
-
-    def generate_token(
-        self,
-        user: User | None = None,
-        scope: str | None = None,
-        grant_type: str | None = None,
-        expires_in: int | None = None,
-        include_refresh_token: bool = True,
-    ) -> dict[str, Any]:
-        old = self.request.refresh_token
-        assert user is not None
-        # RFC 9396 §6 and §11.2 expect a refresh to keep the grant's authorization_details; here
-        # it never does: the grant keeps none, so the approval of one transaction lives in the
-        # access token issued with the code, and a refreshed token approves nothing
-        # (docs/transactional.md).
-        # DESIGN.md: refresh never upgrades — the new tokens keep the original acr, amr, auth_time.
-        # RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
-        # identical to that of the refresh token included by the client in the request" — a
-        # narrower scope applies to the new access token only.
-        return _issuance(self).issue(
-            client=self.request.client,
-            user=user,
-            scope=self.requested_scope or old.get_scope(),
-            grant_scope=old.get_scope(),
-            context=AuthContext(old.row.acr, tuple(old.row.amr or ()), old.row.auth_time),
-            nonce=None,
-            family=old.row.family,
-            code_id=old.row.code_id,
-            rotated_from=old.row.id,
-            audience=self.audience,
-            grant_resources=old.row.resources,
-            dpop_jkt=_dpop_jkt(self.request),
-        )
-
-
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
-
-    # The understood part of the requested scope; empty: as omitted, the registered scope.
-    requested_scope = ""
-    audience: tuple[str, ...] = ()  # RFC 8707: the access token's aud; empty: the default
-
-    def validate_requested_scope(self) -> None:
-        """Authlib passes the requested scope through unfiltered. Values not understood are
-        ignored (see :func:`understood_scope`); a machine client gets only the scope registered
-        for it, and asking for one of ours that is not is ``invalid_scope`` (RFC 6749 §5.2:
-        "exceeds the scope granted by the resource owner")."""
-        client: ClientAdapter = self.request.client
-        requested = understood_scope(self.server, client, self.request.payload.scope)
-        registered = client.row.scope.split()
-        if any(s not in registered for s in requested):
-            raise InvalidScopeError("The scope asked for is not registered for this client.")
-        self.requested_scope = " ".join(requested)
-        # RFC 8707 §2: any resource this provider knows; none named, the default audience.
-        self.audience = _token_audience(self, None)
-
-    def generate_token(
-        self,
-        user: User | None = None,
-        scope: str | None = None,
-        grant_type: str | None = None,
-        expires_in: int | None = None,
-        include_refresh_token: bool = True,
-    ) -> dict[str, Any]:
-        client: ClientAdapter = self.request.client
-        # RFC 6749 §3.3: "If the client omits the scope parameter when requesting authorization,
-        # the authorization server MUST either process the request using a pre-defined default
-        # value or fail the request indicating an invalid scope" — the default is the registered
-        # scope.
-        return _issuance(self).issue(
-            client=client,
-            user=None,
-            scope=self.requested_scope or client.row.scope,
-            context=None,
-            nonce=None,
-            family=None,
-            code_id=None,
-            audience=self.audience,
-            dpop_jkt=_dpop_jkt(self.request),
-        )
-
-
-def _dpop_jkt(request: Any) -> str | None:
-    """The DPoP key (thumbprint) :meth:`Server.create_token_response` found for this request."""
-    jkt: str | None = getattr(request, "dpop_jkt", None)
-    return jkt
 
 
 class GrantRecord:
@@ -474,14 +285,15 @@ class FormRequest(FlaskOAuth2Request):  # type: ignore[misc]
     def invalid(self) -> InvalidRequestError | None:
         """What makes the request ``invalid_request`` before any grant looks at it: a repeated
         parameter, or more than one client authentication method (RFC 6749 §2.3)."""
-        return self.repeated() or client_auth.several_methods(self)
+        return self.repeated() or client_auth.several_methods(
+            self.headers.get("Authorization"), self.params
+        )
 
 
 class Server(FlaskAuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask server, able to finish an authorization request saved earlier."""
 
     context: Issuance  # set by build_server
-    dpop: ProviderDPoP  # set by build_server
 
     def validate_requested_scope(self, scope: str | None) -> None:
         """Nothing is refused for being unknown: each grant ignores the values it does not
@@ -498,58 +310,8 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
             return self.handle_error_response(oauth_request, error)
         return super().create_endpoint_response(name, oauth_request)
 
-    def create_token_response(self, request: Any = None) -> Any:
-        oauth_request = self.create_oauth2_request(request)
-        try:
-            if isinstance(oauth_request, FormRequest) and (error := oauth_request.invalid()):
-                raise error
-            # RFC 6749 §5.2 invalid_request: "The request is missing a required parameter";
-            # Authlib answers a missing grant_type with unsupported_grant_type.
-            if not oauth_request.payload.grant_type:
-                raise InvalidRequestError("Missing grant_type.")
-            grant = self.get_token_grant(oauth_request)
-            grant.validate_token_request()
-            proofs = flask_request.headers.getlist("DPoP")
-            oauth_request.dpop_jkt = self._dpop_binding(oauth_request, grant, proofs)
-            status, body, headers = grant.create_token_response()
-            if proofs and (nonce := self.dpop.current_nonce()) is not None:
-                # RFC 9449 §8.2: a new nonce may come with any response; the current one does,
-                # so clients move on to it before the one they hold expires.
-                headers = [*headers, ("DPoP-Nonce", nonce)]
-            return self.handle_response(status, body, headers)
-        except OAuth2Error as error:
-            return self.handle_error_response(oauth_request, error)
-
-    def _dpop_binding(self, request: Any, grant: Any, proofs: list[str]) -> str | None:
-        """RFC 9449 §5, §10: the key to bind the tokens to, after the grant validated the
-        request: the code or refresh token presented may already be bound to one."""
-        bound_to, what = None, ""
-        if isinstance(grant, AuthorizationCodeGrant):
-            bound_to, what = request.authorization_code.row.dpop_jkt, "authorization code"
-        elif isinstance(grant, RefreshTokenGrant) and not request.client.is_confidential:
-            # §5: only a public client's refresh token is bound to its DPoP key.
-            bound_to, what = request.refresh_token.row.dpop_jkt, "refresh token"
-        return self.dpop.token_request(proofs, request.client, bound_to=bound_to, what=what)
-
     def handle_error_response(self, request: Any, error: OAuth2Error) -> Any:
-        if isinstance(error, InvalidClientError):
-            # Authlib answers an unknown client_id in the body with 400 and a wrong secret with
-            # 401, and names the client's methods: the difference tells an attacker which
-            # client ids exist. Every failed client authentication gets the same answer, the 401
-            # with a challenge that RFC 6749 §5.2 requires when the header was used.
-            error.status_code = 401
-            error.description = "Client authentication failed."
-        elif isinstance(error, UnsupportedTokenTypeError):
-            # Authlib makes this a 401; RFC 7009 §2.2.1 and RFC 7662 §2.3 answer it as an
-            # RFC 6749 §5.2 error response, which is a 400.
-            error = OAuth2Error(
-                error=error.error,
-                description="token_type_hint must be access_token or refresh_token.",
-                status_code=400,
-            )
-        # RFC 6749 §5.2: the description leaves in the allowed characters, never as raw input.
-        error.description = describe(error.error, error.description)
-        return super().handle_error_response(request, error)
+        return super().handle_error_response(request, public_error(error))
 
     def get_authorization_grant(self, request: OAuth2Request) -> Any:
         # Authlib builds unsupported_response_type's description from the raw response_type,
@@ -566,17 +328,36 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
         return super().get_authorization_grant(request)
 
 
-def build_server(context: Any, issuer: str, scopes: list[str], dpop: ProviderDPoP) -> Server:
+def public_error(error: OAuth2Error) -> OAuth2Error:
+    """An error as it leaves the token, introspection, revocation and backchannel endpoints."""
+    if isinstance(error, InvalidClientError):
+        # Authlib answers an unknown client_id in the body with 400 and a wrong secret with 401,
+        # and names the client's methods: the difference tells an attacker which client ids
+        # exist. Every failed client authentication gets the same answer, the 401 with a
+        # challenge that RFC 6749 §5.2 requires when the header was used.
+        error.status_code = 401
+        error.description = "Client authentication failed."
+    elif isinstance(error, UnsupportedTokenTypeError):
+        # Authlib makes this a 401; RFC 7009 §2.2.1 and RFC 7662 §2.3 answer it as an RFC 6749
+        # §5.2 error response, which is a 400.
+        error = OAuth2Error(
+            error=error.error,
+            description="token_type_hint must be access_token or refresh_token.",
+            status_code=400,
+        )
+    # RFC 6749 §5.2: the description leaves in the allowed characters, never as raw input.
+    error.description = describe(error.error, error.description)
+    return error
+
+
+def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
     server = Server()
     server.context = context
-    server.dpop = dpop
     server._query_client = context.query_client
     server._save_token = lambda token, request: None  # tokens are recorded when minted
     server.scopes_supported = scopes
     server.register_client_auth_method("client_secret_basic", client_auth.client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
-    server.register_grant(RefreshTokenGrant)
-    server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(StepupIntrospection)
     server.register_endpoint(StepupRevocation)
     server.register_extension(StepupIssuer(issuer))

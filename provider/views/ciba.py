@@ -66,7 +66,7 @@ def backchannel() -> BaseResponse:
         if not client.check_grant_type(GRANT_TYPE):
             raise UnauthorizedClientError("This client is not registered for CIBA.")
         params = oauth_request.params
-        known = set(understood_scope(op.server, client, params.get("scope")))
+        known = set(understood_scope(op.server.scopes_supported, client, params.get("scope")))
         parsed = parse_backchannel_request(params, op.policy, known)
         user = _hinted_user(op, *parsed.hint)
     except BackchannelError as exc:

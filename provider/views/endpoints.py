@@ -1,5 +1,6 @@
 """The endpoints programs call: token (RFC 6749 §3.2), introspection (RFC 7662), revocation
-(RFC 7009) and userinfo (OIDC Core §5.3). Authlib does the protocol work for the first three.
+(RFC 7009) and userinfo (OIDC Core §5.3). The token endpoint's protocol work is
+:mod:`provider.token_endpoint`'s; Authlib does introspection's and revocation's.
 
 Userinfo is a protected resource: it takes bearer tokens (RFC 6750) and DPoP-bound ones (RFC 9449
 §7: ``Authorization: DPoP <token>`` with a ``DPoP`` proof, checked by :mod:`provider.dpop`). A
@@ -9,7 +10,9 @@ be accepted as a bearer token" would otherwise be a way round the proof.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import json
+
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -17,14 +20,22 @@ from ..app import current_provider
 from ..bearer import bearer_error, dpop_error, presented_token, sender_check
 from ..issuance import user_claims
 from ..models import User
+from ..token_endpoint import TokenRequest
 
 bp = Blueprint("endpoints", __name__)
 
 
 @bp.post("/token")
 def token() -> BaseResponse:
-    response: Response = current_provider().server.create_token_response()
-    return response
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    status, body, headers = current_provider().token_endpoint.respond(
+        TokenRequest.read(
+            req.form.items(multi=True),
+            req.headers.get("Authorization"),
+            req.headers.getlist("DPoP"),
+        )
+    )
+    return Response(json.dumps(body), status=status, headers=headers)
 
 
 @bp.post("/introspect")
