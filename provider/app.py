@@ -27,9 +27,13 @@ from .sandbox_clients import is_loopback_uri
 from .schema import Upgrade, check, upgrade
 from .settings import ProviderConfig
 from .token_endpoint import TokenEndpoint
+from .token_route import TokenRoute
 from .tokens import TokenSigner
 
 __all__ = ["Provider", "create_app", "current_provider"]
+
+#: The largest request body accepted (413 beyond it).
+MAX_CONTENT_LENGTH = 64 * 1024
 
 SCOPES = ["openid", "profile", "email", "offline_access", "accounts:read"]
 
@@ -151,7 +155,7 @@ def create_app(
         # The CSRF token is bound to the browser's session; its lifetime is the session's.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
     )
     app.config["STEPUP_SANDBOX"] = settings.sandbox
     app.extensions["stepup_provider"] = provider
@@ -199,17 +203,32 @@ def create_app(
     from .views.errors import register_error_handlers
 
     register_error_handlers(app)
+    route = TokenRoute(
+        app.wsgi_app, token_endpoint, headers=SECURITY_HEADERS, max_length=MAX_CONTENT_LENGTH
+    )
+    if settings.sandbox:
+        from .views.sandbox import down
+
+        route.defer = lambda: down(app)  # the fault's 503 is a Flask hook's
+    app.wsgi_app = route  # type: ignore[method-assign]
     with db.session() as s:
         store.seed_users(s, config.users, passwords)
     return app
 
 
+#: On every response unless a view set its own. Clickjacking: the login pages must never be framed
+#: (OWASP; RFC 6749 §10.13).
+SECURITY_HEADERS = (
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", PAGE_CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+
 def _security_headers(response: Response) -> Response:
-    # Clickjacking: the login pages must never be framed (OWASP; RFC 6749 §10.13).
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     if response.mimetype == "text/html":
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -153,6 +153,8 @@ class TokenEndpoint:
             "client_credentials": self.client_credentials,
             CIBA: self.ciba,
         }
+        #: Told of every token response (its ``grant_type`` and body): the sandbox's timeline.
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     def respond(self, request: TokenRequest) -> Answer:
         """The status, JSON body and headers answering ``request``."""
@@ -166,7 +168,10 @@ class TokenEndpoint:
             grant = self.grants.get(grant_type)
             if grant is None:
                 raise OAuth2Error(error="unsupported_grant_type", status_code=400)
-            return grant(request)
+            answer = grant(request)
+            for observe in self.observers:
+                observe(grant_type, answer[1])
+            return answer
         except OAuth2Error as error:
             status, body, headers = public_error(error)()
             return status, body, headers

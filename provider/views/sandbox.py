@@ -46,7 +46,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..acr import FACTOR_ORDER
-from ..app import SCRIPTED_PAGE_CSP, current_provider
+from ..app import SCRIPTED_PAGE_CSP, Provider, current_provider
 from ..authn_policy import amr_for
 from ..clients import ClientAdapter
 from ..clock import Clock
@@ -83,8 +83,12 @@ def _exempt_from_csrf(state: BlueprintSetupState) -> None:
     state.app.extensions[FAULTS] = FaultBoard()
     state.app.before_request(_outage)
     # The step-up timeline (provider/sandbox_timeline.py), likewise only here.
-    state.app.extensions[TIMELINE] = Timeline()
+    recorded = state.app.extensions[TIMELINE] = Timeline()
     state.app.after_request(_record)
+    op: Provider = state.app.extensions["stepup_provider"]
+    op.token_endpoint.observers.append(
+        lambda grant_type, body: recorded.add(*token_response(op.clock.now(), grant_type, body))
+    )
     state.app.extensions["csrf"].exempt(clear_timeline)
 
 
@@ -97,6 +101,13 @@ TIMELINE_REFRESH = 5  # seconds: how often the timeline page reloads itself with
 def faults() -> FaultBoard:
     board: FaultBoard = current_app.extensions[FAULTS]
     return board
+
+
+def down(app: Flask) -> bool:
+    """Whether a ``down`` fault lasts now."""
+    board: FaultBoard = app.extensions[FAULTS]
+    op: Provider = app.extensions["stepup_provider"]
+    return board.outage(op.clock.now()) is not None
 
 
 def _outage() -> BaseResponse | None:
@@ -325,18 +336,14 @@ def timeline() -> Timeline:
 def _record(response: BaseResponse) -> BaseResponse:
     """After each request: the exchanges a learner should see, into the timeline."""
     path = request.path
-    if path not in ("/authorize", "/token") and not path.startswith("/interaction/"):
-        return response
+    if path != "/authorize" and not path.startswith("/interaction/"):
+        return response  # token responses: the token endpoint's observer (_exempt_from_csrf)
     now = current_provider().clock.now()
     recorded = timeline()
     if path == "/authorize":
         values = request.args if request.method == "GET" else request.form
         recorded.add(authorization_request(now, values.to_dict()))
-    if path == "/token":
-        body: Any = response.get_json(silent=True) if response.status_code == 200 else None
-        if isinstance(body, dict):
-            recorded.add(*token_response(now, request.form.get("grant_type", "?"), body))
-    elif response.status_code in (302, 303) and response.location:
+    if response.status_code in (302, 303) and response.location:
         recorded.add(redirect_back(now, response.location))
     return response
 
