@@ -27,8 +27,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 from . import ciba_store
 from .ciba_states import Answer, Event
 from .clients import ClientAdapter
-from .issuance import Issuance
-from .models import User
+from .issuance import Issuance, user_of
 from .tokens import AuthContext
 
 __all__ = ["DESCRIPTIONS", "ciba_token"]
@@ -65,9 +64,7 @@ def ciba_token(issuance: Issuance, client: ClientAdapter, auth_req_id: str) -> d
             status_code=400,
         )
     assert row.auth_time is not None
-    user = User(
-        id=row.user_id, subject=row.subject, username=row.username, name=row.name, email=row.email
-    )
+    user = user_of(row)
     scope = row.scope
     extra: dict[str, Any] | None = None
     if row.authorization_details is not None:

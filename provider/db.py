@@ -27,6 +27,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .direct_sql import Direct
+
 __all__ = [
     "Database",
     "DatabaseUnavailable",
@@ -120,6 +122,8 @@ class Database:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Connections for the token endpoint's statements (provider/direct_sql.py).
+        self.direct = Direct(self.engine)
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ What is written per token, and why (docs/benchmarks.md measures it):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -35,10 +36,23 @@ from .tokens import AuthContext, TokenSigner
 
 _INSERT_CODE = insert(AuthorizationCode)
 
-__all__ = ["Issuance", "user_claims"]
+__all__ = ["Issuance", "TokenUser", "user_claims", "user_of"]
 
 
-def user_claims(user: User, scope: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class TokenUser:
+    """The user a code, grant or CIBA request was issued to, read with its row: what the tokens
+    say about them (``sub`` and the OIDC Core §5.4 claims). Not an ORM object, which would cost the
+    token endpoint more to build than the query costs to run."""
+
+    id: int
+    subject: str
+    username: str
+    name: str | None
+    email: str | None
+
+
+def user_claims(user: User | TokenUser, scope: str) -> dict[str, Any]:
     """OIDC Core §5.4: the claims each standard scope asks for."""
     scopes = scope.split()
     claims: dict[str, Any] = {}
@@ -131,7 +145,7 @@ class Issuance:
         :meth:`issue`'s transaction. A code presented again after its use revokes what it
         issued (RFC 6749 §4.1.2)."""
         now = self.clock.now()
-        with self.db.engine.connect() as conn:
+        with self.db.direct.connect() as conn:
             row = conn.execute(store.CODE_WITH_USER, {"code_hash": store.digest(code)}).first()
             if row is None:
                 return None
@@ -148,7 +162,7 @@ class Issuance:
         self,
         *,
         client: ClientAdapter,
-        user: User | None,
+        user: User | TokenUser | None,
         scope: str,
         context: AuthContext | None,
         nonce: str | None,
@@ -248,7 +262,10 @@ class Issuance:
         # The code is consumed (or the refresh token rotated) by the transaction that records
         # what was issued for it: see provider/store.py.
         consumed = None if rotated_from is not None else code_id
-        with self.db.engine.connect() as conn:
+        # A code or refresh token: the statements run directly on SQLite (provider/direct_sql.py);
+        # a CIBA approval's are the CIBA store's, through SQLAlchemy.
+        connect = self.db.engine.connect if consume is not None else self.db.direct.connect
+        with connect() as conn:
             with self.db.writing():
                 won = store.record_issue(
                     conn, grant, now, code_id=consumed, rotated_from=rotated_from, consume=consume
@@ -274,7 +291,7 @@ class Issuance:
         :meth:`issue`'s transaction. One presented again after its rotation revokes its family
         (RFC 9700 §4.14.2)."""
         now = self.clock.now()
-        with self.db.engine.connect() as conn:
+        with self.db.direct.connect() as conn:
             row = conn.execute(
                 store.REFRESH_WITH_USER, {"refresh_hash": store.digest(refresh_token)}
             ).first()
@@ -285,7 +302,7 @@ class Issuance:
                 return None
         if row.revoked_at is not None or (row.refresh_expires_at or 0) <= now:
             return None
-        return GrantRecord(row, now, user=user_of(row))  # type: ignore[arg-type]  # a Row
+        return GrantRecord(row, now, user=user_of(row))
 
     def find_token(self, token: str, hint: str | None) -> GrantRecord | None:
         """A JWT access token (by its ``jti``) or a refresh token (by its digest).
@@ -399,11 +416,9 @@ def _self_contained(claims: dict[str, Any]) -> Grant | None:
     )
 
 
-def user_of(row: Any) -> User:
-    """The user of a code or grant row read with its user's columns (not attached to a session)."""
-    return User(
-        id=row.user_id, subject=row.subject, username=row.username, name=row.name, email=row.email
-    )
+def user_of(row: Any) -> TokenUser:
+    """The user of a code, grant or CIBA request row read with its user's columns."""
+    return TokenUser(row.user_id, row.subject, row.username, row.name, row.email)
 
 
 class CodeRecord:

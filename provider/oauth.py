@@ -53,7 +53,7 @@ from .models import Grant, User
 from .tokens import AuthContext
 
 if TYPE_CHECKING:
-    from .issuance import Issuance
+    from .issuance import Issuance, TokenUser
 
 __all__ = ["AuthenticatedUser", "ClientAdapter", "build_server"]
 
@@ -164,7 +164,11 @@ class GrantRecord:
     """A stored grant as Authlib's token endpoints ask about it."""
 
     def __init__(
-        self, row: Grant, now: int, claims: dict[str, Any] | None = None, user: User | None = None
+        self,
+        row: Grant,
+        now: int,
+        claims: dict[str, Any] | None = None,
+        user: TokenUser | None = None,
     ) -> None:
         self.row = row
         self.now = now

@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Integer,
     String,
     Table,
@@ -73,8 +72,10 @@ def secret_matches(stored_digest: str | None, presented: str) -> bool:
 
 
 def _rowcount(result: Any) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
+    """The rows a statement changed: of SQLAlchemy's ``CursorResult`` or of
+    :class:`provider.direct_sql.DirectResult`."""
+    count: int = result.rowcount
+    return count
 
 
 # --- seeding -------------------------------------------------------------------------------------
