@@ -14,6 +14,7 @@ without a restart.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,14 @@ from .db import Database
 from .models import SigningKey
 from .schema import database_lock
 
-__all__ = ["KeyRing", "KeyStore", "ensure_signing_key", "load_key_ring", "rotate"]
+__all__ = [
+    "KeyRing",
+    "KeyStore",
+    "ensure_signing_key",
+    "load_key_ring",
+    "rotate",
+    "start_signing_key",
+]
 
 ALGORITHM = "RS256"  # OIDC Core §15.1: every OP MUST support RS256 for ID tokens.
 RSA_BITS = 2048
@@ -89,6 +97,9 @@ def _import(private_jwk: dict[str, Any]) -> RSAKey:
     )
 
 
+_CURRENT = select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).limit(1)
+
+
 def ensure_signing_key(db: Database, now: int) -> dict[str, RSAKey]:
     """Generate the first signing key if there is none — once, however many processes start.
 
@@ -97,13 +108,43 @@ def ensure_signing_key(db: Database, now: int) -> dict[str, RSAKey]:
     :func:`provider.schema.database_lock`, unless another process got there first. Returns the
     key it stored, by ``kid``, so the :class:`KeyStore` need not parse it again.
     """
-    current = select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).limit(1)
+    return start_signing_key(db, now)()
+
+
+def start_signing_key(db: Database, now: int) -> Callable[[], dict[str, RSAKey]]:
+    """:func:`ensure_signing_key` in two halves, so that the caller can work meanwhile: the check
+    now and, without a current key, the key generated on a thread (``cryptography`` releases
+    the GIL while it searches for the primes, ~0.05-0.1 s: a first start overlaps it with its
+    imports); the function returned waits for it and stores it as :func:`ensure_signing_key`
+    does. It must be called (before a fork: the thread does not survive one)."""
     with db.session() as s:
-        if s.scalar(current) is not None:
-            return {}
-    row, key = _new_key(now)
+        if s.scalar(_CURRENT) is not None:
+            return dict
+    made: list[tuple[SigningKey, RSAKey]] = []
+    failed: list[BaseException] = []
+
+    def generate() -> None:
+        try:
+            made.append(_new_key(now))
+        except BaseException as exc:  # handed to the caller, raised by finish()
+            failed.append(exc)
+
+    thread = threading.Thread(target=generate, name="stepup-signing-key", daemon=True)
+    thread.start()
+
+    def finish() -> dict[str, RSAKey]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        row, key = made[0]
+        return _store_first(db, row, key, now)
+
+    return finish
+
+
+def _store_first(db: Database, row: SigningKey, key: RSAKey, now: int) -> dict[str, RSAKey]:
     with database_lock(db.engine) as conn:
-        if conn.scalar(current) is not None:
+        if conn.scalar(_CURRENT) is not None:
             return {}
         conn.execute(
             insert(SigningKey).values(

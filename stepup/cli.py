@@ -27,7 +27,7 @@ import argparse
 import gc
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TextIO
@@ -271,8 +271,6 @@ def _provider_workers(args: argparse.Namespace, config: StepupConfig) -> int:
 
 
 def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
-    from provider import create_app
-
     from .config import ConfigError
     from .database import database_url, print_database, reachable_database
 
@@ -283,14 +281,35 @@ def cmd_provider(args: argparse.Namespace, out: TextIO) -> int:
         listener.close()
         raise
     db = reachable_database(database_url(args))
+    schema, signing_key = _prepare_provider_database(db, migrate=args.migrate)
+    from provider import create_app  # Flask, Authlib, the views: while the key is generated
+
+    signing_key()
     app = create_app(config, database=db, migrate=args.migrate)
     print_provider_links(config, out)
-    print_database(out, db.location, [app.extensions["stepup_provider"].schema])
+    print_database(out, db.location, [schema])
     if builtin:
         print_credentials(config, out, _factors_in_database(app))
     engine = app.extensions["stepup_provider"].db.engine
     _serve_workers("Provider", app, listener, workers, [engine], out)
     return 0
+
+
+def _prepare_provider_database(db: Any, *, migrate: bool) -> tuple[Any, Callable[[], object]]:
+    """What ``create_app`` would do first, done before the provider's web stack is imported:
+    the schema brought to (or checked at) the newest revision, and on a new database the first
+    signing key started on a thread (:func:`provider.keys.start_signing_key`), so that its
+    generation overlaps the imports. Returns what was done to the schema (for the banner) and
+    the function that stores the key; ``create_app`` then finds both done."""
+    from provider.clock import Clock
+    from provider.keys import start_signing_key
+    from provider.migrations import PROVIDER
+    from provider.schema import check, upgrade
+
+    schema = upgrade(db.engine, PROVIDER) if migrate else None
+    if not migrate:
+        check(db.engine, PROVIDER)
+    return schema, start_signing_key(db, Clock().now())
 
 
 def cmd_api(args: argparse.Namespace, out: TextIO) -> int:

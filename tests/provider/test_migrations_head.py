@@ -1,6 +1,7 @@
 """The newest revision read from the scripts' text (``provider.schema.head_revision``): it is
 Alembic's own reading for the shipped scripts, anything unusual is left to Alembic, and a start on
-a database already at it imports no Alembic at all (the start-up cost, docs/benchmarks.md)."""
+a database already at it, or a new one, imports no Alembic at all (the start-up cost,
+docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,25 @@ def test_a_start_at_the_newest_revision_imports_no_alembic(tmp_path: Path) -> No
         [sys.executable, "-c", CHECK_AT_HEAD, url], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", head_revision(PROVIDER)]
+
+
+CREATE_NEW = """
+import sys
+from sqlalchemy import create_engine
+from provider.migrations import PROVIDER
+from provider.schema import upgrade
+done = upgrade(create_engine(sys.argv[1]), PROVIDER)
+print("alembic" in sys.modules, done.before, done.after)
+"""
+
+
+def test_a_first_start_creates_the_tables_at_the_newest_revision_without_alembic(
+    tmp_path: Path,
+) -> None:
+    """A new database is made from the models and stamped (no revision replayed, no Alembic
+    imported); ``test_migrations.py`` proves it equals one made by replaying every revision."""
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    out = subprocess.run(
+        [sys.executable, "-c", CREATE_NEW, url], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "None", head_revision(PROVIDER)]
