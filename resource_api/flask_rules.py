@@ -109,17 +109,6 @@ class FlaskRequest:
             return (environ.get(keys[0]),)
         return tuple([environ.get(key) for key in keys])
 
-    def headers_named(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-        """The (name, value) pairs of :attr:`headers` among ``names`` (lower-case: letters,
-        digits and dashes, not the two CGI fields), in that order, without building the rest."""
-        environ = self.request.environ
-        out = []
-        for name in names:
-            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
-            if key in environ:
-                out.append((name, environ[key]))
-        return tuple(out)
-
     @property
     def body(self) -> Any:
         # get_data() enforces MAX_CONTENT_LENGTH (413) and caches, so the view reads it again.
