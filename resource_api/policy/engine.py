@@ -120,6 +120,12 @@ class RuleSet:
         self._plan = AttributePlan(
             self._needs, self._batch.headers_read if self._batch is not None else None
         )
+        self._aging: _Split | None = None
+        if self._fast and self._plan.keyable and "authentication_age" in self._needs:
+            conditions = [_condition(rule) for rule, _ in candidates]
+            aging = [i for i, c in enumerate(conditions) if "authentication_age" in c.needs]
+            if len(aging) < len(conditions):
+                self._aging = _Split(self._plan, conditions, aging)
         self._by_values: dict[tuple[bool, ...], _Found] = {}
         # CEL is pure (no clock, no randomness): the same attribute values give the same results,
         # and the step-up check's answer lasts as long as step_up.lasting says. Remembered per
@@ -252,7 +258,10 @@ class RuleSet:
                 return self._decide(AuthContext(claims, now), verdict[2], combined)
         assert self._batch is not None
         context = AuthContext(claims, now)
-        results = self._batch.evaluate(data=plan.attributes(memo_key, request, context))
+        if memo_key is not None and self._aging is not None:
+            results = self._aging.evaluate(memo_key, request, context)
+        else:
+            results = self._batch.evaluate(data=plan.attributes(memo_key, request, context))
         if results is None:
             return None  # one failed: the general path finds out which, and why
         values = tuple(results)
@@ -373,6 +382,62 @@ class RuleSet:
                 rule, "failed", error=f"its Python code raised {type(exc).__name__}: {exc}"
             )
         return RuleOutcome(rule, "applied", effect)
+
+
+class _Split:
+    """A route's conditions split in two: those that read ``authentication_age`` (which changes
+    every second, so a remembered result keyed by it lasts a second at most) and the others,
+    whose results are remembered without the age. When the second ticks, only the first are
+    evaluated again — with only the attributes they read (not the token's map, unless they
+    read it)."""
+
+    def __init__(
+        self, plan: AttributePlan, conditions: Sequence[cel.Condition], aging: Sequence[int]
+    ) -> None:
+        steady = [i for i in range(len(conditions)) if i not in aging]
+        self.aging_at, self.steady_at = tuple(aging), tuple(steady)
+        self.aging = cel.Batch.of(tuple(conditions[i] for i in aging))
+        self.steady = cel.Batch.of(tuple(conditions[i] for i in steady))
+        self.aging_plan = AttributePlan(self.aging.needs, self.aging.headers_read)
+        self.steady_plan = AttributePlan(self.steady.needs, self.steady.headers_read)
+        # Where the age is in the route's key: without it, the key still holds every value the
+        # steady conditions read (and perhaps more: fewer hits, never a wrong one).
+        self.age_at = 1 + plan.request_names.index("authentication_age")
+        self.memo: dict[tuple[Any, ...], tuple[Mapping[str, Any], list[bool]]] = {}
+
+    def evaluate(
+        self, key: tuple[Any, ...], request: RequestFacts, context: AuthContext
+    ) -> list[bool] | None:
+        """Every condition's result in order, for the request whose route key is ``key``, or
+        ``None`` when one of them failed."""
+        claims, now = context.claims, context.now
+        steady_key = key[: self.age_at] + key[self.age_at + 1 :]
+        remembered = self.memo.get(steady_key)
+        if remembered is not None and remembered[0] is claims:
+            steady = remembered[1]
+        else:
+            plan = self.steady_plan
+            found = self.steady.evaluate(
+                data=plan.attributes(plan.key(request, claims, now), request, context)
+            )
+            if found is None:
+                return None
+            if len(self.memo) >= RuleSet._MEMO_SIZE:
+                self.memo.clear()
+            self.memo[steady_key] = (claims, found)
+            steady = found
+        plan = self.aging_plan
+        aging = self.aging.evaluate(
+            data=plan.attributes(plan.key(request, claims, now), request, context)
+        )
+        if aging is None:
+            return None
+        results = [False] * (len(aging) + len(steady))
+        for i, holds in zip(self.steady_at, steady, strict=True):
+            results[i] = holds
+        for i, holds in zip(self.aging_at, aging, strict=True):
+            results[i] = holds
+        return results
 
 
 def _condition(rule: Rule) -> cel.Condition:

@@ -700,3 +700,24 @@ def test_a_rule_set_without_conditions_remembers_per_token_and_follows_the_clock
         weak_got = rules.evaluate(HttpRequest("GET", "/a"), weak, NOW + second)
         assert isinstance(weak_got.outcome, Challenge)
         assert ("seconds ago" in weak_got.outcome.description) == (second > 10)
+
+
+def test_an_age_condition_that_starts_failing_fails_closed_though_the_rest_is_remembered() -> None:
+    # The conditions that read authentication_age are evaluated again each second, the others
+    # remembered: one that errors only past 30 seconds must then refuse the request.
+    rules = (
+        RuleConfig("method", ("GET",), "/a", "request.method == 'GET'", acr_values=(LOA2,)),
+        RuleConfig("aged", ("GET",), "/a",
+                   "authentication_age > 30 && request.headers['x-a'] == 'y'", deny="no"),
+    )  # fmt: skip
+    rules_set = policy(*rules).for_route("GET", "/a")
+    token = claims(auth_time=NOW)
+    bare, with_header = HttpRequest("GET", "/a"), HttpRequest("GET", "/a", headers={"x-a": "n"})
+    for second in (0, 10, 30, 31, 40, 10):
+        for request in (bare, with_header, bare):
+            got = rules_set.evaluate(request, token, NOW + second)
+            if second <= 30 or request is with_header:
+                assert got.outcome == Allow(), (second, request)
+            else:
+                assert isinstance(got.outcome, Refused), second
+                assert got.outcome.rule == "aged"
