@@ -344,12 +344,14 @@ class StepUp:
         # The proxy costs a lookup per attribute; this runs on every request.
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
         rule = req.url_rule
-        if rule is None or req.endpoint is None:
+        if rule is None or rule.endpoint is None:  # (req.endpoint is rule.endpoint, a property)
             return None  # 404/405: Flask answers
         method = "GET" if req.method == "HEAD" else req.method
         if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
             return None
-        plan = self._plan(req.endpoint, method, rule.rule)
+        plan = self._plans.get((rule.endpoint, method, rule.rule)) or self._plan(
+            rule.endpoint, method, rule.rule
+        )
         if not plan.protected and (plan.protected is False or not plan.rules.may_apply(req.path)):
             return None
         try:
