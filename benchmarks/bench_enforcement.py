@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_enforcement.py [--seconds 3] [--rounds 3] [--clients 2]
     .venv/bin/python benchmarks/bench_enforcement.py --instructions 300    # load-independent
+    .venv/bin/python benchmarks/bench_enforcement.py --profile 5000        # where the time goes
 
 The same Flask app serves ``GET /bare`` (no token), ``GET /protected`` (Bearer token validated:
 RS256 signature, RFC 9068 claims, an ``acr``/``max_age`` requirement) and ``GET /policy`` (the same,
@@ -16,6 +17,8 @@ No provider is needed: the JWKS is handed to the validator through a file.
 ``--instructions N`` counts instead the instructions each endpoint executes in process (WSGI calls,
 no server, no sockets), N calls per endpoint and round, under Valgrind's callgrind
 (``benchmarks/instructions.py``): a figure the load of other jobs on the machine cannot disturb.
+``--profile N`` shows where they go: N in-process calls of ``--path`` (default ``/policy``) under
+cProfile, the functions by their own time.
 """
 
 from __future__ import annotations
@@ -228,6 +231,30 @@ def _instructions_child(calls: int, rounds: int) -> None:
                         callers[path]()
 
 
+def _profile(calls: int, path: str) -> None:
+    """``calls`` in-process calls of ``path`` under cProfile (after a warm-up): the functions that
+    cost most by their own time, then those of resource_api."""
+    import cProfile
+    import pstats
+
+    key, token = _key_and_token()
+    with tempfile.TemporaryDirectory() as tmp:
+        jwks_file = Path(tmp) / "jwks.json"
+        jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False, alg="RS256")]}))
+        os.environ["BENCH_JWKS_FILE"] = str(jwks_file)
+        call = _wsgi_caller(app_factory(), path, token)
+        for _ in range(50):
+            call()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(calls):
+            call()
+        profiler.disable()
+    stats = pstats.Stats(profiler).sort_stats("tottime")
+    stats.print_stats(25)
+    stats.print_stats("resource_api", 25)
+
+
 def _instructions(calls: int, rounds: int) -> None:
     import instructions  # type: ignore[import-not-found]
 
@@ -260,8 +287,16 @@ def main() -> None:
     parser.add_argument("--instructions", type=int, default=0, metavar="N",
                         help="count instructions per request under callgrind instead (N calls "
                         "per endpoint and round, at most 3 rounds)")  # fmt: skip
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile N in-process calls of --path (cProfile) instead")  # fmt: skip
+    parser.add_argument("--path", default="/policy", choices=[p for p, _ in PATHS],
+                        help="the endpoint --profile calls")  # fmt: skip
     parser.add_argument("--child-instructions", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.profile:
+        _profile(args.profile, args.path)
+        return
 
     if args.child_instructions:
         _instructions_child(args.child_instructions, args.rounds)

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
 
@@ -68,6 +68,7 @@ from .policy import (
     RuleConfig,
     RuleSet,
 )
+from .policy.engine import Verdict
 from .resource_metadata import (
     PublishedPolicy,
     metadata_document,
@@ -104,6 +105,10 @@ _MARKS = "__stepup_marks__"
 _PUBLIC = "__stepup_public__"
 _G_KEY = "_stepup_auth"
 _G_DECISION = "_stepup_decision"
+#: What the policy let through, for current_auth() and current_decision() to make their objects
+#: from when a view asks (most never do): (rule set, request facts, claims, now, verdict).
+_G_ALLOWED = "_stepup_allowed"
+_Allowed: TypeAlias = tuple[RuleSet, FlaskRequest, Mapping[str, Any], float, Verdict]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
 # The scheme the request's challenges go on (RFC 9449 §7.1), kept in the WSGI environ.
@@ -130,7 +135,11 @@ def current_auth() -> AuthContext:
     """The authentication context of the current call (only inside a protected view)."""
     ctx: AuthContext | None = g.get(_G_KEY)
     if ctx is None:
-        raise ConfigurationError("current_auth() called outside a view protected by StepUp")
+        allowed: _Allowed | None = g.get(_G_ALLOWED)
+        if allowed is None:
+            raise ConfigurationError("current_auth() called outside a view protected by StepUp")
+        ctx = AuthContext(allowed[2], allowed[3])
+        setattr(g, _G_KEY, ctx)
     return ctx
 
 
@@ -140,7 +149,12 @@ def current_decision() -> PolicyDecision:
     protected view."""
     decision: PolicyDecision | None = g.get(_G_DECISION)
     if decision is None:
-        raise ConfigurationError("current_decision() called outside a view protected by StepUp")
+        allowed: _Allowed | None = g.get(_G_ALLOWED)
+        if allowed is None:
+            raise ConfigurationError("current_decision() called outside a view protected by StepUp")
+        rules, facts, _, _, verdict = allowed
+        decision = rules.record(facts.method, facts.path, verdict, current_auth())
+        setattr(g, _G_DECISION, decision)
     return decision
 
 
@@ -330,12 +344,14 @@ class StepUp:
         # The proxy costs a lookup per attribute; this runs on every request.
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
         rule = req.url_rule
-        if rule is None or req.endpoint is None:
+        if rule is None or rule.endpoint is None:  # (req.endpoint is rule.endpoint, a property)
             return None  # 404/405: Flask answers
         method = "GET" if req.method == "HEAD" else req.method
         if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
             return None
-        plan = self._plan(req.endpoint, method, rule.rule)
+        plan = self._plans.get((rule.endpoint, method, rule.rule)) or self._plan(
+            rule.endpoint, method, rule.rule
+        )
         if not plan.protected and (plan.protected is False or not plan.rules.may_apply(req.path)):
             return None
         try:
@@ -369,13 +385,15 @@ class StepUp:
             response.status_code = 503
             response.headers["Retry-After"] = "30"
             return response
-        decision = plan.rules.evaluate(FlaskRequest(req), claims, self.clock())
-        outcome = decision.outcome
+        facts = FlaskRequest(req)
+        now = self.clock()
+        verdict = plan.rules.verdict(facts, claims, now)
+        outcome = verdict[0]
         if not isinstance(outcome, Allow):
             return self._refuse(req, outcome)
-        real_g = g._get_current_object()  # one proxy lookup, not two
-        setattr(real_g, _G_KEY, decision.context)
-        setattr(real_g, _G_DECISION, decision)
+        # The context and the decision record are made when the view asks for them.
+        allowed: _Allowed = (plan.rules, facts, claims, now, verdict)
+        setattr(g._get_current_object(), _G_ALLOWED, allowed)
         return None
 
     def challenge_response(self, outcome: Challenge) -> Response:

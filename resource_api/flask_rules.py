@@ -55,21 +55,28 @@ def _environ_key(name: str) -> str:
     return key
 
 
+#: The environ keys of each tuple of header names a route's conditions read (bounded as above).
+_KEYS_OF: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class FlaskRequest:
     """The Flask request as the policy engine reads it; each part is computed when a condition
     names it (the body is read and parsed only then)."""
 
-    __slots__ = ("method", "path", "request")
+    __slots__ = ("environ", "method", "path", "query_string", "request")
 
     def __init__(self, request: Request) -> None:
         self.request = request
+        self.environ: dict[str, Any] = request.environ
         self.method: str = request.method  # plain attributes of werkzeug's request
         self.path: str = request.path
+        #: The raw query (what :attr:`query` is parsed from): a cheaper key for remembered
+        #: results than the parsed query.
+        self.query_string: str = self.environ.get("QUERY_STRING", "")
 
     @property
     def query(self) -> dict[str, str]:
-        raw = self.request.environ.get("QUERY_STRING")
-        if not raw:
+        if not self.query_string:
             return {}
         return self.request.args.to_dict(flat=True)
 
@@ -88,16 +95,19 @@ class FlaskRequest:
                     out[name] = value
         return out
 
-    def headers_named(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-        """The (name, value) pairs of :attr:`headers` among ``names`` (lower-case: letters,
-        digits and dashes, not the two CGI fields), in that order, without building the rest."""
-        environ = self.request.environ
-        out = []
-        for name in names:
-            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
-            if key in environ:
-                out.append((name, environ[key]))
-        return tuple(out)
+    def headers_among(self, names: tuple[str, ...]) -> tuple[str | None, ...]:
+        """The values of :attr:`headers` under ``names`` (lower-case: letters, digits and dashes,
+        not the two CGI fields), in that order, ``None`` for an absent one, without building
+        the rest."""
+        keys = _KEYS_OF.get(names)
+        if keys is None:
+            keys = tuple(_ENVIRON_KEYS.get(name) or _environ_key(name) for name in names)
+            if len(_KEYS_OF) < _KNOWN_SIZE:
+                _KEYS_OF[names] = keys
+        environ = self.environ
+        if len(keys) == 1:  # the common case, without the cost of tuple(map(...))
+            return (environ.get(keys[0]),)
+        return tuple([environ.get(key) for key in keys])
 
     @property
     def body(self) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
     "Requirement",
     "combine",
     "decide",
+    "lasting",
 ]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); acr values are space-separated in
@@ -269,6 +270,37 @@ def _levels(values: Sequence[str]) -> str:
     return "one of the levels " + ", ".join(values)
 
 
+def _auth_time(claims: Mapping[str, Any]) -> float | None:
+    # AuthContext.authentication_time, inlined (this runs on every request).
+    auth_time = claims.get("auth_time")
+    if type(auth_time) is float or type(auth_time) is int:
+        return float(auth_time) if math.isfinite(auth_time) else None
+    return _numeric(auth_time)
+
+
+_FOREVER = (0.0, math.inf)
+_NOW_ONLY = (0.0, -math.inf)
+
+
+def lasting(context: AuthContext, requirement: Requirement) -> tuple[float, float]:
+    """For how long :func:`decide`'s answer for ``context`` stays its answer for the same
+    claims: ``(auth_time, limit)`` such that it is the same for every ``now`` with
+    ``now - auth_time < limit`` (``-inf``: decide again each time). Only ``max_age`` makes the
+    answer depend on the time, and only through the whole seconds ``floor(now - auth_time)``:
+    while they stay within ``max_age``, only the claims decide (a challenge that names the age of
+    the login is decided again each time: its description changes every second)."""
+    max_age = requirement.max_age
+    if max_age is None:
+        return _FOREVER
+    auth_time = _auth_time(context.claims)
+    if auth_time is None:
+        return _FOREVER
+    if max_age >= 2**52 or math.floor(context.now - auth_time) > max_age:
+        return _NOW_ONLY  # (past 2**52, max_age + 1 is not exact as a float)
+    # floor(x) <= max_age exactly when x < max_age + 1; the same float subtraction as decide's.
+    return auth_time, float(max_age + 1)
+
+
 def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> Decision:
     """Whether the call described by ``context`` meets ``requirement``; ``context.now`` is "now"."""
     if requirement.scope:
@@ -301,11 +333,7 @@ def decide(context: AuthContext, requirement: Requirement, order: AcrOrder) -> D
                 f"the token's level is {acr}"
             )
     if max_age is not None:
-        auth_time = claims.get("auth_time")  # authentication_time, inlined
-        if type(auth_time) is float or type(auth_time) is int:
-            auth_time = float(auth_time) if math.isfinite(auth_time) else None
-        else:
-            auth_time = _numeric(auth_time)
+        auth_time = _auth_time(claims)
         if auth_time is None:
             problems.append(
                 f"this request needs a login within the last {max_age} seconds; "

@@ -30,6 +30,7 @@ __all__ = [
     "UNAVAILABLE",
     "AttributePlan",
     "HttpRequest",
+    "NotKeyable",
     "RequestFacts",
     "attribute_values",
     "cel_json",
@@ -148,14 +149,18 @@ def _auth_age(ctx: AuthContext) -> int | None:
     return None if age is None or not math.isfinite(age) else math.floor(age)
 
 
-def _auth_age_now(request: RequestFacts, ctx: AuthContext) -> int | None:
+def _age_now(request: RequestFacts, claims: Mapping[str, Any], now: float) -> int | None:
     # _auth_age with AuthContext.authentication_time inlined for the common claim types (this
     # runs on every request of a route whose conditions read it: it is never remembered).
-    auth_time = ctx.claims.get("auth_time")
+    auth_time = claims.get("auth_time")
     if type(auth_time) is int or type(auth_time) is float:
-        age = ctx.now - auth_time
+        age = now - auth_time
         return math.floor(age) if math.isfinite(age) else None
-    return _auth_age(ctx)
+    return _auth_age(AuthContext(claims, now))
+
+
+def _auth_age_now(request: RequestFacts, ctx: AuthContext) -> int | None:
+    return _age_now(request, ctx.claims, ctx.now)
 
 
 def _scope(scope: Any) -> list[str]:
@@ -217,106 +222,162 @@ def _claim_values(context: AuthContext) -> dict[str, Any]:
     return values
 
 
-#: The attributes that are maps: a plan computes them as tuples of (key, value) pairs, so that a
-#: request's values can key a remembered result as they are (and makes maps of them for CEL).
-_MAPS = frozenset({"request.query", "request.headers"})
+#: How a plan computes each attribute that depends on the request or the time, in a hashable
+#: form that keys a remembered result as it is (:meth:`AttributePlan.key`), from the request, the
+#: token's claims and the time: no :class:`AuthContext` is made for a request whose result is
+#: remembered.
+KeyGetter = Callable[[RequestFacts, Mapping[str, Any], float], Any]
+#: How such a value becomes the attribute's value for CEL (on a miss only), given the request.
+ToCel = Callable[[Any, RequestFacts], Any]
 
 
-def _query_items(request: RequestFacts, context: AuthContext) -> tuple[tuple[str, str], ...]:
+class NotKeyable(Exception):
+    """A request value that must not key a remembered result (an adapter's method or path that
+    is not a string)."""
+
+
+def _method_key(request: RequestFacts, claims: Mapping[str, Any], now: float) -> Any:
+    method = request.method
+    if type(method) is not str:
+        raise NotKeyable
+    return method
+
+
+def _path_key(request: RequestFacts, claims: Mapping[str, Any], now: float) -> Any:
+    path = request.path
+    if type(path) is not str:
+        raise NotKeyable
+    return path
+
+
+def _query_key(request: RequestFacts, claims: Mapping[str, Any], now: float) -> Any:
+    # The raw query string, when the adapter keeps one (it determines the parsed query), else the
+    # query's pairs in the order given (the same fields in another order: a miss, never a wrong
+    # hit).
+    raw = getattr(request, "query_string", None)
+    if type(raw) is str:
+        return raw
     query = request.query
+    if query is UNAVAILABLE:
+        return query
     return tuple(query.items()) if query else ()
 
 
-def _header_items(request: RequestFacts, context: AuthContext) -> tuple[tuple[str, str], ...]:
-    return tuple(request.headers.items())
+def _query_to_cel(value: Any, request: RequestFacts) -> Any:
+    if type(value) is str:  # parsed on a miss only (werkzeug and the gateway cache it)
+        query = request.query
+        return query if query is UNAVAILABLE else _plain(query)
+    return dict(value)
 
 
-def _named_headers(names: tuple[str, ...]) -> Getter:
-    """The request's headers among ``names`` (lower-case), as (name, value) pairs: what a
-    condition reading only these sees of the whole map. An adapter with ``headers_named`` finds
-    them without building the whole map."""
+def _headers_key(request: RequestFacts, claims: Mapping[str, Any], now: float) -> Any:
+    headers = request.headers
+    return headers if headers is UNAVAILABLE else tuple(headers.items())
 
-    def get(request: RequestFacts, context: AuthContext) -> Any:
-        pick = getattr(request, "headers_named", None)
+
+def _pairs_to_cel(value: Any, request: RequestFacts) -> Any:
+    return dict(value)
+
+
+def _named_headers(names: tuple[str, ...]) -> tuple[KeyGetter, ToCel]:
+    """The request's headers among ``names`` (lower-case), as their values in that order
+    (``None`` for an absent one): what a condition reading only these sees of the whole map. An
+    adapter with ``headers_among`` finds them without building the whole map."""
+
+    def get(request: RequestFacts, claims: Mapping[str, Any], now: float) -> Any:
+        pick = getattr(request, "headers_among", None)
         if pick is not None:
             return pick(names)
         headers = request.headers
         if headers is UNAVAILABLE:
             return headers
-        return tuple((n, headers[n]) for n in names if n in headers)
+        return tuple(map(headers.get, names))
 
-    return get
+    def to_cel(value: Any, request: RequestFacts) -> Any:
+        return {n: v for n, v in zip(names, value, strict=True) if v is not None}
+
+    return get, to_cel
+
+
+def _keyer(getters: tuple[KeyGetter, ...]) -> Callable[..., tuple[Any, ...]]:
+    # One tuple display per number of getters: a loop appending to a list costs more than the
+    # getters themselves on a remembered request.
+    if len(getters) == 1:
+        (a,) = getters
+        return lambda r, c, t: (id(c), a(r, c, t))
+    if len(getters) == 2:
+        a, b = getters
+        return lambda r, c, t: (id(c), a(r, c, t), b(r, c, t))
+    if len(getters) == 3:
+        a, b, d = getters
+        return lambda r, c, t: (id(c), a(r, c, t), b(r, c, t), d(r, c, t))
+    if len(getters) == 4:
+        a, b, d, e = getters
+        return lambda r, c, t: (id(c), a(r, c, t), b(r, c, t), d(r, c, t), e(r, c, t))
+    return lambda r, c, t: (id(c), *[get(r, c, t) for get in getters])
 
 
 class AttributePlan:
     """The attributes a set of conditions names, split once into those computed from the request
-    and the time and those cached per token. :meth:`request_values` computes the first, in a
-    hashable form (maps as tuples of pairs); :meth:`key` makes them, with the token, the key of a
-    remembered result; :meth:`attributes` adds the token's, for CEL.
+    and the time and those cached per token. :attr:`key` computes the first, in a hashable form
+    (maps as tuples), and makes them, with the token, the key of a remembered result;
+    :meth:`attributes` turns a key into every attribute's value for CEL (on a miss).
     """
 
-    __slots__ = ("_maps", "_strings", "claim_names", "keyable", "request_getters", "request_names")
+    __slots__ = ("_to_cel", "claim_names", "key", "keyable", "names", "request_names")
 
     def __init__(
         self, names: frozenset[str] | set[str], headers_read: frozenset[str] | None = None
     ) -> None:
         """``headers_read``: when the conditions read only these headers (by literal name), only
         they are handed to CEL — the others could not change a result."""
-        getters: dict[str, Getter] = {
-            **GETTERS, "request.query": _query_items, "request.headers": _header_items,
-        }  # fmt: skip
+        getters: dict[str, tuple[KeyGetter, ToCel | None]] = {
+            "request.method": (_method_key, None),
+            "request.path": (_path_key, None),
+            "request.query": (_query_key, _query_to_cel),
+            "request.headers": (_headers_key, _pairs_to_cel),
+            "authentication_age": (_age_now, None),
+        }
         if headers_read is not None:
             getters["request.headers"] = _named_headers(tuple(sorted(headers_read)))
+        self.names = frozenset(names)
         self.request_names = tuple(n for n in sorted(names) if n in GETTERS)
-        self.request_getters = tuple(getters[n] for n in self.request_names)
         self.claim_names = tuple(sorted(n for n in names if n not in GETTERS))
-        self._maps = frozenset(n for n in self.request_names if n in _MAPS)
-        # What an adapter gives as it is: checked to be a string before it keys anything.
-        self._strings = tuple(
-            i for i, n in enumerate(self.request_names) if n in ("request.method", "request.path")
-        )
         #: Whether the values can key a remembered result (not the body: JSON of any shape).
         self.keyable = "request.body" not in self.request_names
+        self._to_cel = tuple(getters[n][1] for n in self.request_names if self.keyable)
+        #: ``key(request, claims, now)``: what the conditions' results depend on, hashable (only
+        #: when :attr:`keyable`; :class:`NotKeyable` for a request whose values cannot be one):
+        #: the token (by identity: its claims are one object per token; a memo holds them, so
+        #: the id stays theirs), then the request's and the time's values in
+        #: :attr:`request_names` order; a part the carrier did not pass on is
+        #: :data:`UNAVAILABLE`. The query and headers are in the order given (the same fields
+        #: in another order: a miss, never a wrong hit).
+        self.key: Callable[[RequestFacts, Mapping[str, Any], float], tuple[Any, ...]] = _keyer(
+            tuple(getters[n][0] for n in self.request_names) if self.keyable else ()
+        )
 
-    def request_values(self, request: RequestFacts, context: AuthContext) -> list[Any]:
-        """The request's (and the time's) attributes, in :attr:`request_names` order, the maps as
-        tuples of pairs; a part the carrier did not pass on is :data:`UNAVAILABLE`."""
-        values: list[Any] = []
-        append = values.append
-        for get in self.request_getters:
-            append(get(request, context))
-        return values
-
-    def key(self, request_values: list[Any], context: AuthContext) -> tuple[Any, ...] | None:
-        """What the conditions' results depend on, hashable: the token (by identity: its claims
-        are one object per token; the memo holds them) and the request's values; ``None`` when
-        they cannot be a key. The maps' pairs are in the order given: the same fields in another
-        order make another key (a miss, never a wrong hit)."""
-        if not self.keyable:
-            return None
-        for i in self._strings:
-            if type(request_values[i]) is not str:
-                return None
-        if self.claim_names:
-            return (id(context.claims), *request_values)
-        return tuple(request_values)
-
-    def attributes(self, request_values: list[Any], context: AuthContext) -> dict[str, Any]:
-        """Every attribute by name, for CEL; an :data:`UNAVAILABLE` one is left out, so that a
-        condition reading it fails (closed)."""
-        maps = self._maps
+    def attributes(
+        self, key: tuple[Any, ...] | None, request: RequestFacts, context: AuthContext
+    ) -> dict[str, Any]:
+        """Every attribute by name, for CEL, from a :attr:`key` of the request (``None``: from
+        the request itself); an :data:`UNAVAILABLE` one is left out, so that a condition reading
+        it fails (closed)."""
+        if key is None:
+            return attribute_values(self.names, request, context)
         out: dict[str, Any] = {}
-        for name, value in zip(self.request_names, request_values, strict=True):
+        for name, value, to_cel in zip(self.request_names, key[1:], self._to_cel, strict=True):
             if value is not UNAVAILABLE:
-                out[name] = dict(value) if name in maps else value
+                if to_cel is not None:
+                    value = to_cel(value, request)
+                    if value is UNAVAILABLE:
+                        continue
+                out[name] = value
         if self.claim_names:
             claimed = _claim_values(context)
             for name in self.claim_names:
                 out[name] = claimed[name]
         return out
-
-    def values(self, request: RequestFacts, context: AuthContext) -> dict[str, Any]:
-        return self.attributes(self.request_values(request, context), context)
 
 
 def attribute_values(

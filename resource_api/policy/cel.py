@@ -286,11 +286,14 @@ class Batch:
         """Each condition's value, or ``None`` when one of them did not give ``true``/``false``.
         Give an ``activation``, or the attribute values as ``data`` (cheaper for one call)."""
         value = self._program.eval(activation) if data is None else self._program.eval(data=data)
-        if value.type().name() == "ERROR":
-            return None
+        # An error's plain value is its message (a str), never a list: one check covers both,
+        # without asking the value's type (which costs as much as the rest of this).
         results = value.plain_value()
-        if not isinstance(results, list) or any(r is not True and r is not False for r in results):
+        if type(results) is not list:
             return None
+        for r in results:
+            if r is not True and r is not False:
+                return None
         return results
 
 

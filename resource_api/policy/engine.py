@@ -27,13 +27,14 @@ Pure: no Flask, no clock of its own — ``now`` is epoch seconds.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..step_up import AcrOrder, AuthContext, Requirement, decide
+from ..step_up import AcrOrder, AuthContext, Requirement, decide, lasting
 from . import cel
-from .attributes import AttributePlan, RequestFacts, attribute_values
+from .attributes import AttributePlan, NotKeyable, RequestFacts, attribute_values
 from .combine import combine_outcomes, strictest
 from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
 from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
@@ -49,6 +50,7 @@ __all__ = [
     "Refused",
     "RuleOutcome",
     "RuleSet",
+    "Verdict",
     "strictest",
 ]
 
@@ -56,6 +58,16 @@ logger = logging.getLogger("resource_api.policy")
 
 
 _NO_REQUIREMENT = Requirement()
+
+#: What a request was decided, before it is made a :class:`PolicyDecision` record (which only
+#: those who read it pay for: :meth:`RuleSet.record`): the outcome, the combined requirement, and
+#: how each rule fared.
+Verdict: TypeAlias = tuple[Outcome, Requirement, tuple[RuleOutcome, ...]]
+
+_Found: TypeAlias = tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
+#: A remembered decision for one token: its claims (held, so that their id stays theirs), the
+#: verdict, and the window it holds in (``now - auth_time < limit``, see step_up.lasting).
+_Settled: TypeAlias = tuple[Mapping[str, Any], Verdict, float, float]
 
 
 class RuleSet:
@@ -108,19 +120,22 @@ class RuleSet:
         self._plan = AttributePlan(
             self._needs, self._batch.headers_read if self._batch is not None else None
         )
-        self._by_values: dict[
-            tuple[bool, ...], tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]
-        ] = {}
-        # CEL is pure (no clock, no randomness): the same attribute values give the same results.
-        # Remembered per values — the token's claims by identity (held, so the id stays theirs) —
-        # except when a condition reads the body.
-        self._memo: dict[
-            tuple[Any, ...],
-            tuple[Any, tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied]],
-        ] = {}
+        self._aging: _Split | None = None
+        if self._fast and self._plan.keyable and "authentication_age" in self._needs:
+            conditions = [_condition(rule) for rule, _ in candidates]
+            aging = [i for i, c in enumerate(conditions) if "authentication_age" in c.needs]
+            if len(aging) < len(conditions):
+                self._aging = _Split(self._plan, conditions, aging)
+        self._by_values: dict[tuple[bool, ...], _Found] = {}
+        # CEL is pure (no clock, no randomness): the same attribute values give the same results,
+        # and the step-up check's answer lasts as long as step_up.lasting says. Remembered per
+        # token (the claims by identity) and the request's values, except when a condition reads
+        # the body.
+        self._memo: dict[tuple[Any, ...], _Settled] = {}
         self._cacheable = not any(r.compute is not None for r, _ in candidates)
         self._combined: dict[tuple[int, ...], Requirement | Refused] = {}
-        self._static: tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None = None
+        self._static: _Found | None = None
+        self._by_claims: dict[int, _Settled] = {}
         if not any(
             r.condition is not None or r.compute is not None or not always
             for r, always in candidates
@@ -148,60 +163,129 @@ class RuleSet:
         self, request: RequestFacts, claims: Mapping[str, Any], now: float
     ) -> PolicyDecision:
         """Decide on ``request`` made with a token carrying ``claims`` at ``now``."""
-        context = AuthContext(claims, now)
-        order = self.policy.order
-        if self._static is not None:
-            outcomes, combined = self._static
-        elif self._fast and (fast := self._evaluate_fast(request, context)) is not None:
-            outcomes, combined = fast
-        else:
-            outcomes, key = self._evaluate(request, context)
-            combined = self._combine(outcomes, key)
-        if isinstance(combined, Requirement):
-            outcome: Outcome = decide(context, combined, order)
-            requirement = combined
-        else:
-            outcome, requirement = combined, _NO_REQUIREMENT
-        decision = PolicyDecision(
-            request.method, request.path, outcome, requirement, outcomes, context, order,
+        return self.record(
+            request.method, request.path, self.verdict(request, claims, now),
+            AuthContext(claims, now),
+        )  # fmt: skip
+
+    def record(
+        self, method: str, path: str, verdict: Verdict, context: AuthContext
+    ) -> PolicyDecision:
+        """The :class:`PolicyDecision` of a :meth:`verdict` on a ``method path`` request, made
+        by the token and at the time of ``context``."""
+        outcome, requirement, outcomes = verdict
+        return PolicyDecision(
+            method, path, outcome, requirement, outcomes, context, self.policy.order,
             self.sequence,
         )  # fmt: skip
-        if isinstance(outcome, Refused):
-            logger.warning("policy refused %s %s: %s", request.method, request.path, outcome.reason)
+
+    def verdict(self, request: RequestFacts, claims: Mapping[str, Any], now: float) -> Verdict:
+        """Decide on ``request`` made with a token carrying ``claims`` at ``now``, without the
+        record (:meth:`record` makes it; :meth:`evaluate` does both). A refusal is logged (a
+        warning), and the record at debug level when that is on."""
+        verdict: Verdict | None = None
+        if self._static is not None:
+            settled = self._by_claims.get(id(claims))
+            if settled is not None and settled[0] is claims and now - settled[2] < settled[3]:
+                verdict = settled[1]
+            else:
+                settled = self._settle(claims, now, *self._static)
+                if len(self._by_claims) >= self._MEMO_SIZE:
+                    self._by_claims.clear()
+                self._by_claims[id(claims)] = settled
+                verdict = settled[1]
+        elif self._fast:
+            verdict = self._verdict_fast(request, claims, now)
+        if verdict is None:
+            context = AuthContext(claims, now)
+            outcomes, key = self._evaluate(request, context)
+            verdict = self._decide(context, outcomes, self._combine(outcomes, key))
+        if isinstance(verdict[0], Refused):
+            logger.warning(
+                "policy refused %s %s: %s", request.method, request.path, verdict[0].reason
+            )
         if logger.isEnabledFor(logging.DEBUG):
             from .explain import explain
 
+            decision = self.record(request.method, request.path, verdict,
+                                   AuthContext(claims, now))  # fmt: skip
             logger.debug("policy decision\n%s", explain(decision))
-        return decision
+        return verdict
 
-    def _evaluate_fast(
-        self, request: RequestFacts, context: AuthContext
-    ) -> tuple[tuple[RuleOutcome, ...], Requirement | Refused | Denied] | None:
+    def _decide(
+        self,
+        context: AuthContext,
+        outcomes: tuple[RuleOutcome, ...],
+        combined: Requirement | Refused | Denied,
+    ) -> Verdict:
+        if isinstance(combined, Requirement):
+            return decide(context, combined, self.policy.order), combined, outcomes
+        return combined, _NO_REQUIREMENT, outcomes
+
+    def _settle(
+        self,
+        claims: Mapping[str, Any],
+        now: float,
+        outcomes: tuple[RuleOutcome, ...],
+        combined: Requirement | Refused | Denied,
+    ) -> _Settled:
+        """The verdict for a token at ``now``, and how long it lasts for that token."""
+        if not isinstance(combined, Requirement):
+            return claims, (combined, _NO_REQUIREMENT, outcomes), 0.0, math.inf
+        context = AuthContext(claims, now)
+        outcome = decide(context, combined, self.policy.order)
+        auth_time, limit = lasting(context, combined)
+        return claims, (outcome, combined, outcomes), auth_time, limit
+
+    def _verdict_fast(
+        self, request: RequestFacts, claims: Mapping[str, Any], now: float
+    ) -> Verdict | None:
+        plan = self._plan
+        memo_key: tuple[Any, ...] | None = None
+        if plan.keyable:
+            try:
+                memo_key = plan.key(request, claims, now)
+            except NotKeyable:
+                memo_key = None
+        if memo_key is not None:
+            settled = self._memo.get(memo_key)
+            if settled is not None and settled[0] is claims:
+                if now - settled[2] < settled[3]:
+                    return settled[1]
+                # The same conditions' results, a step-up answer to decide again.
+                verdict = settled[1]
+                combined = self._combined_of(verdict)
+                return self._decide(AuthContext(claims, now), verdict[2], combined)
         assert self._batch is not None
-        values = self._plan.request_values(request, context)
-        memo_key = self._plan.key(values, context)
-        remembered = self._memo.get(memo_key) if memo_key is not None else None
-        if remembered is not None and remembered[0] is context.claims:
-            return remembered[1]
-        results = self._batch.evaluate(data=self._plan.attributes(values, context))
+        context = AuthContext(claims, now)
+        if memo_key is not None and self._aging is not None:
+            results = self._aging.evaluate(memo_key, request, context)
+        else:
+            results = self._batch.evaluate(data=plan.attributes(memo_key, request, context))
         if results is None:
             return None  # one failed: the general path finds out which, and why
-        key = tuple(results)
-        found = self._by_values.get(key)
+        values = tuple(results)
+        found = self._by_values.get(values)
         if found is None:
             outcomes = tuple(
                 RuleOutcome(rule, "applied", rule.effect) if holds else RuleOutcome(rule, "false")
-                for (rule, _), holds in zip(self.candidates, key, strict=True)
+                for (rule, _), holds in zip(self.candidates, values, strict=True)
             )
             found = (outcomes, combine_outcomes(outcomes, self.policy.order))
             if len(self._by_values) >= self._CACHE_SIZE:
                 self._by_values.clear()
-            self._by_values[key] = found
+            self._by_values[values] = found
+        settled = self._settle(claims, now, *found)
         if memo_key is not None:
             if len(self._memo) >= self._MEMO_SIZE:
                 self._memo.clear()
-            self._memo[memo_key] = (context.claims, found)
-        return found
+            self._memo[memo_key] = settled
+        return settled[1]
+
+    @staticmethod
+    def _combined_of(verdict: Verdict) -> Requirement | Refused | Denied:
+        outcome = verdict[0]
+        return outcome if isinstance(outcome, Refused | Denied) else verdict[1]
 
     def _combine(
         self, outcomes: tuple[RuleOutcome, ...], key: tuple[int, ...] | None
@@ -298,6 +382,62 @@ class RuleSet:
                 rule, "failed", error=f"its Python code raised {type(exc).__name__}: {exc}"
             )
         return RuleOutcome(rule, "applied", effect)
+
+
+class _Split:
+    """A route's conditions split in two: those that read ``authentication_age`` (which changes
+    every second, so a remembered result keyed by it lasts a second at most) and the others,
+    whose results are remembered without the age. When the second ticks, only the first are
+    evaluated again — with only the attributes they read (not the token's map, unless they
+    read it)."""
+
+    def __init__(
+        self, plan: AttributePlan, conditions: Sequence[cel.Condition], aging: Sequence[int]
+    ) -> None:
+        steady = [i for i in range(len(conditions)) if i not in aging]
+        self.aging_at, self.steady_at = tuple(aging), tuple(steady)
+        self.aging = cel.Batch.of(tuple(conditions[i] for i in aging))
+        self.steady = cel.Batch.of(tuple(conditions[i] for i in steady))
+        self.aging_plan = AttributePlan(self.aging.needs, self.aging.headers_read)
+        self.steady_plan = AttributePlan(self.steady.needs, self.steady.headers_read)
+        # Where the age is in the route's key: without it, the key still holds every value the
+        # steady conditions read (and perhaps more: fewer hits, never a wrong one).
+        self.age_at = 1 + plan.request_names.index("authentication_age")
+        self.memo: dict[tuple[Any, ...], tuple[Mapping[str, Any], list[bool]]] = {}
+
+    def evaluate(
+        self, key: tuple[Any, ...], request: RequestFacts, context: AuthContext
+    ) -> list[bool] | None:
+        """Every condition's result in order, for the request whose route key is ``key``, or
+        ``None`` when one of them failed."""
+        claims, now = context.claims, context.now
+        steady_key = key[: self.age_at] + key[self.age_at + 1 :]
+        remembered = self.memo.get(steady_key)
+        if remembered is not None and remembered[0] is claims:
+            steady = remembered[1]
+        else:
+            plan = self.steady_plan
+            found = self.steady.evaluate(
+                data=plan.attributes(plan.key(request, claims, now), request, context)
+            )
+            if found is None:
+                return None
+            if len(self.memo) >= RuleSet._MEMO_SIZE:
+                self.memo.clear()
+            self.memo[steady_key] = (claims, found)
+            steady = found
+        plan = self.aging_plan
+        aging = self.aging.evaluate(
+            data=plan.attributes(plan.key(request, claims, now), request, context)
+        )
+        if aging is None:
+            return None
+        results = [False] * (len(aging) + len(steady))
+        for i, holds in zip(self.steady_at, steady, strict=True):
+            results[i] = holds
+        for i, holds in zip(self.aging_at, aging, strict=True):
+            results[i] = holds
+        return results
 
 
 def _condition(rule: Rule) -> cel.Condition:

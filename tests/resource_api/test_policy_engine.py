@@ -656,3 +656,68 @@ def test_a_rule_whose_match_fails_does_not_count_but_python_code_or_a_failure_do
 def test_a_token_without_a_usable_exp_promises_nothing(exp: Any) -> None:
     decision = policy().evaluate(HttpRequest("GET", "/"), claims(exp=exp), NOW)
     assert decision.stable_until() is None
+
+
+# --- remembered results -------------------------------------------------------------------------
+
+
+def test_a_remembered_result_follows_the_clock_across_max_age_and_authentication_age() -> None:
+    # One token, the same request, second after second: the rules' results and the step-up
+    # answer are remembered, yet every answer is the one a fresh engine gives at that instant
+    # (max_age 60 on whole seconds; a rule on authentication_age > 30 adds max_age 45).
+    rules = (
+        RuleConfig("fresh", ("GET",), "/a", "request.method == 'GET'", acr_values=(LOA2,),
+                   max_age=60),
+        RuleConfig("older", ("GET",), "/a", "authentication_age > 30", max_age=45),
+        RuleConfig("risk", ("GET",), "/a", "request.headers[?'x-risk'].orValue('') == 'high'",
+                   deny="risky"),
+    )  # fmt: skip
+    remembered = policy(*rules).for_route("GET", "/a")
+    token = claims(auth_time=NOW)
+    for tenth in range(0, 10 * 70, 3):
+        now = NOW + tenth / 10
+        for headers in ({}, {"x-risk": "high"}):
+            request = HttpRequest("GET", "/a", headers=headers)
+            fresh = policy(*rules).for_route("GET", "/a").evaluate(request, dict(token), now)
+            got = remembered.evaluate(request, token, now)
+            assert (got.outcome, got.requirement) == (fresh.outcome, fresh.requirement), now
+            assert [(o.rule.name, o.status) for o in got.rules] == [
+                (o.rule.name, o.status) for o in fresh.rules
+            ]
+            assert got.context.now == now
+    assert remembered.evaluate(HttpRequest("GET", "/a"), token, NOW + 45).outcome == Allow()
+    assert isinstance(remembered.evaluate(HttpRequest("GET", "/a"), token, NOW + 46).outcome,
+                      Challenge)  # fmt: skip
+
+
+def test_a_rule_set_without_conditions_remembers_per_token_and_follows_the_clock() -> None:
+    route = RuleConfig("route", ("GET",), "/a", acr_values=(LOA2,), max_age=10)
+    rules = policy(route).for_route("GET", "/a")
+    strong, weak = claims(auth_time=NOW), claims(auth_time=NOW, acr=LOA1)
+    for second in range(15):
+        got = rules.evaluate(HttpRequest("GET", "/a"), strong, NOW + second)
+        assert (got.outcome == Allow()) == (second <= 10), second
+        weak_got = rules.evaluate(HttpRequest("GET", "/a"), weak, NOW + second)
+        assert isinstance(weak_got.outcome, Challenge)
+        assert ("seconds ago" in weak_got.outcome.description) == (second > 10)
+
+
+def test_an_age_condition_that_starts_failing_fails_closed_though_the_rest_is_remembered() -> None:
+    # The conditions that read authentication_age are evaluated again each second, the others
+    # remembered: one that errors only past 30 seconds must then refuse the request.
+    rules = (
+        RuleConfig("method", ("GET",), "/a", "request.method == 'GET'", acr_values=(LOA2,)),
+        RuleConfig("aged", ("GET",), "/a",
+                   "authentication_age > 30 && request.headers['x-a'] == 'y'", deny="no"),
+    )  # fmt: skip
+    rules_set = policy(*rules).for_route("GET", "/a")
+    token = claims(auth_time=NOW)
+    bare, with_header = HttpRequest("GET", "/a"), HttpRequest("GET", "/a", headers={"x-a": "n"})
+    for second in (0, 10, 30, 31, 40, 10):
+        for request in (bare, with_header, bare):
+            got = rules_set.evaluate(request, token, NOW + second)
+            if second <= 30 or request is with_header:
+                assert got.outcome == Allow(), (second, request)
+            else:
+                assert isinstance(got.outcome, Refused), second
+                assert got.outcome.rule == "aged"

@@ -14,7 +14,15 @@ import pytest
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 
-from resource_api import JwtAccessTokenValidator, Requirement, StepUp, create_app, current_decision
+from resource_api import (
+    JwtAccessTokenValidator,
+    Requirement,
+    StepUp,
+    create_app,
+    current_auth,
+    current_decision,
+)
+from resource_api.errors import ConfigurationError
 from resource_api.policy import RuleConfig, explain
 
 from .support import (
@@ -342,7 +350,7 @@ def test_flask_request_headers_past_the_learned_names() -> None:
 
 def test_flask_request_headers_by_name_are_the_headers_restricted_to_them() -> None:
     # What a condition reading headers by literal name is handed: exactly those entries of the
-    # full header map, empty values included, absent ones absent.
+    # full header map, empty values included, absent ones None.
     from resource_api import flask_rules
 
     app = Flask("headers-named")
@@ -355,6 +363,65 @@ def test_flask_request_headers_by_name_are_the_headers_restricted_to_them() -> N
 
         facts = flask_rules.FlaskRequest(flask_request)
         everything = facts.headers
-        named = facts.headers_named(names)
-        assert named == tuple((n, everything[n]) for n in names if n in everything)
-        assert named == (("x-risk", "high"), ("x-empty", ""), ("x-trace-id", "abc"))
+        named = facts.headers_among(names)
+        assert named == tuple(everything.get(n) for n in names)
+        assert named == ("high", "", "abc", None, None)
+        assert facts.headers_among(("x-risk",)) == ("high",)
+
+
+def test_a_remembered_decision_still_gives_handlers_this_request_s_context_and_record(
+    validator: JwtAccessTokenValidator, clock: Clock, issuer: FakeIssuer
+) -> None:
+    # The same token and request again and again (a remembered result): the context and the
+    # record a view reads are made when it asks, for this request and this instant, and are the
+    # same objects for the whole request; outside a protected view both still refuse.
+    app = Flask("remembered")
+    step_up = StepUp(app, validator=validator, acr_order=[LOA1, LOA2], clock=clock, rules=[
+        RuleConfig("get", ("GET",), "/r", "request.method == 'GET'", acr_values=(LOA2,),
+                   max_age=60),
+        RuleConfig("old", ("GET",), "/r", "authentication_age > 30", max_age=45),
+        RISKY,
+    ])  # fmt: skip
+
+    @app.get("/r")
+    def read() -> Any:
+        auth, decision = current_auth(), current_decision()
+        assert current_auth() is auth
+        assert current_decision() is decision
+        assert decision.context is auth
+        required = decision.requirement
+        return jsonify(now=auth.now, age=auth.authentication_age,
+                       applied=[r.name for r in decision.applied],
+                       requirement=[required.acr_values, required.max_age])  # fmt: skip
+
+    @app.get("/open")
+    @step_up.public
+    def open_view() -> Any:
+        for read_it in (current_auth, current_decision):
+            with pytest.raises(ConfigurationError):
+                read_it()
+        return jsonify(ok=True)
+
+    c = app.test_client()
+    token = issuer.mint(auth_time=int(clock()))
+    seen = []
+    for _ in range(8):
+        for _ in range(2):
+            response = c.get("/r", headers=bearer(token))
+            assert response.status_code == 200
+            seen.append(response.json)
+        clock.advance(6.5)
+    assert [(s["age"], s["applied"], s["requirement"]) for s in seen[::2]] == [
+        (0.0, ["get"], [[LOA2], 60]),
+        (6.5, ["get"], [[LOA2], 60]),
+        (13.0, ["get"], [[LOA2], 60]),
+        (19.5, ["get"], [[LOA2], 60]),
+        (26.0, ["get"], [[LOA2], 60]),
+        (32.5, ["get", "old"], [[LOA2], 45]),
+        (39.0, ["get", "old"], [[LOA2], 45]),
+        (45.5, ["get", "old"], [[LOA2], 45]),
+    ]
+    assert all(s["now"] == clock() - 6.5 * (8 - i // 2) for i, s in enumerate(seen))
+    clock.advance(0.5)  # 52.5 s since the login, 52 whole seconds: past the 45 s rule's max_age
+    assert challenge(c.get("/r", headers=bearer(token))) == (401, LOA2, "45")
+    assert c.get("/open").json == {"ok": True}

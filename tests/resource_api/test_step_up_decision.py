@@ -17,6 +17,7 @@ from resource_api.step_up import (
     Requirement,
     combine,
     decide,
+    lasting,
 )
 
 LOA1, LOA2, LOA3 = "urn:stepup:loa:1", "urn:stepup:loa:2", "urn:stepup:loa:3"
@@ -210,3 +211,24 @@ def test_an_auth_context_and_credentials_stay_frozen_values() -> None:
             setattr(made, field, "x")
     assert repr(Credentials("dpop", "t")) == "Credentials(scheme='dpop', token='t')"
     assert hash(Credentials("dpop", "t")) == hash(Credentials("dpop", "t"))
+
+
+@pytest.mark.parametrize("auth_time", [
+    int(NOW) - 60, NOW - 60.5, NOW - 0.25, NOW + 3.5, True, float("nan"), "1699999940", None,
+])  # fmt: skip
+@pytest.mark.parametrize("acr", [LOA2, LOA1, None])
+@pytest.mark.parametrize("max_age", [None, 0, 1, 60, 61, 300])
+def test_a_decision_lasts_exactly_while_lasting_says(
+    auth_time: Any, acr: Any, max_age: int | None
+) -> None:
+    # The policy engine reuses decide()'s answer for the same claims while
+    # now - auth_time < limit: at every later instant (quarter seconds, across the max_age
+    # boundary, and back in time) the reused answer must be what decide() gives afresh.
+    first = ctx(auth_time=auth_time, acr=acr)
+    requirement = Requirement((LOA2,), max_age)
+    answer = decide(first, requirement, ORDER)
+    start, limit = lasting(first, requirement)
+    for quarter in range(-8, 4 * 70):
+        now = NOW + quarter / 4
+        if now - start < limit:
+            assert decide(AuthContext(first.claims, now), requirement, ORDER) == answer, now
