@@ -105,6 +105,8 @@ def main() -> None:
             http._add_cookies_to_wsgi(environ)
             return environ
 
+        profile: Any = None  # with --profile: a cProfile.Profile enabled around the WSGI calls
+
         def served(http: Any, environ: Any) -> tuple[float, str]:
             """CPU seconds of one WSGI call and the ``Location`` it answered."""
             status_headers: list[Any] = []
@@ -113,10 +115,14 @@ def main() -> None:
                 status_headers.append(headers)
                 return lambda data: None
 
+            if profile is not None:
+                profile.enable()
             t0 = time.process_time()
             body = app(environ, start_response)
             b"".join(body)
             elapsed = time.process_time() - t0
+            if profile is not None:
+                profile.disable()
             headers = dict(status_headers[0])
             if "Set-Cookie" in headers:  # keep the session, as the browser would
                 response = Response(status=303, headers=status_headers[0])
@@ -162,9 +168,10 @@ def main() -> None:
             import cProfile
             import pstats
 
-            profile = cProfile.Profile()
-            profile.runcall(logins, args.logins)
+            profile = cProfile.Profile()  # the timed WSGI calls only, not the login pages
+            logins(args.logins)
             pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+            profile.dump_stats("/tmp/lc_login.prof")
             return
         login_ms, hash_ms, ratios = [], [], []
         for i in range(args.rounds):

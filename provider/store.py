@@ -338,15 +338,21 @@ class Throttling:
             n += 1
         return locks
 
-    def admit(self, session: Session, key: str, now: int) -> int:
+    def admit(self, session: Session, key: str, now: int, *, commit: bool = True) -> int:
         """Reserve one guess: 0 when it may be verified (it counts as a failure until
-        :meth:`success` clears it), else the seconds until the lock ends."""
+        :meth:`success` clears it), else the seconds until the lock ends.
+
+        ``commit=False``: an admitted guess's transaction is left open, for the caller to read
+        what it needs to verify the guess (the user) in it — and to commit it *before* it
+        verifies anything, so the guess is counted first. A refused one is committed here."""
         upsert = _admit_statement(session.get_bind().dialect.name, self)
         params = {"key": key, "now": now}
         admitted = session.connection().execute(upsert, params).first() is not None
-        session.commit()
         if admitted:
+            if commit:
+                session.commit()
             return 0
+        session.commit()
         locked_until = session.scalar(select(Throttle.locked_until).where(Throttle.key == key))
         session.commit()
         # Cleared in between by a success: the caller may simply try again.
@@ -410,9 +416,11 @@ def record_factor(
     lifetime: int,
     *,
     not_before: int = 0,
+    commit: bool = True,
 ) -> tuple[str, LoginSession]:
     """Record a verified factor; return a NEW session id (the old one stops working) and the
-    session's row.
+    session's row. ``commit=False``: the row is left in ``session`` for the caller's
+    transaction (the login pages commit it with the interaction's end).
 
     ``factor`` may be several names verified by one act, recorded with one time: a passkey with
     the ``uv`` and ``hwk`` that say how it was used (``provider.acr``).
@@ -447,7 +455,8 @@ def record_factor(
             expires_at=now + lifetime,
         )
         session.add(row)
-    session.commit()
+    if commit:
+        session.commit()
     return sid, row
 
 
@@ -532,10 +541,12 @@ def find_interaction(
     return row
 
 
-def finish_interaction(session: Session, interaction_id: str) -> bool:
-    """Delete the interaction; False when another request finished it first (double submit)."""
+def finish_interaction(session: Session, interaction_id: str, *, commit: bool = True) -> bool:
+    """Delete the interaction; False when another request finished it first (double submit).
+    ``commit=False``: in the caller's transaction, which it commits."""
     result = session.connection().execute(_FINISH_INTERACTION, {"id": interaction_id})
-    session.commit()
+    if commit:
+        session.commit()
     return _rowcount(result) == 1
 
 
