@@ -171,7 +171,6 @@ def main() -> None:
             profile = cProfile.Profile()  # the timed WSGI calls only, not the login pages
             logins(args.logins)
             pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
-            profile.dump_stats("/tmp/lc_login.prof")
             return
         login_ms, hash_ms, ratios = [], [], []
         for i in range(args.rounds):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from client_sdk.wire import ascii_digits
@@ -78,11 +79,14 @@ def _own_factors(user: User) -> frozenset[str]:
 # The user a typed username names, with the kind of each of their passkeys (one row per passkey;
 # one row with ``NULL`` without any): built once, and one statement whether the user exists or
 # not, so an unknown username costs what a known one does (no enumeration by timing).
+_users = cast(Table, User.__table__)
+_passkeys = cast(Table, Passkey.__table__)
 _USER_BY_NAME = (
-    select(User, Passkey.hardware)
-    .outerjoin(Passkey, Passkey.user_id == User.id)
-    .where(func.lower(User.username) == bindparam("username", type_=String))
+    select(_users, _passkeys.c.hardware.label("passkey_hardware"))
+    .outerjoin(_passkeys, _passkeys.c.user_id == _users.c.id)
+    .where(func.lower(_users.c.username) == bindparam("username", type_=String))
 )
+_USER_COLUMNS = tuple(_users.c.keys())
 
 
 def check_password(
@@ -106,13 +110,14 @@ def check_password(
     wait = throttling.admit(session, key, now, commit=False)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
-    rows = session.execute(_USER_BY_NAME, {"username": account}).all()
+    rows = session.connection().execute(_USER_BY_NAME, {"username": account}).all()
     session.commit()
-    user = rows[0][0] if rows else None
+    # A transient User (in no session), as the store's login-path reads give.
+    user = User(**{c: getattr(rows[0], c) for c in _USER_COLUMNS}) if rows else None
     if user is None:
         password.verify_dummy(pw)  # same cost as a real check: no user enumeration by timing
     elif password.verify_password(user.password_hash, pw):
-        kinds = {hardware for _, hardware in rows if hardware is not None}
+        kinds = {row.passkey_hardware for row in rows if row.passkey_hardware is not None}
         enrolled = _own_factors(user) | passkey_login.passkey_factors(kinds)
         if clear:
             throttling.success(session, key)

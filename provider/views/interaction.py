@@ -196,7 +196,9 @@ def _validate_with_authlib(op: Provider, params: dict[str, str]) -> None:
 
 def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
     """Rebuild the authorization request for Authlib from the saved parameters."""
-    oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize?{urlencode(params)}")
+    # Authlib reads the parameters from the payload; of the URI it checks only the scheme and host
+    # (secure transport), so the query string is not built.
+    oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize")
     oauth_request.payload = BasicOAuth2Payload(params)
     return oauth_request
 
@@ -558,20 +560,19 @@ def _factor_verified(
         current = store.load_session(s, request.cookies.get(SESSION_COOKIE), now)
         if enrolled is None and client is not None:
             enrolled = login.enrolled_factors(s, user)
-        sid, recorded = store.record_factor(
-            s,
+        sid, recorded = store.renewed_session(
             current,
             user,
             factor,
             now,
             op.config.provider.session_lifetime,
             not_before=interaction.started_at,
-            commit=False,
         )
         if client is not None:
             decision, row, _ = _decide(op, interaction, (recorded, user), enrolled)
             fault = _take_fault(user)
         # The writes last, together: SQLite holds its write lock from the first to the commit.
+        store.save_session(s, current, recorded)
         if uncleared is not None:
             op.throttling.clear(s, uncleared)
         if decision is not None and (fault is not None or not isinstance(decision, Authenticate)):
