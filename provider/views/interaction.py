@@ -206,11 +206,16 @@ def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
 # --- the interaction ---------------------------------------------------------------------------
 
 
-def _load(op: Provider, interaction_id: str) -> tuple[Interaction, ClientAdapter] | BaseResponse:
-    with op.db.session() as s:
-        interaction = store.find_interaction(
-            s, interaction_id, session.get("browser"), op.clock.now()
-        )
+def _load(
+    op: Provider, interaction_id: str, s: Session | None = None
+) -> tuple[Interaction, ClientAdapter] | BaseResponse:
+    """The browser's interaction and its client, else the error page. ``s``: the request's
+    database session, whose transaction the read then opens (the password page goes on to admit
+    the guess in it); without one, a session of its own."""
+    if s is None:
+        with op.db.session() as own:
+            return _load(op, interaction_id, own)
+    interaction = store.find_interaction(s, interaction_id, session.get("browser"), op.clock.now())
     client = op.issuance.query_client(interaction.client_id) if interaction else None
     if interaction is None or client is None:
         return error_page(
@@ -504,9 +509,11 @@ def _pending_secret(op: Provider, interaction: Interaction) -> str:
 # --- the forms ---------------------------------------------------------------------------------
 
 
-def _form_step(interaction_id: str) -> tuple[Provider, Interaction, ClientAdapter] | BaseResponse:
+def _form_step(
+    interaction_id: str, s: Session | None = None
+) -> tuple[Provider, Interaction, ClientAdapter] | BaseResponse:
     op = current_provider()
-    loaded = _load(op, interaction_id)
+    loaded = _load(op, interaction_id, s)
     if isinstance(loaded, BaseResponse):
         return loaded
     interaction, client = loaded
@@ -542,6 +549,7 @@ def _factor_verified(
     *,
     enrolled: frozenset[str] | None = None,
     uncleared: str | None = None,
+    s: Session | None = None,
 ) -> BaseResponse:
     """Record the factor in the browser's login session (a new one, or the user's own renewed
     with a new id), then answer the interaction at once: the client's redirect when the policy
@@ -552,32 +560,37 @@ def _factor_verified(
     records it, clears the attempt record the check left (``uncleared``: a throttle key), and
     ends the interaction when the decision does (its single use: of two posts racing, the one
     whose ``DELETE`` finds no row answers "Already finished", as before — each with its session).
-    ``enrolled``: the user's factors, when the check read them with the user."""
+    ``enrolled``: the user's factors, when the check read them with the user. ``s``: the
+    request's database session, if it has one (its last transaction committed)."""
+    if s is None:
+        with op.db.session() as own:
+            return _factor_verified(
+                op, interaction, user, factor, enrolled=enrolled, uncleared=uncleared, s=own
+            )
     client = op.issuance.query_client(interaction.client_id)
     now = op.clock.now()
     fault = finished = decision = row = None
-    with op.db.session() as s:
-        current = store.load_session(s, request.cookies.get(SESSION_COOKIE), now)
-        if enrolled is None and client is not None:
-            enrolled = login.enrolled_factors(s, user)
-        sid, recorded = store.renewed_session(
-            current,
-            user,
-            factor,
-            now,
-            op.config.provider.session_lifetime,
-            not_before=interaction.started_at,
-        )
-        if client is not None:
-            decision, row, _ = _decide(op, interaction, (recorded, user), enrolled)
-            fault = _take_fault(user)
-        # The writes last, together: SQLite holds its write lock from the first to the commit.
-        store.save_session(s, current, recorded)
-        if uncleared is not None:
-            op.throttling.clear(s, uncleared)
-        if decision is not None and (fault is not None or not isinstance(decision, Authenticate)):
-            finished = store.finish_interaction(s, interaction.id, commit=False)
-        s.commit()
+    current = store.load_session(s, request.cookies.get(SESSION_COOKIE), now)
+    if enrolled is None and client is not None:
+        enrolled = login.enrolled_factors(s, user)
+    sid, recorded = store.renewed_session(
+        current,
+        user,
+        factor,
+        now,
+        op.config.provider.session_lifetime,
+        not_before=interaction.started_at,
+    )
+    if client is not None:
+        decision, row, _ = _decide(op, interaction, (recorded, user), enrolled)
+        fault = _take_fault(user)
+    # The writes last, together: SQLite holds its write lock from the first to the commit.
+    store.save_session(s, current, recorded)
+    if uncleared is not None:
+        op.throttling.clear(s, uncleared)
+    if decision is not None and (fault is not None or not isinstance(decision, Authenticate)):
+        finished = store.finish_interaction(s, interaction.id, commit=False)
+    s.commit()
     if client is None or decision is None:  # the client left the configuration mid-login
         response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
     else:
@@ -632,7 +645,14 @@ def _retry(
 
 @bp.post("/interaction/<interaction_id>/password")
 def password(interaction_id: str) -> BaseResponse:
-    step = _form_step(interaction_id)
+    # One database session for the request: the interaction's read opens the transaction that
+    # admits the guess and reads the user (committed before argon2); the settling one follows.
+    with current_provider().db.session() as s:
+        return _password(interaction_id, s)
+
+
+def _password(interaction_id: str, s: Session) -> BaseResponse:
+    step = _form_step(interaction_id, s)
     if isinstance(step, BaseResponse):
         return step
     op, interaction, client = step
@@ -654,10 +674,7 @@ def password(interaction_id: str) -> BaseResponse:
     if board is not None and board.refuses(interaction.id, username):
         result = login.Result(login.Outcome.WRONG)  # a sandbox fault: nothing is checked
     else:
-        with op.db.session() as s:
-            result = login.check_password(
-                s, op.throttling, username, pw, op.clock.now(), clear=False
-            )
+        result = login.check_password(s, op.throttling, username, pw, op.clock.now(), clear=False)
     if not result.ok:
         return _retry(
             op,
@@ -670,7 +687,13 @@ def password(interaction_id: str) -> BaseResponse:
         )
     assert result.user is not None
     return _factor_verified(
-        op, interaction, result.user, "pwd", enrolled=result.enrolled, uncleared=result.uncleared
+        op,
+        interaction,
+        result.user,
+        "pwd",
+        enrolled=result.enrolled,
+        uncleared=result.uncleared,
+        s=s,
     )
 
 
