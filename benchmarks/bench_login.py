@@ -37,7 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--logins", type=int, default=10, help="logins (and hashes) per round")
-    parser.add_argument("--profile", action="store_true", help="profile the logins' timed WSGI calls instead")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the logins' timed WSGI calls instead"
+    )
     parser.add_argument("--sort", default="tottime", help="with --profile: pstats sort key")
     parser.add_argument(
         "--instructions",
