@@ -12,15 +12,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from client_sdk.wire import ascii_digits
 
 from . import passkey_login, store
 from .factors import password, totp
-from .models import User
+from .models import Passkey, User
 
 __all__ = [
     "Outcome",
@@ -50,6 +51,11 @@ class Result:
     user: User | None = None
     retry_after: int = 0
     step: int | None = None
+    #: The user's enrolled factors (:func:`enrolled_factors`), when the check read them.
+    enrolled: frozenset[str] | None = None
+    #: The attempt record a right guess leaves for the caller to clear
+    #: (:meth:`provider.store.Throttling.clear`), in the transaction that records the login.
+    uncleared: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,24 +69,60 @@ def enrolled_factors(session: Session, user: User) -> frozenset[str]:
     The one place that says it: the authentication policy (which levels a user can reach) and the
     sandbox (its users page, its personas) both ask here. ``session``: for factors whose
     enrolment lives in a table of its own."""
-    own = frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"})
-    return own | passkey_login.user_passkey_factors(session, user.id)
+    return _own_factors(user) | passkey_login.user_passkey_factors(session, user.id)
+
+
+def _own_factors(user: User) -> frozenset[str]:
+    return frozenset({"pwd", "otp"} if user.totp_secret else {"pwd"})
+
+
+# The user a typed username names, with the kind of each of their passkeys (one row per passkey;
+# one row with ``NULL`` without any): built once, and one statement whether the user exists or
+# not, so an unknown username costs what a known one does (no enumeration by timing).
+_users = cast(Table, User.__table__)
+_passkeys = cast(Table, Passkey.__table__)
+_USER_BY_NAME = (
+    select(_users, _passkeys.c.hardware.label("passkey_hardware"))
+    .outerjoin(_passkeys, _passkeys.c.user_id == _users.c.id)
+    .where(func.lower(_users.c.username) == bindparam("username", type_=String))
+)
+_USER_COLUMNS = tuple(_users.c.keys())
 
 
 def check_password(
-    session: Session, throttling: store.Throttling, username: str, pw: str, now: int
+    session: Session,
+    throttling: store.Throttling,
+    username: str,
+    pw: str,
+    now: int,
+    *,
+    clear: bool = True,
 ) -> Result:
-    key = _throttle_key("pwd", username.strip().lower())
-    wait = throttling.admit(session, key, now)
+    """``clear=False``: a right password leaves its attempt record for the caller to clear in
+    the transaction that records the login (``Result.uncleared``), one transaction instead of two.
+
+    The guess is admitted (counted) and the user read in one transaction, committed before
+    argon2 runs: no transaction is held open while it does, and the guess counts even if the
+    process dies during the verification. A right password's result carries the user's enrolled
+    factors (read with the user, not after the hash)."""
+    account = username.strip().lower()
+    key = _throttle_key("pwd", account)
+    wait = throttling.admit(session, key, now, commit=False)
     if wait:
         return Result(Outcome.THROTTLED, retry_after=wait)
-    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    session.commit()  # no transaction held open while argon2 runs
+    rows = session.connection().execute(_USER_BY_NAME, {"username": account}).all()
+    session.commit()
+    # A transient User (in no session), as the store's login-path reads give.
+    user = User(**{c: getattr(rows[0], c) for c in _USER_COLUMNS}) if rows else None
     if user is None:
         password.verify_dummy(pw)  # same cost as a real check: no user enumeration by timing
     elif password.verify_password(user.password_hash, pw):
-        throttling.success(session, key)
-        return Result(Outcome.OK, user=user)
+        kinds = {row.passkey_hardware for row in rows if row.passkey_hardware is not None}
+        enrolled = _own_factors(user) | passkey_login.passkey_factors(kinds)
+        if clear:
+            throttling.success(session, key)
+            return Result(Outcome.OK, user=user, enrolled=enrolled)
+        return Result(Outcome.OK, user=user, enrolled=enrolled, uncleared=key)
     return Result(Outcome.WRONG)
 
 

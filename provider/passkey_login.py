@@ -35,6 +35,7 @@ __all__ = [
     "authenticate",
     "credentials_of",
     "issue_challenge",
+    "passkey_factors",
     "register",
     "user_passkey_factors",
 ]
@@ -98,6 +99,12 @@ def user_passkey_factors(session: Session, user_id: int) -> frozenset[str]:
     when one of their passkeys showed a trusted hardware attestation)."""
     kinds = set(session.connection().scalars(_PASSKEY_KINDS, {"user_id": user_id}))
     session.commit()
+    return passkey_factors(kinds)
+
+
+def passkey_factors(kinds: set[bool]) -> frozenset[str]:
+    """:func:`user_passkey_factors` from the ``hardware`` flags of the user's passkeys, read
+    by the caller (the password check reads them with the user)."""
     if not kinds:
         return frozenset()
     return frozenset({"passkey", "uv", *(("hwk",) if True in kinds else ())})

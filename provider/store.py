@@ -339,15 +339,21 @@ class Throttling:
             n += 1
         return locks
 
-    def admit(self, session: Session, key: str, now: int) -> int:
+    def admit(self, session: Session, key: str, now: int, *, commit: bool = True) -> int:
         """Reserve one guess: 0 when it may be verified (it counts as a failure until
-        :meth:`success` clears it), else the seconds until the lock ends."""
+        :meth:`success` clears it), else the seconds until the lock ends.
+
+        ``commit=False``: an admitted guess's transaction is left open, for the caller to read
+        what it needs to verify the guess (the user) in it — and to commit it *before* it
+        verifies anything, so the guess is counted first. A refused one is committed here."""
         upsert = _admit_statement(session.get_bind().dialect.name, self)
         params = {"key": key, "now": now}
         admitted = session.connection().execute(upsert, params).first() is not None
-        session.commit()
         if admitted:
+            if commit:
+                session.commit()
             return 0
+        session.commit()
         locked_until = session.scalar(select(Throttle.locked_until).where(Throttle.key == key))
         session.commit()
         # Cleared in between by a success: the caller may simply try again.
@@ -393,13 +399,31 @@ def _admit_statement(dialect: str, throttling: Throttling) -> Any:
 # --- login sessions ------------------------------------------------------------------------------
 
 
+# Built once and run on the session's connection, like the token endpoint's statements below: the
+# login path runs them at every step, and the ORM's unit of work cost more than they do. The rows
+# come back as transient objects (in no session: changing one writes nothing).
+_sessions = cast(Table, LoginSession.__table__)
+_SESSION_BY_SID = select(_sessions).where(_sessions.c.sid_hash == bindparam("sid_hash"))
+_INSERT_SESSION = insert(_sessions)
+_RENEW_SESSION = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_id"))
+    .values(
+        sid_hash=bindparam("sid_hash"),
+        factors=bindparam("factors"),
+        expires_at=bindparam("expires_at"),
+    )
+)
+_END_SESSION = delete(_sessions).where(_sessions.c.id == bindparam("b_id"))
+
+
 def load_session(session: Session, sid: str | None, now: int) -> LoginSession | None:
     if not sid:
         return None
-    row = session.scalar(select(LoginSession).where(LoginSession.sid_hash == digest(sid)))
-    if row is None or row.expires_at <= now:
+    found = session.connection().execute(_SESSION_BY_SID, {"sid_hash": digest(sid)}).first()
+    if found is None or found.expires_at <= now:
         return None
-    return row
+    return LoginSession(**found._mapping)
 
 
 def record_factor(
@@ -413,7 +437,25 @@ def record_factor(
     not_before: int = 0,
 ) -> tuple[str, LoginSession]:
     """Record a verified factor; return a NEW session id (the old one stops working) and the
-    session's row.
+    session's row: :func:`renewed_session`, then :func:`save_session`, committed."""
+    sid, row = renewed_session(current, user, factor, now, lifetime, not_before=not_before)
+    save_session(session, current, row)
+    session.commit()
+    return sid, row
+
+
+def renewed_session(
+    current: LoginSession | None,
+    user: User,
+    factor: str | Sequence[str],
+    now: int,
+    lifetime: int,
+    *,
+    not_before: int = 0,
+) -> tuple[str, LoginSession]:
+    """The browser's session once a verified factor is recorded in it, and its NEW id (the old
+    one stops working), not saved yet (:func:`save_session`): the login pages decide on it
+    first, then save it with the interaction's end, in one transaction.
 
     ``factor`` may be several names verified by one act, recorded with one time: a passkey with
     the ``uv`` and ``hwk`` that say how it was used (``provider.acr``).
@@ -431,25 +473,41 @@ def record_factor(
     if current is not None and current.user_id == user.id:
         factors = dict(current.factors)
         previous = max(int(factors.get(name, 0)) for name in names)
-        at = max(now, previous + 1, not_before)
-        factors.update(dict.fromkeys(names, at))
-        current.factors = factors
-        current.sid_hash = digest(sid)
-        current.expires_at = now + lifetime
-        row = current
+        factors.update(dict.fromkeys(names, max(now, previous + 1, not_before)))
+        created_at, row_id = current.created_at, current.id
     else:
-        if current is not None:
-            session.delete(current)
-        row = LoginSession(
-            sid_hash=digest(sid),
-            user_id=user.id,
-            factors=dict.fromkeys(names, max(now, not_before)),
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-        session.add(row)
-    session.commit()
+        factors = dict.fromkeys(names, max(now, not_before))
+        created_at, row_id = now, None
+    row = LoginSession(
+        id=row_id,
+        sid_hash=digest(sid),
+        user_id=user.id,
+        factors=factors,
+        created_at=created_at,
+        expires_at=now + lifetime,
+    )
     return sid, row
+
+
+def save_session(session: Session, current: LoginSession | None, row: LoginSession) -> None:
+    """Write ``row`` (from :func:`renewed_session`) in ``session``'s transaction, without
+    committing it: the user's own session renewed in place, else a new one (``row.id`` set) that
+    replaces the browser's ``current``, whoever's it was."""
+    conn = session.connection()
+    if row.id is not None:
+        renewal = {"b_id": row.id, "sid_hash": row.sid_hash, "factors": row.factors}
+        conn.execute(_RENEW_SESSION, {**renewal, "expires_at": row.expires_at})
+        return
+    if current is not None:
+        conn.execute(_END_SESSION, {"b_id": current.id})
+    values = {
+        "sid_hash": row.sid_hash,
+        "user_id": row.user_id,
+        "factors": row.factors,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+    }
+    row.id = conn.execute(_INSERT_SESSION, values).inserted_primary_key[0]
 
 
 def start_session(
@@ -525,18 +583,27 @@ def start_interaction(
 def find_interaction(
     session: Session, interaction_id: str, browser_id: str | None, now: int
 ) -> Interaction | None:
-    row = session.get(Interaction, interaction_id)
-    if row is None or row.expires_at <= now or browser_id is None:
+    """The browser's interaction, unexpired; a transient object (see :data:`_SESSION_BY_SID`)."""
+    if browser_id is None:
+        return None
+    row = session.connection().execute(_INTERACTION_BY_ID, {"id": interaction_id}).first()
+    if row is None or row.expires_at <= now:
         return None
     if not hmac.compare_digest(row.browser_id, browser_id):
         return None
-    return row
+    return Interaction(**row._mapping)
 
 
-def finish_interaction(session: Session, interaction_id: str) -> bool:
-    """Delete the interaction; False when another request finished it first (double submit)."""
+_interactions = cast(Table, Interaction.__table__)
+_INTERACTION_BY_ID = select(_interactions).where(_interactions.c.id == bindparam("id"))
+
+
+def finish_interaction(session: Session, interaction_id: str, *, commit: bool = True) -> bool:
+    """Delete the interaction; False when another request finished it first (double submit).
+    ``commit=False``: in the caller's transaction, which it commits."""
     result = session.connection().execute(_FINISH_INTERACTION, {"id": interaction_id})
-    session.commit()
+    if commit:
+        session.commit()
     return _rowcount(result) == 1
 
 

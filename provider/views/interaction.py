@@ -196,7 +196,9 @@ def _validate_with_authlib(op: Provider, params: dict[str, str]) -> None:
 
 def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
     """Rebuild the authorization request for Authlib from the saved parameters."""
-    oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize?{urlencode(params)}")
+    # Authlib reads the parameters from the payload; of the URI it checks only the scheme and host
+    # (secure transport), so the query string is not built.
+    oauth_request = OAuth2Request("GET", f"{op.issuer}/authorize")
     oauth_request.payload = BasicOAuth2Payload(params)
     return oauth_request
 
@@ -204,11 +206,16 @@ def saved_request(op: Provider, params: dict[str, str]) -> OAuth2Request:
 # --- the interaction ---------------------------------------------------------------------------
 
 
-def _load(op: Provider, interaction_id: str) -> tuple[Interaction, ClientAdapter] | BaseResponse:
-    with op.db.session() as s:
-        interaction = store.find_interaction(
-            s, interaction_id, session.get("browser"), op.clock.now()
-        )
+def _load(
+    op: Provider, interaction_id: str, s: Session | None = None
+) -> tuple[Interaction, ClientAdapter] | BaseResponse:
+    """The browser's interaction and its client, else the error page. ``s``: the request's
+    database session, whose transaction the read then opens (the password page goes on to admit
+    the guess in it); without one, a session of its own."""
+    if s is None:
+        with op.db.session() as own:
+            return _load(op, interaction_id, own)
+    interaction = store.find_interaction(s, interaction_id, session.get("browser"), op.clock.now())
     client = op.issuance.query_client(interaction.client_id) if interaction else None
     if interaction is None or client is None:
         return error_page(
@@ -231,15 +238,20 @@ Login = tuple[LoginSession | None, User | None]
 
 
 def _decide(
-    op: Provider, interaction: Interaction, current: Login | None = None
+    op: Provider,
+    interaction: Interaction,
+    current: Login | None = None,
+    enrolled: frozenset[str] | None = None,
 ) -> tuple[Decision, LoginSession | None, User | None]:
     """The policy's decision for ``interaction`` and the browser's login (``current``: one just
-    recorded, which the request's cookie does not name yet)."""
+    recorded, which the request's cookie does not name yet; ``enrolled``: its user's factors,
+    when the caller read them already)."""
     row, user = current if current is not None else _current_login(op)
     state = None
     if row is not None and user is not None:
-        with op.db.session() as s:
-            enrolled = login.enrolled_factors(s, user)
+        if enrolled is None:
+            with op.db.session() as s:
+                enrolled = login.enrolled_factors(s, user)
         state = SessionState(
             subject=user.subject,
             factors=tuple(FactorRecord(k, int(v)) for k, v in row.factors.items()),
@@ -327,29 +339,48 @@ def _proceed(
     client: ClientAdapter,
     *,
     at_authorize: bool = False,
-    current: Login | None = None,
 ) -> BaseResponse:
     """Answer the interaction: the page of the next factor, or the client's redirect (a code or
     an error). ``at_authorize``: from a request that must not render a page (``/authorize``, a
-    posted factor), so a step still needed is a redirect to the interaction page. ``current``:
-    see :func:`_decide`."""
-    decision, row, user = _decide(op, interaction, current)
-    board = _faults()
-    fault = board.take(user.username, ("cancel", "unmet")) if board and user else None
-    if fault is not None:
+    posted factor), so a step still needed is a redirect to the interaction page."""
+    decision, row, user = _decide(op, interaction)
+    fault = _take_fault(user)
+    finished = None
+    if fault is not None or not isinstance(decision, Authenticate):
         with op.db.session() as s:
-            store.finish_interaction(s, interaction.id)
+            finished = store.finish_interaction(s, interaction.id)
+    return _answer(op, interaction, client, decision, row, user, fault, finished, at_authorize)
+
+
+def _take_fault(user: User | None) -> str | None:
+    """The sandbox fault armed for ``user`` that ends this login (taken: it fires once)."""
+    board = _faults()
+    return board.take(user.username, ("cancel", "unmet")) if board and user else None
+
+
+def _answer(
+    op: Provider,
+    interaction: Interaction,
+    client: ClientAdapter,
+    decision: Decision,
+    row: LoginSession | None,
+    user: User | None,
+    fault: str | None,
+    finished: bool | None,
+    at_authorize: bool,
+) -> BaseResponse:
+    """:func:`_proceed`'s answer, once the interaction is finished (``finished``: whether this
+    request finished it; ``None``: it goes on) when the decision or a sandbox ``fault`` ends it."""
+    params = interaction.params
+    if fault is not None:
         error, text = fault_error(fault)
-        params = interaction.params
         return _redirect_error(op, params["redirect_uri"], error, text, params.get("state"))
     if isinstance(decision, Authenticate):
         if at_authorize:
             return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
         return _render_step(op, interaction, client, decision, user)
-    with op.db.session() as s:
-        if not store.finish_interaction(s, interaction.id):
-            return error_page(400, "Already finished", "This sign-in was completed already.")
-    params = interaction.params
+    if not finished:
+        return error_page(400, "Already finished", "This sign-in was completed already.")
     if isinstance(decision, Fail):
         return _redirect_error(
             op, params["redirect_uri"], decision.error, decision.description, params.get("state")
@@ -478,9 +509,11 @@ def _pending_secret(op: Provider, interaction: Interaction) -> str:
 # --- the forms ---------------------------------------------------------------------------------
 
 
-def _form_step(interaction_id: str) -> tuple[Provider, Interaction, ClientAdapter] | BaseResponse:
+def _form_step(
+    interaction_id: str, s: Session | None = None
+) -> tuple[Provider, Interaction, ClientAdapter] | BaseResponse:
     op = current_provider()
-    loaded = _load(op, interaction_id)
+    loaded = _load(op, interaction_id, s)
     if isinstance(loaded, BaseResponse):
         return loaded
     interaction, client = loaded
@@ -513,27 +546,55 @@ def _factor_verified(
     interaction: Interaction,
     user: User,
     factor: str | tuple[str, ...],
+    *,
+    enrolled: frozenset[str] | None = None,
+    uncleared: str | None = None,
+    s: Session | None = None,
 ) -> BaseResponse:
     """Record the factor in the browser's login session (a new one, or the user's own renewed
     with a new id), then answer the interaction at once: the client's redirect when the policy
     is met, else a redirect to the page of the next factor (post/redirect/get, so that
-    reloading a page never posts a factor again)."""
-    with op.db.session() as s:
-        current = store.load_session(s, request.cookies.get(SESSION_COOKIE), op.clock.now())
-        sid, recorded = store.record_factor(
-            s,
-            current,
-            user,
-            factor,
-            op.clock.now(),
-            op.config.provider.session_lifetime,
-            not_before=interaction.started_at,
-        )
+    reloading a page never posts a factor again).
+
+    The policy decides on the session as it will be once recorded, so that one transaction
+    records it, clears the attempt record the check left (``uncleared``: a throttle key), and
+    ends the interaction when the decision does (its single use: of two posts racing, the one
+    whose ``DELETE`` finds no row answers "Already finished", as before — each with its session).
+    ``enrolled``: the user's factors, when the check read them with the user. ``s``: the
+    request's database session, if it has one (its last transaction committed)."""
+    if s is None:
+        with op.db.session() as own:
+            return _factor_verified(
+                op, interaction, user, factor, enrolled=enrolled, uncleared=uncleared, s=own
+            )
     client = op.issuance.query_client(interaction.client_id)
-    if client is None:  # the client left the configuration mid-login
+    now = op.clock.now()
+    fault = finished = decision = row = None
+    current = store.load_session(s, request.cookies.get(SESSION_COOKIE), now)
+    if enrolled is None and client is not None:
+        enrolled = login.enrolled_factors(s, user)
+    sid, recorded = store.renewed_session(
+        current,
+        user,
+        factor,
+        now,
+        op.config.provider.session_lifetime,
+        not_before=interaction.started_at,
+    )
+    if client is not None:
+        decision, row, _ = _decide(op, interaction, (recorded, user), enrolled)
+        fault = _take_fault(user)
+    # The writes last, together: SQLite holds its write lock from the first to the commit.
+    store.save_session(s, current, recorded)
+    if uncleared is not None:
+        op.throttling.clear(s, uncleared)
+    if decision is not None and (fault is not None or not isinstance(decision, Authenticate)):
+        finished = store.finish_interaction(s, interaction.id, commit=False)
+    s.commit()
+    if client is None or decision is None:  # the client left the configuration mid-login
         response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
     else:
-        response = _proceed(op, interaction, client, at_authorize=True, current=(recorded, user))
+        response = _answer(op, interaction, client, decision, row, user, fault, finished, True)
     return set_session_cookie(op, response, sid)
 
 
@@ -584,7 +645,14 @@ def _retry(
 
 @bp.post("/interaction/<interaction_id>/password")
 def password(interaction_id: str) -> BaseResponse:
-    step = _form_step(interaction_id)
+    # One database session for the request: the interaction's read opens the transaction that
+    # admits the guess and reads the user (committed before argon2); the settling one follows.
+    with current_provider().db.session() as s:
+        return _password(interaction_id, s)
+
+
+def _password(interaction_id: str, s: Session) -> BaseResponse:
+    step = _form_step(interaction_id, s)
     if isinstance(step, BaseResponse):
         return step
     op, interaction, client = step
@@ -606,8 +674,7 @@ def password(interaction_id: str) -> BaseResponse:
     if board is not None and board.refuses(interaction.id, username):
         result = login.Result(login.Outcome.WRONG)  # a sandbox fault: nothing is checked
     else:
-        with op.db.session() as s:
-            result = login.check_password(s, op.throttling, username, pw, op.clock.now())
+        result = login.check_password(s, op.throttling, username, pw, op.clock.now(), clear=False)
     if not result.ok:
         return _retry(
             op,
@@ -619,7 +686,15 @@ def password(interaction_id: str) -> BaseResponse:
             invalid=frozenset({"username", "password"}),
         )
     assert result.user is not None
-    return _factor_verified(op, interaction, result.user, "pwd")
+    return _factor_verified(
+        op,
+        interaction,
+        result.user,
+        "pwd",
+        enrolled=result.enrolled,
+        uncleared=result.uncleared,
+        s=s,
+    )
 
 
 @bp.post("/interaction/<interaction_id>/otp")

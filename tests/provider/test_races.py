@@ -1,6 +1,7 @@
-"""Single use under concurrency: two requests racing for one authorization code or one refresh
-token, each on its own thread and database connection, on SQLite and PostgreSQL. Exactly one
-wins (DESIGN.md "Persistence and scale": one atomic statement decides, never read-then-write)."""
+"""Single use under concurrency: two requests racing for one authorization code, one refresh
+token or one login interaction, each on its own thread and database connection, on SQLite and
+PostgreSQL. Exactly one wins (DESIGN.md "Persistence and scale": one atomic statement decides,
+never read-then-write)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from provider.app import Provider
+from provider.factors import password
 from provider.issuance import Issuance
 from provider.models import AuthorizationCode, Grant
 from provider.store import digest
 
-from .flow import Browser, Client
+from .flow import Browser, Client, query_of
 
 WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
 ROUNDS = 3
@@ -58,6 +60,56 @@ def split(responses: list[TestResponse]) -> tuple[list[TestResponse], list[TestR
     for r in lost:
         assert (r.status_code, r.json["error"]) == (400, "invalid_grant"), r.json  # type: ignore[index]
     return won, lost
+
+
+def test_one_password_page_posted_twice_at_once_issues_one_code(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double submit of the password page: both posts pass the page's checks and verify the
+    password, held by a barrier in the verifier until both have; then each settles in one
+    transaction (its session, the attempt record, the interaction's end). The interaction's
+    ``DELETE`` decides: one post answers with the code, the other with "Already finished"."""
+    browser = Browser(app)
+    cli = Client(browser)
+    page = browser.get(cli.authorize().location)
+    both_verified = threading.Barrier(2, timeout=30)
+    verify = password.verify_password
+
+    def held(stored_hash: str, pw: str) -> bool:
+        ok = verify(stored_hash, pw)
+        both_verified.wait()
+        return ok
+
+    monkeypatch.setattr(password, "verify_password", held)
+    results: list[TestResponse | BaseException | None] = [None, None]
+
+    def post(i: int) -> None:
+        # One browser posting twice: the same cookies, sent before either answer sets any.
+        try:
+            results[i] = browser.submit(
+                page, {"username": "alice", "current-password": "wonderland"}
+            )
+        except BaseException as exc:  # reported below, in the test's thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    responses = []
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+        assert r is not None
+        responses.append(r)
+    codes = [r for r in responses if r.status_code == 303]
+    finished = [r for r in responses if r.status_code == 400]
+    assert (len(codes), len(finished)) == (1, 1), [r.status_code for r in responses]
+    assert codes[0].location.startswith(f"{cli.redirect_uri}?")
+    assert query_of(codes[0].location)["state"] == cli.state
+    assert "code" in query_of(codes[0].location)
+    assert "This sign-in was completed already." in finished[0].get_data(as_text=True)
 
 
 def active(app: Flask, token: str) -> bool:
