@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,6 +137,11 @@ class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     """The authorization endpoint's side of the code flow (the token endpoint's is
     :mod:`provider.token_endpoint`): the code saved with what the user authenticated with."""
+
+    def generate_authorization_code(self) -> str:
+        """288 random bits (RFC 6749 §10.10: guessing a code must be infeasible) from one call of
+        the OS's generator; Authlib's draws each of its 48 characters separately."""
+        return secrets.token_urlsafe(36)
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         granted: AuthenticatedUser = request.user
