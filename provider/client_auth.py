@@ -1,6 +1,7 @@
-"""Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3).
+"""Client authentication (RFC 6749 §2.3): one :func:`authenticate` for every endpoint a client
+authenticates at — token, introspection, revocation and CIBA's backchannel endpoint.
 
-Two rules Authlib does not keep, kept here:
+Two rules Authlib's client authentication does not keep, kept here:
 
 - RFC 6749 §2.3.1: for HTTP Basic, "the client identifier is encoded using the
   ``application/x-www-form-urlencoded`` encoding algorithm [...] and the encoded value is used as
@@ -21,18 +22,20 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from .clients import ClientAdapter
 
 __all__ = [
+    "authenticate",
     "basic_client",
     "basic_credentials",
     "basic_scheme",
-    "client_secret_basic",
     "several_methods",
 ]
 
@@ -82,10 +85,30 @@ def basic_client(query_client: Callable[[str], Any], token68: str) -> Any:
     return None
 
 
-def client_secret_basic(query_client: Callable[[str], Any], request: OAuth2Request) -> Any:
-    """:func:`basic_client` as Authlib's ``client_secret_basic`` method (introspection,
-    revocation and the backchannel endpoint)."""
-    return basic_client(query_client, basic_scheme(request.headers.get("Authorization")) or "")
+def authenticate(
+    query_client: Callable[[str], ClientAdapter | None],
+    params: Mapping[str, str],
+    authorization: str | None,
+    methods: Sequence[str],
+) -> ClientAdapter:
+    """The client of a request, authenticated by one of ``methods`` (RFC 6749 §2.3), or
+    ``invalid_client``. A confidential client must prove its secret (§3.2.1); a public one
+    (registered without a secret) may only name itself, with ``none``."""
+    basic = basic_scheme(authorization)
+    if basic is not None and "client_secret_basic" in methods:
+        authenticated: ClientAdapter | None = basic_client(query_client, basic)
+        if authenticated is not None and authenticated.is_confidential:
+            return authenticated
+    client_id, secret = params.get("client_id"), params.get("client_secret")
+    if client_id and secret and "client_secret_post" in methods:
+        client = query_client(client_id)
+        if client is not None and client.is_confidential and client.check_client_secret(secret):
+            return client
+    if client_id and not secret and "none" in methods:
+        client = query_client(client_id)
+        if client is not None and not client.is_confidential:
+            return client
+    raise InvalidClientError()
 
 
 def several_methods(

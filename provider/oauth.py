@@ -1,9 +1,9 @@
 """The OAuth 2.0 machinery of the authorization, introspection and revocation endpoints, through
 Authlib, with its defaults made strict. (The token endpoint is :mod:`provider.token_endpoint`'s.)
 
-Authlib brings the authorization request's dispatch, client authentication at introspection and
-revocation (``client_secret_basic``, ``client_secret_post``), the RFC 7662 and RFC 7009 endpoints
-and the error classes. What this module changes, and why:
+Authlib brings the authorization request's dispatch, the RFC 7662 and RFC 7009 endpoints and the
+error classes; client authentication is :mod:`provider.client_auth`'s everywhere. What this
+module changes, and why:
 
 - PKCE (RFC 7636) is required and only ``S256`` is accepted. Authlib's ``CodeChallenge``
   accepts ``plain`` and lets a request without a challenge through. RFC 9700 §2.1.1: "Public
@@ -305,6 +305,18 @@ class Server(FlaskAuthorizationServer):  # type: ignore[misc]
 
     context: Issuance  # set by build_server
 
+    def authenticate_client(
+        self, request: OAuth2Request, methods: Sequence[str], endpoint: str = "token"
+    ) -> ClientAdapter:
+        """The provider's one client authentication (:func:`provider.client_auth.authenticate`),
+        for introspection, revocation and the backchannel endpoint as for the token endpoint."""
+        return client_auth.authenticate(
+            self.context.query_client,
+            request.form,
+            request.headers.get("Authorization"),
+            methods,
+        )
+
     def validate_requested_scope(self, scope: str | None) -> None:
         """Nothing is refused for being unknown: each grant ignores the values it does not
         understand (:func:`understood_scope`); Authlib would answer them ``invalid_scope``."""
@@ -366,7 +378,6 @@ def build_server(context: Any, issuer: str, scopes: list[str]) -> Server:
     server._query_client = context.query_client
     server._save_token = lambda token, request: None  # tokens are recorded when minted
     server.scopes_supported = scopes
-    server.register_client_auth_method("client_secret_basic", client_auth.client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_endpoint(StepupIntrospection)
     server.register_endpoint(StepupRevocation)

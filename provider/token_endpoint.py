@@ -3,7 +3,8 @@
 A token request is read once into a :class:`TokenRequest` (§3.2: the parameters in the body, none
 repeated), then :meth:`TokenEndpoint.respond` does, in order, what the specifications ask:
 
-1. authenticate the client with a method its grant allows (§2.3; :func:`authenticate_client`);
+1. authenticate the client with a method its grant allows (§2.3;
+   :func:`provider.client_auth.authenticate`);
 2. check the grant named by ``grant_type`` — the code and its PKCE verifier (§4.1.3, RFC 7636
    §4.6), the refresh token and the scope asked for (§6), the client's own scope (§4.4), or the
    CIBA ``auth_req_id`` (CIBA Core §10) — and the resources the token is for (RFC 8707 §2.2);
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
-    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -52,7 +52,7 @@ from .oauth import InvalidTargetError, public_error, understood_scope
 from .resource_indicators import InvalidTarget
 from .tokens import AuthContext
 
-__all__ = ["TokenEndpoint", "TokenRequest", "authenticate_client"]
+__all__ = ["TokenEndpoint", "TokenRequest"]
 
 #: RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma: no-cache" on every answer.
 JSON_HEADERS = (
@@ -112,32 +112,6 @@ class TokenRequest:
         )
         resources = tuple(values.get("resource", ()))
         return cls(params, resources, authorization, tuple(dpop), problem)
-
-
-def authenticate_client(
-    query_client: Callable[[str], ClientAdapter | None],
-    params: Mapping[str, str],
-    authorization: str | None,
-    methods: Sequence[str],
-) -> ClientAdapter:
-    """The client of a request, authenticated by one of ``methods`` (RFC 6749 §2.3), or
-    ``invalid_client``. A confidential client must prove its secret (§3.2.1); a public one
-    (registered without a secret) may only name itself, with ``none``."""
-    basic = client_auth.basic_scheme(authorization)
-    if basic is not None and "client_secret_basic" in methods:
-        authenticated: ClientAdapter | None = client_auth.basic_client(query_client, basic)
-        if authenticated is not None and authenticated.is_confidential:
-            return authenticated
-    client_id, secret = params.get("client_id"), params.get("client_secret")
-    if client_id and secret and "client_secret_post" in methods:
-        client = query_client(client_id)
-        if client is not None and client.is_confidential and client.check_client_secret(secret):
-            return client
-    if client_id and not secret and "none" in methods:
-        client = query_client(client_id)
-        if client is not None and not client.is_confidential:
-            return client
-    raise InvalidClientError()
 
 
 class TokenEndpoint:
@@ -299,7 +273,7 @@ class TokenEndpoint:
         """CIBA Core §10.1: "The Client MUST authenticate to the token endpoint using the
         authentication method registered for its client_id"; the poll itself is
         :func:`provider.ciba_grant.ciba_token`'s."""
-        client = authenticate_client(
+        client = client_auth.authenticate(
             self.issuance.query_client, request.params, request.authorization, CLIENT_METHODS
         )
         if not client.check_grant_type(CIBA):
@@ -315,7 +289,7 @@ class TokenEndpoint:
     def _client(
         self, request: TokenRequest, grant_type: str, methods: Sequence[str]
     ) -> ClientAdapter:
-        client = authenticate_client(
+        client = client_auth.authenticate(
             self.issuance.query_client, request.params, request.authorization, methods
         )
         if not client.check_grant_type(grant_type):
