@@ -6,7 +6,6 @@ transaction that spends the step."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from flask import Flask
@@ -15,36 +14,12 @@ from werkzeug.test import TestResponse
 
 from provider.factor_api import Reason
 
+from .concurrency import at_once
 from .factor_api_support import FactorApi, audit, code_now
 from .flow import LOA2, Browser, Client
 
 ROUNDS = 3
 N = 4  # below the five free failures: every request is verified, none is throttled
-
-
-def at_once(sends: list[Callable[[], TestResponse]]) -> list[TestResponse]:
-    barrier = threading.Barrier(len(sends), timeout=60)
-    results: list[TestResponse | BaseException | None] = [None] * len(sends)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = sends[i]()
-        except BaseException as exc:  # re-raised in the test's thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sends))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    responses = []
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-        assert r is not None
-        responses.append(r)
-    return responses
 
 
 def settle(app: Flask, frozen: FrozenDateTimeFactory) -> None:

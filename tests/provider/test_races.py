@@ -5,6 +5,7 @@ never read-then-write)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from provider.issuance import Issuance
 from provider.models import AuthorizationCode, Grant
 from provider.store import digest
 
+from .concurrency import at_once
 from .flow import Browser, Client, query_of
 
 WEB = ("bank-web", "bank-web-secret-for-the-local-sandbox")
@@ -28,30 +30,9 @@ ROUNDS = 3
 
 
 def race(app: Flask, send: Callable[[FlaskClient], TestResponse], n: int = 2) -> list[TestResponse]:
-    """Start ``n`` threads, line them up at a barrier, and let each send one request."""
-    barrier = threading.Barrier(n, timeout=30)
-    results: list[TestResponse | BaseException | None] = [None] * n
-
-    def run(i: int) -> None:
-        http = app.test_client()
-        try:
-            barrier.wait()
-            results[i] = send(http)
-        except BaseException as exc:  # reported below, in the test's thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    responses: list[TestResponse] = []
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-        assert r is not None
-        responses.append(r)
-    return responses
+    """``n`` requests sent at once, each with its own client (:func:`.concurrency.at_once`)."""
+    clients = [app.test_client() for _ in range(n)]
+    return at_once([functools.partial(send, http) for http in clients])
 
 
 def split(responses: list[TestResponse]) -> tuple[list[TestResponse], list[TestResponse]]:
@@ -81,28 +62,12 @@ def test_one_password_page_posted_twice_at_once_issues_one_code(
         return ok
 
     monkeypatch.setattr(password, "verify_password", held)
-    results: list[TestResponse | BaseException | None] = [None, None]
 
-    def post(i: int) -> None:
+    def post() -> TestResponse:
         # One browser posting twice: the same cookies, sent before either answer sets any.
-        try:
-            results[i] = browser.submit(
-                page, {"username": "alice", "current-password": "wonderland"}
-            )
-        except BaseException as exc:  # reported below, in the test's thread
-            results[i] = exc
+        return browser.submit(page, {"username": "alice", "current-password": "wonderland"})
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    responses = []
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-        assert r is not None
-        responses.append(r)
+    responses = at_once([post, post])
     codes = [r for r in responses if r.status_code == 303]
     finished = [r for r in responses if r.status_code == 400]
     assert (len(codes), len(finished)) == (1, 1), [r.status_code for r in responses]

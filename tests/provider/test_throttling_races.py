@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 from provider.factors import password, totp
 from provider.store import Throttling
 
+from .concurrency import at_once
 from .flow import ALICE_SECRET, LOA2, Browser, Client, parse_page
 
 GUESSES = 20
@@ -38,30 +39,9 @@ class Counted:
         return self.verify(*args)
 
 
-def at_once(sends: list[Callable[[], TestResponse]]) -> list[int]:
-    """Run each send on its own thread, released together by a barrier; their status codes."""
-    barrier = threading.Barrier(len(sends), timeout=60)
-    results: list[TestResponse | BaseException | None] = [None] * len(sends)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = sends[i]()
-        except BaseException as exc:  # re-raised in the test's thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sends))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    statuses = []
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-        assert r is not None
-        statuses.append(r.status_code)
-    return sorted(statuses)
+def statuses_at_once(sends: list[Callable[[], TestResponse]]) -> list[int]:
+    """The status codes of ``sends`` run at once (:func:`.concurrency.at_once`), sorted."""
+    return sorted(r.status_code for r in at_once(sends, timeout=60))
 
 
 def login_pages(app: Flask, n: int) -> list[tuple[Browser, TestResponse]]:
@@ -95,7 +75,7 @@ def test_twenty_simultaneous_wrong_passwords_verify_exactly_five(
     app: Flask, frozen: FrozenDateTimeFactory, verify_password: Counted
 ) -> None:
     sends = password_guesses(app, "wrong")
-    statuses = at_once(sends)
+    statuses = statuses_at_once(sends)
     assert verify_password.calls == FREE
     assert statuses == [401] * FREE + [429] * (GUESSES - FREE)
 
@@ -111,7 +91,7 @@ def test_twenty_simultaneous_wrong_passwords_verify_exactly_five(
     # After the 30-second lock, twenty more at once: exactly one is verified, and it earns 60 s.
     frozen.tick(30)
     sends = password_guesses(app, "wrong")
-    assert at_once(sends) == [401] + [429] * (GUESSES - 1)
+    assert statuses_at_once(sends) == [401] + [429] * (GUESSES - 1)
     assert verify_password.calls == FREE + 1
     frozen.tick(59)
     browser, page = login_pages(app, 1)[0]
@@ -148,7 +128,7 @@ def test_twenty_simultaneous_wrong_codes_verify_exactly_five(
         lambda b=b, p=p: b.submit(p, {"one-time-code": code})  # type: ignore[misc]
         for b, p in pages
     ]
-    statuses = at_once(sends)
+    statuses = statuses_at_once(sends)
     assert verify.calls == FREE
     assert statuses == [401] * FREE + [429] * (GUESSES - FREE)
 
