@@ -14,46 +14,46 @@ Protect a Flask API in a few lines::
 Modules: :mod:`.step_up` (the pure decision), :mod:`.challenges` (``WWW-Authenticate`` values),
 :mod:`.validation` (RFC 9068 §4, JWKS cache), :mod:`.introspection` (RFC 7662),
 :mod:`.flask_ext` (the Flask glue), :mod:`.bank` (the demo API, ``create_app``). The Flask names are
-imported lazily, so the pure modules work without Flask being imported.
+imported lazily, so the pure modules work without Flask being imported — every name is, so that
+importing one module (``resource_api.errors``) does not import the others (joserfc, with it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .challenges import bearer_challenge
-from .errors import (
-    BearerError,
-    ConfigurationError,
-    InvalidRequest,
-    InvalidToken,
-    KeySetUnavailable,
-    ResourceApiError,
-)
-from .introspection import IntrospectionValidator
-from .step_up import (
-    AcrOrder,
-    Allow,
-    AuthContext,
-    Challenge,
-    Decision,
-    InsufficientScope,
-    Requirement,
-    combine,
-    decide,
-)
-from .validation import (
-    DEFAULT_ALGORITHMS,
-    FetchError,
-    JwksCache,
-    JwtAccessTokenValidator,
-    TokenValidator,
-    http_fetch,
-)
-
 if TYPE_CHECKING:
     from .bank import create_app
+    from .challenges import bearer_challenge
+    from .errors import (
+        BearerError,
+        ConfigurationError,
+        InvalidRequest,
+        InvalidToken,
+        KeySetUnavailable,
+        ResourceApiError,
+    )
     from .flask_ext import StepUp, current_auth, current_decision, public, require
+    from .introspection import IntrospectionValidator
+    from .step_up import (
+        AcrOrder,
+        Allow,
+        AuthContext,
+        Challenge,
+        Decision,
+        InsufficientScope,
+        Requirement,
+        combine,
+        decide,
+    )
+    from .validation import (
+        DEFAULT_ALGORITHMS,
+        FetchError,
+        JwksCache,
+        JwtAccessTokenValidator,
+        TokenValidator,
+        http_fetch,
+    )
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -87,12 +87,51 @@ __all__ = [
     "require",
 ]
 
+# Every name is imported on first use. The package is imported by whatever imports one of its
+# modules (``resource_api.errors``, ``resource_api.settings``): eager imports here would make
+# ``stepup provider`` load joserfc and the policy engine just to read the config (issue 11).
 _LAZY = {
-    "StepUp": "flask_ext",
-    "current_auth": "flask_ext",
-    "current_decision": "flask_ext",
-    "public": "flask_ext",
-    "require": "flask_ext",
+    "bearer_challenge": "challenges",
+    **dict.fromkeys(
+        (
+            "BearerError",
+            "ConfigurationError",
+            "InvalidRequest",
+            "InvalidToken",
+            "KeySetUnavailable",
+            "ResourceApiError",
+        ),
+        "errors",
+    ),
+    "IntrospectionValidator": "introspection",
+    **dict.fromkeys(
+        (
+            "AcrOrder",
+            "Allow",
+            "AuthContext",
+            "Challenge",
+            "Decision",
+            "InsufficientScope",
+            "Requirement",
+            "combine",
+            "decide",
+        ),
+        "step_up",
+    ),
+    **dict.fromkeys(
+        (
+            "DEFAULT_ALGORITHMS",
+            "FetchError",
+            "JwksCache",
+            "JwtAccessTokenValidator",
+            "TokenValidator",
+            "http_fetch",
+        ),
+        "validation",
+    ),
+    **dict.fromkeys(
+        ("StepUp", "current_auth", "current_decision", "public", "require"), "flask_ext"
+    ),
     "create_app": "bank",
 }
 

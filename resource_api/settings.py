@@ -10,9 +10,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .policy.rules import RuleConfig
-
 __all__ = ["ApiConfig", "BankConfig", "LevelNames", "RouteConfig", "RouteSpec", "RuleConfig"]
+
+
+# Defined here, not in resource_api.policy (which re-exports it): whoever only reads settings
+# (``stepup provider``) does not import the CEL engine (issue 11).
+@dataclass(frozen=True)
+class RuleConfig:
+    """One policy rule, ``[[api.rules]]`` (DESIGN contract 9). ``methods`` empty: every method;
+    ``path`` ``None``: every path; ``when`` ``None``: always. The effect is a step-up requirement
+    (``acr_values``, ``max_age``, ``scope``, ``authorization_details``) or ``deny`` (the reason
+    given to the client). ``authorization_details``: a CEL expression over ``request.*`` giving the
+    RFC 9396 entries (a map, or a list of maps) the token must have been approved for — this very
+    transaction (docs/transactional.md)."""
+
+    name: str
+    methods: tuple[str, ...] = ()
+    path: str | None = None
+    when: str | None = None
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    scope: tuple[str, ...] = ()
+    deny: str | None = None
+    authorization_details: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from provider.settings import (
     SettingsError,
     UserConfig,
 )
-from resource_api.policy import PolicyError, Rule
 from resource_api.settings import ApiConfig, RouteConfig, RuleConfig
 
 __all__ = [
@@ -231,6 +230,10 @@ def _rule(t: _Reader) -> RuleConfig:
         authorization_details=t.optional_string("authorization_details"),
     )
     t.done()
+    # The CEL engine, imported only by a config that has rules (``stepup provider`` reads [api]
+    # without serving it: issue 11).
+    from resource_api.policy import PolicyError, Rule
+
     try:
         Rule.compile(rule)
     except PolicyError as exc:

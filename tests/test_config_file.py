@@ -159,3 +159,38 @@ def test_sandbox_client_secrets_are_at_least_32_characters() -> None:
     confidential = {"back-office", "bank-payments", "bank-web", "reports-job"}
     assert set(secrets) == confidential
     assert {k: len(v) >= 32 for k, v in secrets.items()} == dict.fromkeys(confidential, True)
+
+
+RULE = """
+[[api.rules]]
+name = "large transfers"
+path = "/transfers"
+when = "double(request.body.amount) > 1000.0"
+acr_values = ["urn:stepup:loa:2"]
+"""
+
+
+@pytest.mark.parametrize(("rules", "loaded"), [("", False), (RULE, True)])
+def test_reading_a_config_imports_the_policy_engine_only_for_its_rules(
+    tmp_path: Path, rules: str, loaded: bool
+) -> None:
+    """``stepup provider`` reads the whole file, [api] included, and catches the libraries'
+    ``ConfigurationError``: neither may import the CEL engine, nor joserfc with the rest of
+    ``resource_api``, when there is no rule to compile (issue 11, start-up). A rule is still
+    compiled as the file is read, so a bad one stops the program at start."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "stepup.toml"
+    path.write_text(MINIMAL + rules)
+    code = (
+        "import sys\n"
+        "from resource_api.errors import ConfigurationError\n"
+        "from stepup.config import load_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "print(len(config.api.rules), 'cel_expr_python' in sys.modules, 'joserfc' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == [str(int(loaded)), str(loaded), "False"]

@@ -39,7 +39,7 @@ from .combine import combine_outcomes, strictest
 from .decision import Denied, Outcome, PolicyDecision, Refused, RuleOutcome
 from .rules import PathPattern, PolicyError, Rule, RuleConfig, match_method
 
-if TYPE_CHECKING:  # resource_api.settings imports this package for RuleConfig
+if TYPE_CHECKING:
     from ..settings import RouteSpec
 
 __all__ = [

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..authorization_details import InvalidAuthorizationDetails, required_entries
 from ..errors import ConfigurationError
+from ..settings import RuleConfig  # defined there: reading settings needs no CEL engine
 from ..step_up import AuthContext, Requirement
 from .attributes import attribute_values
 from .cel import Condition, ConditionFailed, ConditionSyntaxError, Expression, activation
@@ -70,26 +71,6 @@ class PolicyError(ConfigurationError):
         """The problem without the rule's name: ``when: line 1, column 8: ...``."""
         where = f"line {self.line}, column {self.column}: " if self.line is not None else ""
         return f"{self.field}: {where}{self.message}"
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    """One policy rule, ``[[api.rules]]`` (DESIGN contract 9). ``methods`` empty: every method;
-    ``path`` ``None``: every path; ``when`` ``None``: always. The effect is a step-up requirement
-    (``acr_values``, ``max_age``, ``scope``, ``authorization_details``) or ``deny`` (the reason
-    given to the client). ``authorization_details``: a CEL expression over ``request.*`` giving the
-    RFC 9396 entries (a map, or a list of maps) the token must have been approved for — this very
-    transaction (docs/transactional.md)."""
-
-    name: str
-    methods: tuple[str, ...] = ()
-    path: str | None = None
-    when: str | None = None
-    acr_values: tuple[str, ...] = ()
-    max_age: int | None = None
-    scope: tuple[str, ...] = ()
-    deny: str | None = None
-    authorization_details: str | None = None
 
 
 @dataclass(frozen=True)
