@@ -11,7 +11,7 @@ the decisions live in ``authn_policy`` and the checks in ``login``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -333,6 +333,37 @@ def _faults() -> FaultBoard | None:
     return board
 
 
+@dataclass
+class Outcome:
+    """Where an interaction stands once the policy decided on the browser's login."""
+
+    decision: Decision
+    row: LoginSession | None
+    user: User | None
+    #: A sandbox fault armed for the user that ends this login (taken: it fires once).
+    fault: str | None
+    #: Whether this request ended the interaction (its single use); ``None`` while it goes on.
+    finished: bool | None = None
+
+    @property
+    def ends(self) -> bool:
+        """Whether the interaction ends here: a code or an error goes back to the client."""
+        return self.fault is not None or not isinstance(self.decision, Authenticate)
+
+
+def _outcome(
+    op: Provider,
+    interaction: Interaction,
+    current: Login | None = None,
+    enrolled: frozenset[str] | None = None,
+) -> Outcome:
+    """:func:`_decide`, and the sandbox fault that ends the login, if one is armed."""
+    decision, row, user = _decide(op, interaction, current, enrolled)
+    board = _faults()
+    fault = board.take(user.username, ("cancel", "unmet")) if board and user else None
+    return Outcome(decision, row, user, fault)
+
+
 def _proceed(
     op: Provider,
     interaction: Interaction,
@@ -343,43 +374,32 @@ def _proceed(
     """Answer the interaction: the page of the next factor, or the client's redirect (a code or
     an error). ``at_authorize``: from a request that must not render a page (``/authorize``, a
     posted factor), so a step still needed is a redirect to the interaction page."""
-    decision, row, user = _decide(op, interaction)
-    fault = _take_fault(user)
-    finished = None
-    if fault is not None or not isinstance(decision, Authenticate):
+    outcome = _outcome(op, interaction)
+    if outcome.ends:
         with op.db.session() as s:
-            finished = store.finish_interaction(s, interaction.id)
-    return _answer(op, interaction, client, decision, row, user, fault, finished, at_authorize)
-
-
-def _take_fault(user: User | None) -> str | None:
-    """The sandbox fault armed for ``user`` that ends this login (taken: it fires once)."""
-    board = _faults()
-    return board.take(user.username, ("cancel", "unmet")) if board and user else None
+            outcome.finished = store.finish_interaction(s, interaction.id)
+    return _answer(op, interaction, client, outcome, at_authorize=at_authorize)
 
 
 def _answer(
     op: Provider,
     interaction: Interaction,
     client: ClientAdapter,
-    decision: Decision,
-    row: LoginSession | None,
-    user: User | None,
-    fault: str | None,
-    finished: bool | None,
+    outcome: Outcome,
+    *,
     at_authorize: bool,
 ) -> BaseResponse:
-    """:func:`_proceed`'s answer, once the interaction is finished (``finished``: whether this
-    request finished it; ``None``: it goes on) when the decision or a sandbox ``fault`` ends it."""
+    """:func:`_proceed`'s answer, once the interaction was ended if the outcome ends it."""
     params = interaction.params
-    if fault is not None:
-        error, text = fault_error(fault)
+    decision, user = outcome.decision, outcome.user
+    if outcome.fault is not None:
+        error, text = fault_error(outcome.fault)
         return _redirect_error(op, params["redirect_uri"], error, text, params.get("state"))
     if isinstance(decision, Authenticate):
         if at_authorize:
             return redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
         return _render_step(op, interaction, client, decision, user)
-    if not finished:
+    if not outcome.finished:
         return error_page(400, "Already finished", "This sign-in was completed already.")
     if isinstance(decision, Fail):
         return _redirect_error(
@@ -387,9 +407,9 @@ def _answer(
         )
     assert isinstance(decision, IssueDecision)
     assert user is not None
-    assert row is not None
+    assert outcome.row is not None
     granted = AuthenticatedUser(
-        user, AuthContext(decision.acr, decision.amr, decision.auth_time), row.id
+        user, AuthContext(decision.acr, decision.amr, decision.auth_time), outcome.row.id
     )
     oauth_request = saved_request(op, params)
     grant = op.server.get_authorization_grant(oauth_request)
@@ -569,7 +589,6 @@ def _factor_verified(
             )
     client = op.issuance.query_client(interaction.client_id)
     now = op.clock.now()
-    fault = finished = decision = row = None
     current = store.load_session(s, request.cookies.get(SESSION_COOKIE), now)
     if enrolled is None and client is not None:
         enrolled = login.enrolled_factors(s, user)
@@ -581,20 +600,20 @@ def _factor_verified(
         op.config.provider.session_lifetime,
         not_before=interaction.started_at,
     )
+    outcome = None
     if client is not None:
-        decision, row, _ = _decide(op, interaction, (recorded, user), enrolled)
-        fault = _take_fault(user)
+        outcome = _outcome(op, interaction, (recorded, user), enrolled)
     # The writes last, together: SQLite holds its write lock from the first to the commit.
     store.save_session(s, current, recorded)
     if uncleared is not None:
         op.throttling.clear(s, uncleared)
-    if decision is not None and (fault is not None or not isinstance(decision, Authenticate)):
-        finished = store.finish_interaction(s, interaction.id, commit=False)
+    if outcome is not None and outcome.ends:
+        outcome.finished = store.finish_interaction(s, interaction.id, commit=False)
     s.commit()
-    if client is None or decision is None:  # the client left the configuration mid-login
+    if client is None or outcome is None:  # the client left the configuration mid-login
         response = redirect(url_for("interaction.page", interaction_id=interaction.id), 303)
     else:
-        response = _answer(op, interaction, client, decision, row, user, fault, finished, True)
+        response = _answer(op, interaction, client, outcome, at_authorize=True)
     return set_session_cookie(op, response, sid)
 
 
