@@ -29,12 +29,12 @@ from client_sdk import (
     StepUpAuth,
     TokenCache,
     TokenSet,
-    parse_www_authenticate,
 )
 from stepup.inprocess import Sandbox
 
 from .bank_ledger import balances, pay_back
 from .ciba_support import ciba_sandbox, drain, run  # noqa: F401  (the "sandbox" fixture)
+from .transfer_approval import assert_pays_that_transfer_only
 
 pytestmark = pytest.mark.e2e
 
@@ -116,17 +116,6 @@ def transfer(http: requests.Session, sandbox: Sandbox, amount: str, to: str) -> 
     return http.post(f"{sandbox.api_url}/transfers", json=body, timeout=30)
 
 
-def challenge(response: requests.Response) -> dict[str, str]:
-    [found] = parse_www_authenticate(response.headers["WWW-Authenticate"])
-    return dict(found.params)
-
-
-def encoded(amount: str, payee: str) -> str:
-    entry = {"amount": amount, "currency": "EUR", "payee": payee, "type": "payment"}
-    text = json.dumps([entry], sort_keys=True, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-
-
 def test_a_large_transfer_is_approved_on_the_phone_and_the_approval_pays_it_only(
     sandbox: Sandbox,
 ) -> None:
@@ -151,24 +140,7 @@ def test_a_large_transfer_is_approved_on_the_phone_and_the_approval_pays_it_only
     # The approved token, replayed by hand: another amount, another payee, the same transfer again.
     src = accounts(sandbox)[1]
 
-    def replay(amount: str, to: str) -> requests.Response:
-        body = {"from_account": src, "to_account": to, "amount": amount}
-        return requests.post(f"{sandbox.api_url}/transfers", timeout=10, json=body,
-                             headers={"Authorization": approved})  # fmt: skip
-
-    for amount, to in (("1600.00", checking), ("1500.00", "acc_mallory"), ("1500.00", checking)):
-        refused = replay(amount, to)
-        assert refused.status_code == 401
-        params = challenge(refused)
-        assert params == {
-            "error": "insufficient_user_authentication",
-            "error_description": params["error_description"],
-            "acr_values": LOA2,
-            "max_age": "300",
-            "authorization_details": encoded(amount, to),
-            "resource_metadata": f"{sandbox.api_url}/.well-known/oauth-protected-resource",
-        }
-    assert "used for a transfer already" in refused.json()["error_description"]
+    assert_pays_that_transfer_only(sandbox, approved, src, checking)
 
 
 def test_the_same_transfer_twice_is_approved_twice_and_pays_twice(sandbox: Sandbox) -> None:

@@ -9,7 +9,6 @@ move it (no real waiting)."""
 
 from __future__ import annotations
 
-import base64
 import json
 from decimal import Decimal
 from typing import Any
@@ -29,26 +28,17 @@ from client_sdk import (
     StepUpAuth,
     StepUpRequired,
     TokensIssued,
-    parse_www_authenticate,
 )
 from client_sdk.authenticators.base import LoginRequest
 from stepup.inprocess import Sandbox
 
 from .bank_ledger import balances, pay_back
+from .transfer_approval import assert_pays_that_transfer_only, canonical
 
 pytestmark = pytest.mark.e2e
 
 LOA1, LOA2 = "urn:stepup:loa:1", "urn:stepup:loa:2"
 ALICE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-def canonical(amount: str, payee: str) -> str:
-    entry = {"amount": amount, "currency": "EUR", "payee": payee, "type": "payment"}
-    return json.dumps([entry], sort_keys=True, separators=(",", ":"))
-
-
-def encoded(amount: str, payee: str) -> str:
-    return base64.urlsafe_b64encode(canonical(amount, payee).encode()).rstrip(b"=").decode()
 
 
 def session(sandbox: Sandbox, events: list[Event]) -> requests.Session:
@@ -72,11 +62,6 @@ def accounts(http: requests.Session, sandbox: Sandbox) -> list[str]:
     response = http.get(f"{sandbox.api_url}/accounts", timeout=30)
     assert response.status_code == 200, response.text
     return [a["id"] for a in response.json()["accounts"]]
-
-
-def challenge(response: requests.Response) -> dict[str, str]:
-    [found] = parse_www_authenticate(response.headers["WWW-Authenticate"])
-    return dict(found.params)
 
 
 def test_a_large_transfer_is_approved_through_the_pages_and_pays_that_transfer_only(
@@ -109,24 +94,7 @@ def test_a_large_transfer_is_approved_through_the_pages_and_pays_that_transfer_o
     approved = response.request.headers["Authorization"]
 
     # The approved token, replayed by hand: another amount, another payee, the same again.
-    def replay(amount: str, to: str) -> requests.Response:
-        body = {"from_account": savings, "to_account": to, "amount": amount}
-        return requests.post(f"{sandbox.api_url}/transfers", timeout=10, json=body,
-                             headers={"Authorization": approved})  # fmt: skip
-
-    for amount, to in (("1600.00", checking), ("1500.00", "acc_mallory"), ("1500.00", checking)):
-        refused = replay(amount, to)
-        assert refused.status_code == 401
-        params = challenge(refused)
-        assert params == {
-            "error": "insufficient_user_authentication",
-            "error_description": params["error_description"],
-            "acr_values": LOA2,
-            "max_age": "300",
-            "authorization_details": encoded(amount, to),
-            "resource_metadata": f"{sandbox.api_url}/.well-known/oauth-protected-resource",
-        }
-    assert "used for a transfer already" in refused.json()["error_description"]
+    assert_pays_that_transfer_only(sandbox, approved, savings, checking)
 
 
 def test_each_large_transfer_asks_for_a_fresh_code_even_right_after_the_last(
