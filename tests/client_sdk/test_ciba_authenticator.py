@@ -278,9 +278,9 @@ class CibaProvider(FakeProvider):
         return super().__call__(request)
 
 
-def test_a_transaction_challenged_again_after_the_approval_fails_typed_without_a_loop(
-    signing_key: RSAKey, clock: Clock
-) -> None:
+def ciba_client(signing_key: RSAKey, clock: Clock) -> tuple[CibaProvider, OIDCClient]:
+    """A provider that approves every backchannel request, and a client of it that waits on a
+    fake clock (no real sleeping)."""
     provider = CibaProvider(key=signing_key, clock=clock)
     time = Time()
     client = OIDCClient(
@@ -289,6 +289,13 @@ def test_a_transaction_challenged_again_after_the_approval_fails_typed_without_a
                                         clock=lambda: time.now),
         clock=clock,
     )  # fmt: skip
+    return provider, client
+
+
+def test_a_transaction_challenged_again_after_the_approval_fails_typed_without_a_loop(
+    signing_key: RSAKey, clock: Clock
+) -> None:
+    provider, client = ciba_client(signing_key, clock)
     challenge = header(b64(PAYMENT))
     driver = Driver(client, "POST", "https://api.example/transfers")
     first = driver.start()  # the everyday token: a first approval
@@ -316,14 +323,7 @@ def test_the_same_transaction_again_is_approved_again_and_the_loop_guard_still_h
     """The bank spends an approval at the transfer it pays: the same payment made again (same
     amount, same payee) gets the same challenge, and the SDK asks for a new approval instead of
     resending the spent one. The approval still counts as the one step-up of its request."""
-    provider = CibaProvider(key=signing_key, clock=clock)
-    time = Time()
-    client = OIDCClient(
-        ISSUER, CLIENT_ID, client_secret="s3cret", transport=provider,
-        authenticator=CibaAuthenticator(login_hint="alice", sleep=time.sleep,
-                                        clock=lambda: time.now),
-        clock=clock,
-    )  # fmt: skip
+    provider, client = ciba_client(signing_key, clock)
     challenge = header(b64(PAYMENT))
     paid_with: list[str | None] = []
     for _ in range(2):
