@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import factor_api, factor_audit, factor_service, login
@@ -48,6 +48,23 @@ _LONGEST_PASSCODE = 64
 
 
 # --- the caller ----------------------------------------------------------------------------------
+
+
+@bp.before_request
+def _authenticate() -> BaseResponse | None:
+    """Every call of this API first: the caller's token, checked once for all its endpoints; the
+    client id kept for the view (:func:`_caller`), else the RFC 6750 answer."""
+    admin = _admin(current_provider())
+    if isinstance(admin, BaseResponse):
+        return admin
+    g.factor_api_client = admin
+    return None
+
+
+def _caller() -> str:
+    """The id of the client calling this API, authenticated by :func:`_authenticate`."""
+    client_id: str = g.factor_api_client
+    return client_id
 
 
 def _admin(op: Provider) -> str | BaseResponse:
@@ -159,9 +176,6 @@ def _transactions() -> Transactions:
 @bp.get("/users/<user_ref>/factors")
 def list_factors(user_ref: str) -> BaseResponse:
     op = current_provider()
-    admin = _admin(op)
-    if isinstance(admin, BaseResponse):
-        return admin
     with op.db.session() as s:
         user = factor_service.find_user(s, user_ref)
         if user is None:
@@ -178,9 +192,6 @@ def list_factors(user_ref: str) -> BaseResponse:
 @bp.post("/users/<user_ref>/factors/<factor>/challenge")
 def challenge(user_ref: str, factor: str) -> BaseResponse:
     op = current_provider()
-    admin = _admin(op)
-    if isinstance(admin, BaseResponse):
-        return admin
     now = op.clock.now()
     with op.db.session() as s:
         user = factor_service.find_user(s, user_ref)
@@ -190,7 +201,7 @@ def challenge(user_ref: str, factor: str) -> BaseResponse:
         subject = user.subject
     if problem is not None:
         return _refusal(problem)
-    opened = _transactions().open(client_id=admin, subject=subject, factor=factor, now=now)
+    opened = _transactions().open(client_id=_caller(), subject=subject, factor=factor, now=now)
     body = {
         "status": "waiting",
         "transaction_id": opened.token,
@@ -229,9 +240,6 @@ def audit(user_ref: str) -> BaseResponse:
     ``cursor`` (a previous page's ``next_cursor``). The next page's URL is also in a
     ``Link: <…>; rel="next"`` header (RFC 8288), as Okta's list endpoints give it."""
     op = current_provider()
-    admin = _admin(op)
-    if isinstance(admin, BaseResponse):
-        return admin
     query = _page_query()
     if isinstance(query, BaseResponse):
         return query
@@ -290,9 +298,6 @@ def _verify_body() -> tuple[str, str] | BaseResponse:
 @bp.post("/users/<user_ref>/factors/<factor>/verify")
 def verify(user_ref: str, factor: str) -> BaseResponse:
     op = current_provider()
-    admin = _admin(op)
-    if isinstance(admin, BaseResponse):
-        return admin
     parsed = _verify_body()
     if isinstance(parsed, BaseResponse):
         return parsed
@@ -304,7 +309,7 @@ def verify(user_ref: str, factor: str) -> BaseResponse:
                 s,
                 throttling=op.throttling,
                 transactions=_transactions(),
-                client_id=admin,
+                client_id=_caller(),
                 user_ref=user_ref,
                 factor=factor,
                 transaction_id=token,
